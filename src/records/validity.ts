@@ -1,0 +1,36 @@
+/**
+ * Validity rules exactly as Pomerium's Session.Validate and ServiceAccount.Validate (spec 9).
+ * Pomerium treats a timestamp whose UTC year is not after 1970 as unset (Go's AsTime of a nil
+ * Timestamp is the epoch), and "past" is strict: a session expiring exactly now is still valid.
+ */
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Session } from "../../gen/session/session_pb.js";
+import type { ServiceAccount } from "../../gen/user/user_pb.js";
+import { systemClock, type Clock } from "./clock.js";
+
+/** 1971-01-01T00:00:00Z: the first instant whose UTC year is > 1970. */
+const FIRST_SECOND_OF_1971 = 31_536_000n;
+
+/** True when `ts` counts as set (year > 1970) and lies strictly before `nowMs`. */
+export function isSetAndPast(ts: Timestamp | undefined, nowMs: number): boolean {
+  if (ts === undefined || ts.seconds < FIRST_SECOND_OF_1971) return false;
+  // Milliseconds as a double keep sub-microsecond precision for any realistic date.
+  const expiresMs = Number(ts.seconds) * 1000 + ts.nanos / 1e6;
+  return nowMs > expiresMs;
+}
+
+/** Session.Validate: invalid when expired, or when the access token expired and cannot be refreshed. */
+export function isSessionValid(session: Session, clock: Clock = systemClock): boolean {
+  const nowMs = clock.now();
+  if (isSetAndPast(session.expiresAt, nowMs)) return false;
+  const token = session.oauthToken;
+  if (token !== undefined && isSetAndPast(token.expiresAt, nowMs)) {
+    if (session.refreshDisabled || token.refreshToken === "") return false;
+  }
+  return true;
+}
+
+/** ServiceAccount.Validate: invalid only when expires_at is set and past. */
+export function isServiceAccountValid(account: ServiceAccount, clock: Clock = systemClock): boolean {
+  return !isSetAndPast(account.expiresAt, clock.now());
+}

@@ -1,0 +1,184 @@
+/**
+ * Query evaluated over the replica's tables, with the server's file/memory semantics (spec 6):
+ * the filter language and value stringification come from src/query (shared with the server),
+ * evaluation mirrors pkg/storage/file/iterate.go: `id` equality, indexed-field equality (only for
+ * fields in the type's indexable_fields, only with a type), AND = intersection, OR = union, all
+ * in (type, id) byte order.
+ */
+import { create, type JsonObject } from "@bufbuild/protobuf";
+import { AnySchema, type Any, type Struct } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { QueryResponseSchema, type QueryResponse } from "../../gen/databroker/databroker_pb.js";
+import { CidrIndex, recordIndexCidr } from "../query/cidr-index.js";
+import { compareUtf8, FilterParseError, parseFilter, parseFilterStruct, type FilterExpression } from "../query/filter-expression.js";
+import { filterValueAsString } from "../query/filter-value-string.js";
+import { messageMatchesQuery } from "../query/free-text-match.js";
+import { parseIpAddress, parseIpPrefix } from "../query/ip-prefix.js";
+import { applyOffsetAndLimit } from "../query/offset-limit.js";
+import { schemaForTypeUrl } from "../records/record-registry.js";
+import { recordBytes, transientMessage, type CachedRecord } from "./cached-record.js";
+import { recordMessage } from "./raw-record.js";
+import type { TypeTable } from "./type-table.js";
+
+export interface QueryTableSource {
+  table(type: string): TypeTable | undefined;
+  types(): string[];
+}
+
+export interface QueryRequestFields {
+  readonly filter?: Struct | JsonObject;
+  readonly query?: string;
+  readonly offset?: bigint | number;
+  readonly limit?: bigint | number;
+}
+
+export function queryTables(
+  source: QueryTableSource,
+  type: string,
+  request: QueryRequestFields,
+  versions: { serverVersion: bigint; recordVersion: bigint },
+): QueryResponse {
+  const expr = parseRequestFilter(request.filter);
+  const offset = toBigInt(request.offset, "offset");
+  const limit = toBigInt(request.limit, "limit");
+
+  let matches = expr === undefined ? allRecords(source, type) : evaluate(source, type, expr);
+  const text = (request.query ?? "").toLowerCase();
+  if (text !== "") matches = matches.filter((record) => matchesText(record, text));
+
+  const page = applyOffsetAndLimit(matches, offset, limit);
+  return create(QueryResponseSchema, {
+    records: page.records.map((r) => recordMessage(r.type, r.id, r.version, r.modifiedAt, r.typeUrl, recordBytes(r))),
+    totalCount: page.totalCount,
+    serverVersion: versions.serverVersion,
+    recordVersion: versions.recordVersion,
+  });
+}
+
+function parseRequestFilter(filter: Struct | JsonObject | undefined): FilterExpression | undefined {
+  try {
+    if (filter !== undefined && (filter as { $typeName?: unknown }).$typeName === "google.protobuf.Struct") {
+      return parseFilterStruct(filter as Struct);
+    }
+    return parseFilter(filter as JsonObject | undefined);
+  } catch (err) {
+    if (err instanceof FilterParseError) throw new ConnectError(`invalid query filter: ${err.message}`, Code.InvalidArgument);
+    throw err;
+  }
+}
+
+function toBigInt(value: bigint | number | undefined, name: string): bigint {
+  if (value === undefined) return 0n;
+  if (typeof value === "number" && !Number.isSafeInteger(value)) {
+    throw new ConnectError(`${name} must be an integer`, Code.InvalidArgument);
+  }
+  const v = BigInt(value);
+  // The server panics on negative values; answer clearly instead.
+  if (v < 0n) throw new ConnectError(`${name} must not be negative`, Code.InvalidArgument);
+  return v;
+}
+
+function compareRecords(a: CachedRecord, b: CachedRecord): number {
+  return compareUtf8(a.type, b.type) || compareUtf8(a.id, b.id);
+}
+
+function sortedTypes(source: QueryTableSource, type: string): string[] {
+  return type !== "" ? [type] : source.types().sort(compareUtf8);
+}
+
+function allRecords(source: QueryTableSource, type: string): CachedRecord[] {
+  const out: CachedRecord[] = [];
+  for (const t of sortedTypes(source, type)) {
+    const table = source.table(t);
+    if (table !== undefined) for (const r of table.values()) out.push(r);
+  }
+  return out.sort(compareRecords);
+}
+
+function evaluate(source: QueryTableSource, type: string, expr: FilterExpression): CachedRecord[] {
+  switch (expr.kind) {
+    case "and": {
+      const parts = expr.terms.map((t) => evaluate(source, type, t));
+      if (parts.length === 0) return [];
+      const [first, ...rest] = parts as [CachedRecord[], ...CachedRecord[][]];
+      const others = rest.map((p) => new Set(p));
+      return first.filter((r) => others.every((s) => s.has(r)));
+    }
+    case "or": {
+      const union = new Set<CachedRecord>();
+      for (const t of expr.terms) for (const r of evaluate(source, type, t)) union.add(r);
+      return [...union].sort(compareRecords);
+    }
+    case "not":
+      throw new ConnectError("logical operator not supported", Code.Unimplemented);
+    case "simple": {
+      if (expr.operator !== "equals") throw new ConnectError(`operator not supported: ${expr.operator}`, Code.Unimplemented);
+      const value = filterValueAsString(expr.value);
+      const path = expr.fields.join(".");
+      if (path === "id") {
+        const out: CachedRecord[] = [];
+        for (const t of sortedTypes(source, type)) {
+          const r = source.table(t)?.get(value);
+          if (r !== undefined) out.push(r);
+        }
+        return out;
+      }
+      if (path === "$index") return cidrLookup(source, type, value);
+      if (type === "") return [];
+      const table = source.table(type);
+      if (table === undefined) return [];
+      const out: CachedRecord[] = [];
+      for (const id of table.byField(path, value)) {
+        const r = table.get(id);
+        if (r !== undefined) out.push(r);
+      }
+      return out.sort(compareRecords);
+    }
+  }
+}
+
+function matchesText(record: CachedRecord, lowercaseQuery: string): boolean {
+  const schema = schemaForTypeUrl(record.typeUrl);
+  if (schema === undefined) return false;
+  const message = transientMessage(record);
+  return message !== undefined && messageMatchesQuery(schema, message, lowercaseQuery);
+}
+
+/** Data types that can carry `$index.cidr` (Pomerium unwraps Any, reads Struct or Value). */
+const CIDR_CARRIERS = new Set([
+  "type.googleapis.com/google.protobuf.Struct",
+  "type.googleapis.com/google.protobuf.Value",
+  "type.googleapis.com/google.protobuf.Any",
+]);
+
+/**
+ * `$index` lookups, built at query time from the few records whose data can carry a CIDR, in
+ * write (version) order as the server's table is; values that are not an IP or a CIDR (such as
+ * the session ids Pomerium's lookup helper sends) return nothing without scanning.
+ */
+function cidrLookup(source: QueryTableSource, type: string, value: string): CachedRecord[] {
+  if (parseIpPrefix(value) === undefined && parseIpAddress(value) === undefined) return [];
+  const carriers: CachedRecord[] = [];
+  for (const t of source.types()) {
+    const table = source.table(t);
+    if (table === undefined) continue;
+    for (const r of table.values()) if (CIDR_CARRIERS.has(r.typeUrl)) carriers.push(r);
+  }
+  if (carriers.length === 0) return [];
+  carriers.sort((a, b) => (a.version < b.version ? -1 : a.version > b.version ? 1 : 0));
+  const index = new CidrIndex();
+  for (const r of carriers) {
+    const prefix = recordIndexCidr(anyOf(r));
+    if (prefix !== undefined) index.add(prefix, { type: r.type, id: r.id });
+  }
+  const out: CachedRecord[] = [];
+  for (const entry of index.lookup(type, value)) {
+    const r = source.table(entry.type)?.get(entry.id);
+    if (r !== undefined) out.push(r);
+  }
+  return out;
+}
+
+function anyOf(record: CachedRecord): Any {
+  return create(AnySchema, { typeUrl: record.typeUrl, value: recordBytes(record) });
+}

@@ -1,0 +1,36 @@
+/** Conversions between the generated Record message and the replica's {@link RawRecord}. */
+import { create } from "@bufbuild/protobuf";
+import { AnySchema } from "@bufbuild/protobuf/wkt";
+import { RecordSchema, type Record } from "../../gen/databroker/databroker_pb.js";
+import type { RawRecord } from "./replica-events.js";
+
+/** Flattens a decoded Record, copying the data bytes so no network buffer stays pinned. */
+export function rawRecordFromRecord(record: Record): RawRecord {
+  return {
+    type: record.type,
+    id: record.id,
+    version: record.version,
+    modifiedAt: record.modifiedAt,
+    deletedAt: record.deletedAt,
+    typeUrl: record.data?.typeUrl ?? "",
+    data: record.data === undefined ? new Uint8Array(0) : record.data.value.slice(),
+  };
+}
+
+/** Builds a generated Record (live, no deleted_at) from stored fields; used by local queries. */
+export function recordMessage(
+  type: string,
+  id: string,
+  version: bigint,
+  modifiedAt: Record["modifiedAt"],
+  typeUrl: string,
+  data: Uint8Array,
+): Record {
+  return create(RecordSchema, {
+    type,
+    id,
+    version,
+    modifiedAt,
+    data: create(AnySchema, { typeUrl, value: data }),
+  });
+}

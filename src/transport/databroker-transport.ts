@@ -1,0 +1,124 @@
+/**
+ * One Connect transport to one databroker URL: the gRPC protocol over HTTP/2 (h2c for
+ * `http://`, TLS for `https://`), keepalive pings Pomerium accepts, no compression offered,
+ * and the per-call JWT interceptor. We own the HTTP/2 session manager so close() can tear the
+ * connection down and leave no sockets or timers behind.
+ */
+import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
+import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
+import { createJwtInterceptor } from "./jwt-interceptor.js";
+import { parseSharedSecret } from "./shared-secret.js";
+import { http2OptionsFor, type DatabrokerTlsOptions } from "./tls-options.js";
+
+/** Pomerium's server refuses pings more often than every 5 minutes (spec section 5). */
+export const MIN_PING_INTERVAL_MS = 5 * 60_000;
+/** What Pomerium's own clients use: a ping every 6 minutes, 20 s to answer. */
+export const DEFAULT_PING_INTERVAL_MS = 6 * 60_000;
+export const DEFAULT_PING_TIMEOUT_MS = 20_000;
+
+export interface DatabrokerTransportOptions {
+  /** Base64 of 32 bytes, as Pomerium's `shared_secret`. Checked at construction. */
+  readonly sharedSecret: string;
+  /** TLS settings, used for `https://` URLs only. */
+  readonly tls?: DatabrokerTlsOptions;
+  /** HTTP/2 keepalive ping interval; at least 5 minutes. Default 6 minutes. */
+  readonly pingIntervalMs?: number;
+  /** How long a ping may go unanswered before the connection is dropped. Default 20 s. */
+  readonly pingTimeoutMs?: number;
+  /** Extra interceptors, run after the JWT one has set its header. */
+  readonly interceptors?: readonly Interceptor[];
+  /** Clock for token expiry; injectable for tests. */
+  readonly now?: () => number;
+}
+
+export interface DatabrokerTransport {
+  /** The URL's origin, e.g. `https://databroker:5443` (gRPC paths are absolute; a path is dropped). */
+  readonly url: string;
+  readonly transport: Transport;
+  /**
+   * Opens the HTTP/2 connection if there is none (or verifies an old one with a PING).
+   * Rejects with the connection's error (a ConnectError, usually Unavailable).
+   */
+  connect(): Promise<void>;
+  /** Drops the current HTTP/2 connection; the next call opens a new one. */
+  resetConnection(): void;
+  /** Closes the connection and all its streams. The transport must not be used afterwards. */
+  close(): void;
+}
+
+/** Parses and checks a databroker URL: only `http://` (h2c) and `https://` are accepted. */
+export function parseDatabrokerUrl(url: string): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConnectError(`databroker URL is not a valid URL: ${JSON.stringify(url)}`, Code.InvalidArgument);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new ConnectError(`databroker URL must start with http:// or https://, got ${JSON.stringify(parsed.protocol)}`, Code.InvalidArgument);
+  }
+  return parsed;
+}
+
+/** Checks the keepalive settings against what Pomerium tolerates. */
+export function pingSettings(options: DatabrokerTransportOptions): { pingIntervalMs: number; pingTimeoutMs: number } {
+  const pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+  const pingTimeoutMs = options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
+  if (!(pingIntervalMs >= MIN_PING_INTERVAL_MS)) {
+    throw new ConnectError(
+      `pingIntervalMs must be at least ${MIN_PING_INTERVAL_MS} (5 minutes): Pomerium closes connections that ping more often`,
+      Code.InvalidArgument,
+    );
+  }
+  if (!(pingTimeoutMs > 0)) {
+    throw new ConnectError("pingTimeoutMs must be a positive number of milliseconds", Code.InvalidArgument);
+  }
+  return { pingIntervalMs, pingTimeoutMs };
+}
+
+/**
+ * Creates the transport for one URL. Throws SharedSecretError for a bad secret and
+ * ConnectError(InvalidArgument) for a bad URL or bad settings, before any network activity.
+ */
+export function createDatabrokerTransport(url: string, options: DatabrokerTransportOptions): DatabrokerTransport {
+  const key = parseSharedSecret(options.sharedSecret);
+  const parsed = parseDatabrokerUrl(url);
+  const { pingIntervalMs, pingTimeoutMs } = pingSettings(options);
+  const nodeOptions = http2OptionsFor(parsed, options.tls);
+  const baseUrl = parsed.origin;
+  const sessionManager = new Http2SessionManager(
+    baseUrl,
+    // Pomerium's clients ping idle connections too, and its server permits it.
+    { pingIntervalMs, pingTimeoutMs, pingIdleConnection: true },
+    nodeOptions,
+  );
+  let closed = false;
+  // After close(), refuse calls instead of quietly opening a new connection.
+  const refuseWhenClosed: Interceptor = (next) => async (req) => {
+    if (closed) throw new ConnectError(`databroker transport for ${baseUrl} is closed`, Code.Canceled);
+    return next(req);
+  };
+  const transport = createGrpcTransport({
+    baseUrl,
+    // The gRPC transport always speaks HTTP/2 (it has no httpVersion option to set).
+    sessionManager,
+    // Never offer gzip: a connect-node server would compress every large message (slow).
+    acceptCompression: [],
+    interceptors: [refuseWhenClosed, createJwtInterceptor(key, options.now), ...(options.interceptors ?? [])],
+  });
+  return {
+    url: baseUrl,
+    transport,
+    async connect() {
+      if (closed) throw new ConnectError(`databroker transport for ${baseUrl} is closed`, Code.Canceled);
+      if ((await sessionManager.connect()) === "error") {
+        throw ConnectError.from(sessionManager.error() ?? new Error(`cannot connect to ${baseUrl}`), Code.Unavailable);
+      }
+    },
+    resetConnection: () => sessionManager.abort(),
+    close: () => {
+      closed = true;
+      sessionManager.abort();
+    },
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * Several databroker URLs tried in order. The set hands out the connection for the current
+ * URL; when a caller reports that connection as failed, the set moves on to the next URL
+ * (wrapping around). Transports are created lazily, one per URL, and closed together.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createCheckpointClient, createDataBrokerClient, type CheckpointClient, type DataBrokerClient } from "./databroker-clients.js";
+import { createDatabrokerTransport, parseDatabrokerUrl, pingSettings, type DatabrokerTransport, type DatabrokerTransportOptions } from "./databroker-transport.js";
+import { parseSharedSecret } from "./shared-secret.js";
+import { http2OptionsFor } from "./tls-options.js";
+
+/** One URL's connection with its typed clients. */
+export interface DatabrokerConnection {
+  readonly url: string;
+  /** Position of this URL in the configured list. */
+  readonly index: number;
+  readonly transport: DatabrokerTransport;
+  readonly dataBroker: DataBrokerClient;
+  readonly checkpoint: CheckpointClient;
+}
+
+export interface DatabrokerUrlSet {
+  readonly urls: readonly string[];
+  /** The connection to use now. */
+  current(): DatabrokerConnection;
+  /**
+   * Reports that `failed` could not be reached. If it is still the current one, its
+   * connection is dropped and the next URL becomes current. Returns the new current.
+   */
+  failover(failed: DatabrokerConnection): DatabrokerConnection;
+  /** Closes every transport; current() throws afterwards. */
+  close(): void;
+}
+
+/**
+ * Validates everything up front (secret, URLs, TLS and ping settings): a bad secret throws
+ * SharedSecretError, a bad URL or setting ConnectError(InvalidArgument).
+ */
+export function createDatabrokerUrlSet(urls: readonly string[], options: DatabrokerTransportOptions): DatabrokerUrlSet {
+  if (urls.length === 0) throw new ConnectError("at least one databroker URL is required", Code.InvalidArgument);
+  parseSharedSecret(options.sharedSecret);
+  const normalized = urls.map((u) => {
+    const parsed = parseDatabrokerUrl(u);
+    http2OptionsFor(parsed, options.tls);
+    return parsed.origin;
+  });
+  // Fail on bad ping settings now rather than on first use.
+  pingSettings(options);
+
+  const connections: Array<DatabrokerConnection | undefined> = normalized.map(() => undefined);
+  let index = 0;
+  let closed = false;
+
+  const connectionAt = (i: number): DatabrokerConnection => {
+    const existing = connections[i];
+    if (existing) return existing;
+    const transport = createDatabrokerTransport(normalized[i]!, options);
+    const created: DatabrokerConnection = {
+      url: transport.url,
+      index: i,
+      transport,
+      dataBroker: createDataBrokerClient(transport.transport),
+      checkpoint: createCheckpointClient(transport.transport),
+    };
+    connections[i] = created;
+    return created;
+  };
+
+  const assertOpen = () => {
+    if (closed) throw new ConnectError("databroker URL set is closed", Code.Canceled);
+  };
+
+  return {
+    urls: normalized,
+    current() {
+      assertOpen();
+      return connectionAt(index);
+    },
+    failover(failed) {
+      assertOpen();
+      if (failed.index === index && connections[index] === failed) {
+        failed.transport.resetConnection();
+        index = (index + 1) % normalized.length;
+      }
+      return connectionAt(index);
+    },
+    close() {
+      closed = true;
+      for (const c of connections) c?.transport.close();
+    },
+  };
+}
