@@ -5,41 +5,12 @@
  * more (its whole binary); records of other types are treated as opaque, as Pomerium treats
  * types it does not know.
  */
-import { createRegistry, type DescMessage, type Message, type Registry } from "@bufbuild/protobuf";
-import {
-  anyUnpack,
-  file_google_protobuf_any,
-  file_google_protobuf_api,
-  file_google_protobuf_duration,
-  file_google_protobuf_empty,
-  file_google_protobuf_field_mask,
-  file_google_protobuf_source_context,
-  file_google_protobuf_struct,
-  file_google_protobuf_timestamp,
-  file_google_protobuf_type,
-  file_google_protobuf_wrappers,
-  type Any,
-} from "@bufbuild/protobuf/wkt";
-import { file_databroker_databroker } from "../../gen/databroker/databroker_pb.js";
-import { file_session_session } from "../../gen/session/session_pb.js";
-import { file_user_user } from "../../gen/user/user_pb.js";
+import type { DescMessage, Message, Registry } from "@bufbuild/protobuf";
+import { anyUnpack, type Any } from "@bufbuild/protobuf/wkt";
+import { recordRegistry } from "../records/record-registry.js";
 
-/** Registry of every type the server decodes. */
-export const knownDataRegistry: Registry = createRegistry(
-  file_google_protobuf_any,
-  file_google_protobuf_api,
-  file_google_protobuf_duration,
-  file_google_protobuf_empty,
-  file_google_protobuf_field_mask,
-  file_google_protobuf_source_context,
-  file_google_protobuf_struct,
-  file_google_protobuf_timestamp,
-  file_google_protobuf_type,
-  file_google_protobuf_wrappers,
-  file_databroker_databroker,
-  file_session_session,
-  file_user_user,
-);
+/** Registry of every type the server decodes: the SDK's one list (src/records/record-registry.ts). */
+export const knownDataRegistry: Registry = recordRegistry;
 
 /** A decoded Any: its message and schema. */
 export interface DecodedData {

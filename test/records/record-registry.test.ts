@@ -10,8 +10,19 @@ const names = (r: Iterable<{ kind: string; typeName: string }>): string[] =>
   [...r].filter((d) => d.kind === "message").map((d) => d.typeName).sort();
 
 describe("record registry", () => {
-  it("knows exactly the message types the server can decode", () => {
-    expect(names(recordRegistry)).toEqual(names(knownDataRegistry));
+  it("is the one registry the server decodes with, and holds Pomerium's record types and Struct", () => {
+    expect(knownDataRegistry).toBe(recordRegistry);
+    expect(names(recordRegistry)).toEqual(
+      expect.arrayContaining([
+        "google.protobuf.Struct",
+        "session.IdentityBinding",
+        "session.Session",
+        "session.SessionBinding",
+        "session.SessionBindingRequest",
+        "user.ServiceAccount",
+        "user.User",
+      ]),
+    );
   });
 
   it("resolves type URLs by the name after the last slash", () => {

@@ -78,6 +78,14 @@ export async function startTcpFaultProxy(upstreamPort: number, listenPort = 0): 
   if (address === null || typeof address === "string") throw new Error("proxy has no TCP address");
   const port = address.port;
 
+  const cut = () => {
+    for (const { client, upstream } of pairs) {
+      client.resetAndDestroy();
+      upstream.destroy();
+    }
+    pairs.clear();
+  };
+
   return {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -87,13 +95,7 @@ export async function startTcpFaultProxy(upstreamPort: number, listenPort = 0): 
     get openConnections() {
       return pairs.size;
     },
-    cut() {
-      for (const { client, upstream } of pairs) {
-        client.resetAndDestroy();
-        upstream.destroy();
-      }
-      pairs.clear();
-    },
+    cut,
     blackhole() {
       mode = "blackhole";
     },
@@ -109,7 +111,7 @@ export async function startTcpFaultProxy(upstreamPort: number, listenPort = 0): 
       target = upstreamPort;
     },
     close() {
-      this.cut();
+      cut();
       return new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
