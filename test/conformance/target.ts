@@ -30,6 +30,18 @@ export interface ConformanceTarget {
    * does once changes are older than the retention. Moves earliest_record_version.
    */
   compact(): Promise<void>;
+  /**
+   * Optional: the Pomerium module version a Pomerium target runs (e.g. "v0.32.9"); undefined for
+   * ours. Lets the suite accept what an older release legitimately lacks (v0.32 sets no ttl and
+   * no oauth21 defaults).
+   */
+  readonly pomeriumVersion?: string;
+  /**
+   * Optional: runs one pass of the periodic cleaner now (change-log retention as configured, then
+   * record TTLs from the types' options), as Pomerium does every minute. Targets without it skip
+   * the TTL contract, whose one-minute granularity is too slow to wait for.
+   */
+  cleanup?(): Promise<void>;
   /** Stops the server for good (after the suite). */
   close(): Promise<void>;
 }
