@@ -6,6 +6,7 @@
  */
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
+import { guardSessionErrors } from "./guarded-session-manager.js";
 import { createJwtInterceptor } from "./jwt-interceptor.js";
 import { parseSharedSecret } from "./shared-secret.js";
 import { http2OptionsFor, type DatabrokerTlsOptions } from "./tls-options.js";
@@ -86,11 +87,13 @@ export function createDatabrokerTransport(url: string, options: DatabrokerTransp
   const { pingIntervalMs, pingTimeoutMs } = pingSettings(options);
   const nodeOptions = http2OptionsFor(parsed, options.tls);
   const baseUrl = parsed.origin;
-  const sessionManager = new Http2SessionManager(
-    baseUrl,
-    // Pomerium's clients ping idle connections too, and its server permits it.
-    { pingIntervalMs, pingTimeoutMs, pingIdleConnection: true },
-    nodeOptions,
+  const sessionManager = guardSessionErrors(
+    new Http2SessionManager(
+      baseUrl,
+      // Pomerium's clients ping idle connections too, and its server permits it.
+      { pingIntervalMs, pingTimeoutMs, pingIdleConnection: true },
+      nodeOptions,
+    ),
   );
   let closed = false;
   // After close(), refuse calls instead of quietly opening a new connection.

@@ -11,6 +11,7 @@ import { SignJWT } from "jose";
 import { randomBytes } from "node:crypto";
 
 import { CheckpointService, DataBrokerService } from "../../gen/databroker/databroker_pb.js";
+import { guardSessionErrors } from "../../src/transport/guarded-session-manager.js";
 import { JWT_METADATA_KEY, parseSharedSecret, signDatabrokerJwt } from "../../src/transport/shared-secret.js";
 import type { ConformanceTarget } from "./target.js";
 
@@ -50,7 +51,8 @@ export function connectClients(
   target: Pick<ConformanceTarget, "url" | "sharedSecret">,
   token: TokenSource = validTokens(target.sharedSecret),
 ): ClientSet {
-  const sessionManager = new Http2SessionManager(target.url);
+  // Guarded: targets restart between tests and send GOAWAY (connect-es#1768).
+  const sessionManager = guardSessionErrors(new Http2SessionManager(target.url));
   const transport = createGrpcTransport({
     baseUrl: target.url, // the gRPC transport always speaks HTTP/2
     sessionManager,
