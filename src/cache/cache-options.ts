@@ -1,0 +1,84 @@
+/** What createDatabrokerCache takes, and the checks that run before anything connects. */
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Meter, MeterProvider } from "@opentelemetry/api";
+import type { Clock } from "../records/clock.js";
+import { SERVICE_ACCOUNT_TYPE, SESSION_TYPE, USER_TYPE } from "../records/type-urls.js";
+import type { IndexFunction } from "../replica/index-definitions.js";
+import type { RetryPolicy } from "../sync/retry-delay.js";
+import type { DatabrokerTlsOptions } from "../transport/tls-options.js";
+import type { DatabrokerCacheLogger } from "../observability/cache-logger.js";
+import { DEFAULT_SUBSCRIBER_BUFFER_SIZE } from "./change-buffer.js";
+
+/** Sessions, users and service accounts: what an authorizer needs. */
+export const DEFAULT_CACHE_TYPES: readonly string[] = Object.freeze([SESSION_TYPE, USER_TYPE, SERVICE_ACCOUNT_TYPE]);
+
+export type RetryOptions = Partial<RetryPolicy>;
+
+export interface DatabrokerCacheOptions {
+  /** Databroker URLs (`http://` h2c or `https://`), tried in order; give this or `url`. */
+  readonly urls?: readonly string[];
+  /** A single databroker URL. */
+  readonly url?: string;
+  /** Pomerium's shared secret: base64 of 32 bytes. Never logged. */
+  readonly sharedSecret: string;
+  /** TLS for `https://` URLs: extra CA, server name override, client certificate. */
+  readonly tls?: DatabrokerTlsOptions;
+  /**
+   * Record types (type URLs) to mirror, each on its own stream (as Pomerium's syncers do).
+   * Default: sessions, users and service accounts. `[""]` mirrors every type on one stream.
+   */
+  readonly types?: readonly string[];
+  /** Aborting it closes the cache. */
+  readonly signal?: AbortSignal;
+  readonly logger?: DatabrokerCacheLogger;
+  /** OpenTelemetry meter to record on; else `meterProvider`'s; else the global provider's. */
+  readonly meter?: Meter;
+  readonly meterProvider?: MeterProvider;
+  /** Reconnect a stream silent for this long (Sync has no heartbeats). Default 10 minutes. */
+  readonly idleTimeoutMs?: number;
+  /** Give up on connecting to a URL after this long and try the next. Default 10 s. */
+  readonly connectTimeoutMs?: number;
+  /** Backoff settings (defaults as Pomerium's clients: 500 ms initial, 60 s cap). */
+  readonly retry?: RetryOptions;
+  /** HTTP/2 keepalive; at least 5 minutes (Pomerium refuses more frequent pings). Default 6 minutes. */
+  readonly pingIntervalMs?: number;
+  readonly pingTimeoutMs?: number;
+  /**
+   * Host-defined indexes: `{ [type]: { [indexName]: record => key(s) } }`, read with byIndex.
+   * Built in: sessions and service accounts by "user_id", users by "email".
+   */
+  readonly indexes?: Readonly<Record<string, Readonly<Record<string, IndexFunction>>>>;
+  /**
+   * Per-subscriber buffer of changes$/changes(), in batches (default 1024). On overflow the
+   * buffered batches are dropped and replaced by one `{ kind: "overflow" }` marker.
+   */
+  readonly subscriberBufferSize?: number;
+  /** Time source for validity checks (sessions expire); for tests. */
+  readonly clock?: Clock;
+}
+
+export interface ResolvedCacheOptions {
+  readonly urls: readonly string[];
+  readonly types: readonly string[];
+  readonly subscriberBufferSize: number;
+}
+
+function invalid(message: string): ConnectError {
+  return new ConnectError(message, Code.InvalidArgument);
+}
+
+/** Throws ConnectError InvalidArgument for settings that can never work. */
+export function resolveCacheOptions(options: DatabrokerCacheOptions): ResolvedCacheOptions {
+  if (options === null || typeof options !== "object") throw invalid("createDatabrokerCache needs an options object");
+  if (options.urls !== undefined && options.url !== undefined) throw invalid("give either `url` or `urls`, not both");
+  const urls = options.urls ?? (options.url !== undefined ? [options.url] : []);
+  if (urls.length === 0) throw invalid("a databroker URL is required (`url` or `urls`)");
+  const types = options.types ?? DEFAULT_CACHE_TYPES;
+  if (types.length === 0) throw invalid("`types` must name at least one record type");
+  if (new Set(types).size !== types.length) throw invalid("`types` lists a type twice");
+  if (types.includes("") && types.length > 1) throw invalid('`types`: "" (every type) cannot be combined with other types');
+  for (const t of types) if (typeof t !== "string") throw invalid("`types` must be type URL strings");
+  const subscriberBufferSize = options.subscriberBufferSize ?? DEFAULT_SUBSCRIBER_BUFFER_SIZE;
+  if (!Number.isInteger(subscriberBufferSize) || subscriberBufferSize < 1) throw invalid("`subscriberBufferSize` must be a positive integer");
+  return { urls, types, subscriberBufferSize };
+}

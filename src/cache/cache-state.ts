@@ -1,0 +1,37 @@
+/** What state$ reports: the cache's readiness and each type stream's condition. */
+import type { SyncStateName } from "../sync/sync-state-machine.js";
+
+export interface CacheStreamState {
+  /** The type URL this stream mirrors ("" = every type). */
+  readonly type: string;
+  /** The sync loop's state: idle, connecting, snapshotting, live, backing-off, closed. */
+  readonly state: SyncStateName;
+  /** The databroker URL in use (or last used). */
+  readonly url: string | undefined;
+  readonly serverVersion: bigint | undefined;
+  /** The record version reads of this type reflect (undefined before its first snapshot). */
+  readonly recordVersion: bigint | undefined;
+  /**
+   * The newest record version known to exist on the server: from this stream and from server
+   * answers the cache has seen (getConsistent). Versions are shared by all types, so for a
+   * quiet type this can run ahead of what its stream will ever deliver.
+   */
+  readonly latestKnownRecordVersion: bigint | undefined;
+  /** latestKnownRecordVersion - recordVersion (0n when caught up). */
+  readonly lag: bigint | undefined;
+  /** Consecutive retries since the last progress. */
+  readonly attempt: number;
+  /** The last error's message (never holds the secret or record contents). */
+  readonly lastError: string | undefined;
+  /** Date.now() of the last message received on the stream. */
+  readonly lastMessageAt: number | undefined;
+  /** While backing off: milliseconds until the next attempt. */
+  readonly retryInMs: number | undefined;
+}
+
+export interface CacheState {
+  /** Sticky: true once every mirrored type had its first snapshot, and never false again. */
+  readonly ready: boolean;
+  readonly closed: boolean;
+  readonly streams: readonly CacheStreamState[];
+}

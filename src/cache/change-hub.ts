@@ -1,0 +1,139 @@
+/**
+ * Fans the replica's change batches out to subscribers without ever letting one of them hold up
+ * the sync loop, reads, or another subscriber: the replica's listener only appends to each
+ * subscriber's bounded {@link ChangeBuffer}; delivery happens later (a setImmediate drain for
+ * Observers, the consumer's own pace for async iterators).
+ */
+import { Observable } from "rxjs";
+import type { ChangeBatch } from "../replica/change-batch.js";
+import { ChangeBuffer, type CacheChange } from "./change-buffer.js";
+
+interface Sink {
+  readonly type: string | undefined;
+  readonly buffer: ChangeBuffer;
+  /** Called after a push, so the sink can schedule delivery. */
+  wake(): void;
+  /** The hub closed: deliver what is buffered if possible, then end. */
+  end(): void;
+}
+
+export class ChangeHub {
+  readonly #sinks = new Set<Sink>();
+  readonly #bufferSize: number;
+  readonly #onOverflow: (type: string | undefined) => void;
+  #closed = false;
+
+  constructor(bufferSize: number, onOverflow: (type: string | undefined) => void) {
+    this.#bufferSize = bufferSize;
+    this.#onOverflow = onOverflow;
+  }
+
+  /** The replica listener: O(subscribers), never calls user code. */
+  publish(batch: ChangeBatch): void {
+    for (const sink of this.#sinks) {
+      if (sink.type !== undefined && sink.type !== batch.type) continue;
+      if (sink.buffer.push(batch)) this.#onOverflow(sink.type);
+      sink.wake();
+    }
+  }
+
+  /** Batches delivered asynchronously, each subscriber with its own bounded buffer. */
+  observable(type: string | undefined): Observable<CacheChange> {
+    return new Observable<CacheChange>((subscriber) => {
+      if (this.#closed) {
+        subscriber.complete();
+        return;
+      }
+      let scheduled: NodeJS.Immediate | undefined;
+      const buffer = new ChangeBuffer(this.#bufferSize, type);
+      const drain = () => {
+        scheduled = undefined;
+        for (let item = buffer.shift(); item !== undefined && !subscriber.closed; item = buffer.shift()) subscriber.next(item);
+      };
+      const sink: Sink = {
+        type,
+        buffer,
+        wake: () => {
+          scheduled ??= setImmediate(drain);
+        },
+        end: () => {
+          if (scheduled !== undefined) clearImmediate(scheduled);
+          drain();
+          subscriber.complete();
+        },
+      };
+      this.#sinks.add(sink);
+      return () => {
+        if (scheduled !== undefined) clearImmediate(scheduled);
+        scheduled = undefined;
+        buffer.clear();
+        this.#sinks.delete(sink);
+      };
+    });
+  }
+
+  /**
+   * Batches pulled at the consumer's pace (`for await`). A consumer that stops pulling costs at
+   * most the buffer's capacity; `break`/`return()` unsubscribes.
+   */
+  iterable(type: string | undefined): AsyncIterable<CacheChange> {
+    return {
+      [Symbol.asyncIterator]: (): AsyncIterator<CacheChange> => {
+        const buffer = new ChangeBuffer(this.#bufferSize, type);
+        let waiting: ((result: IteratorResult<CacheChange>) => void) | undefined;
+        let ended = this.#closed;
+        const done = (): IteratorResult<CacheChange> => ({ done: true, value: undefined });
+        const sink: Sink = {
+          type,
+          buffer,
+          wake: () => {
+            if (waiting === undefined) return;
+            const item = buffer.shift();
+            if (item === undefined) return;
+            const resolve = waiting;
+            waiting = undefined;
+            resolve({ done: false, value: item });
+          },
+          end: () => {
+            ended = true;
+            this.#sinks.delete(sink);
+            if (waiting !== undefined && buffer.size === 0) {
+              const resolve = waiting;
+              waiting = undefined;
+              resolve(done());
+            }
+          },
+        };
+        if (!ended) this.#sinks.add(sink);
+        return {
+          next: () => {
+            const item = buffer.shift();
+            if (item !== undefined) return Promise.resolve({ done: false, value: item });
+            if (ended) return Promise.resolve(done());
+            return new Promise((resolve) => (waiting = resolve));
+          },
+          return: () => {
+            ended = true;
+            buffer.clear();
+            this.#sinks.delete(sink);
+            const resolve = waiting;
+            waiting = undefined;
+            resolve?.(done());
+            return Promise.resolve(done());
+          },
+        };
+      },
+    };
+  }
+
+  get subscriberCount(): number {
+    return this.#sinks.size;
+  }
+
+  /** Ends every subscription (Observers get what was buffered first). */
+  close(): void {
+    this.#closed = true;
+    for (const sink of [...this.#sinks]) sink.end();
+    this.#sinks.clear();
+  }
+}

@@ -1,0 +1,537 @@
+/**
+ * The facade: createDatabrokerCache wires the URL set (transport, failover), one sync loop per
+ * mirrored type, the replica, change fan-out, waiters, metrics and logging, and exposes
+ * synchronous reads that go straight to the replica.
+ *
+ * Lifecycle (explicit, one direction): "syncing" -> "closed". Readiness is separate and sticky.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import { BehaviorSubject, Observable, concat, distinctUntilChanged, map, of } from "rxjs";
+import type { QueryResponse } from "../../gen/databroker/databroker_pb.js";
+import type { Session } from "../../gen/session/session_pb.js";
+import type { ServiceAccount, User } from "../../gen/user/user_pb.js";
+import type { Message } from "@bufbuild/protobuf";
+import { SESSION_TYPE, USER_TYPE } from "../records/type-urls.js";
+import { CachedRecord } from "../replica/cached-record.js";
+import type { ChangeBatch } from "../replica/change-batch.js";
+import { EMAIL_INDEX, USER_ID_INDEX } from "../replica/index-definitions.js";
+import { rawRecordFromRecord } from "../replica/raw-record.js";
+import type { ReplicaEvent } from "../replica/replica-events.js";
+import { Replica, type LocalQueryRequest, type ValidityOptions } from "../replica/replica.js";
+import { SyncLoop, type SyncStatus } from "../sync/sync-loop.js";
+import { syncSourcesFromUrlSet } from "../sync/sync-stream-source.js";
+import { createDataBrokerClient, type DataBrokerClient } from "../transport/databroker-clients.js";
+import { createDatabrokerUrlSet, type DatabrokerUrlSet } from "../transport/databroker-url-set.js";
+import { cacheLog, type CacheLog } from "../observability/cache-logger.js";
+import { SyncerMetrics, recordTypeAttribute } from "../observability/syncer-metrics.js";
+import { resolveCacheOptions, type DatabrokerCacheOptions } from "./cache-options.js";
+import type { CacheState, CacheStreamState } from "./cache-state.js";
+import { ChangeHub } from "./change-hub.js";
+import type { CacheChange } from "./change-buffer.js";
+import { currentUrlTransport } from "./current-url-transport.js";
+import { Waiters, type WaitOptions } from "./waiters.js";
+
+/**
+ * How far a cached answer can be trusted for a read-your-writes version (spec 9):
+ * - "fresh": the record held is at least that version, or the type's stream has delivered
+ *   record version >= it, so the cache reflects every write up to it;
+ * - "stale": the type is synced but its stream has not reached the version yet (Pomerium's
+ *   SyncQuerier rule `latest < hint`: do not answer from the cache);
+ * - "unknown": the type has no snapshot yet (not mirrored, or not ready).
+ */
+export type Freshness = "fresh" | "stale" | "unknown";
+
+export interface Lookup {
+  readonly freshness: Freshness;
+  readonly record: CachedRecord | undefined;
+}
+
+export interface VersionOptions {
+  /** The record version the caller needs reflected (e.g. from a Put response or a session handle). */
+  readonly minRecordVersion?: bigint;
+}
+
+export interface WaitForVersionOptions extends WaitOptions {
+  /** The type whose stream must reach the version; required when more than one type is mirrored. */
+  readonly type?: string;
+}
+
+export interface ConsistentReadOptions extends VersionOptions {
+  /** How long to wait for the stream to catch up before asking the server. Default 0 (no wait). */
+  readonly waitMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface ConsistentRead {
+  /** "cache" when the replica was fresh for the version; "server" when a Query answered. */
+  readonly source: "cache" | "server";
+  /** The live record, or undefined when it does not exist (or is deleted). */
+  readonly record: CachedRecord | undefined;
+}
+
+export interface ReadyOptions extends WaitOptions {}
+
+/** The public face of the SDK: see createDatabrokerCache. */
+export interface DatabrokerCache {
+  /**
+   * Resolves once every mirrored type has its first snapshot; sticky (a later resync never makes
+   * reads fail or go empty). Rejects with ConnectError DeadlineExceeded on timeout (the message
+   * says what each stream is doing, e.g. a shared-secret error), Canceled on abort or once the
+   * cache is closed. Reads never wait: before ready they answer from an empty cache.
+   */
+  ready(options?: ReadyOptions): Promise<void>;
+  /** Sticky readiness, synchronously. */
+  readonly isReady: boolean;
+
+  /** The session, or undefined when absent or invalid (expired) unless `includeInvalid`. */
+  getSession(id: string, options?: ValidityOptions): Session | undefined;
+  getUser(id: string): User | undefined;
+  /** The service account, or undefined when absent or expired unless `includeInvalid`. */
+  getServiceAccount(id: string, options?: ValidityOptions): ServiceAccount | undefined;
+  /** Any mirrored record (its `message` decodes lazily, once). */
+  get(type: string, id: string): CachedRecord | undefined;
+  /** Ids under `key` in a named index: a live read-only view, copy it to keep it. */
+  byIndex(type: string, index: string, key: string): ReadonlySet<string>;
+  /** Ids of the sessions of a user (live view; read each with getSession). */
+  sessionsByUser(userId: string): ReadonlySet<string>;
+  userByEmail(email: string): User | undefined;
+  /** A local Query: same filter language, free-text match and paging as the server (limit 0 = count only). */
+  query(type: string, request?: LocalQueryRequest): QueryResponse;
+  /** The number of records held for a type. */
+  size(type: string): number;
+
+  /**
+   * A read with its freshness for a read-your-writes version. Allocates its result: on a hot
+   * path use freshness() and get() instead.
+   */
+  lookup(type: string, id: string, options?: VersionOptions): Lookup;
+  /** Whether the type's stream is fresh for `minRecordVersion` (see Freshness); allocation-free. */
+  freshness(type: string, minRecordVersion?: bigint): Freshness;
+  /** Resolves once the type's stream has delivered record version >= `version`. */
+  waitForVersion(version: bigint, options?: WaitForVersionOptions): Promise<void>;
+  /**
+   * Read-your-writes: answers from the cache when fresh for `minRecordVersion`, else waits up
+   * to `waitMs` for the stream, else asks the server (Query with the id/$index OR filter,
+   * limit 1, as Pomerium's storage.GetDataBrokerRecord).
+   */
+  getConsistent(type: string, id: string, options?: ConsistentReadOptions): Promise<ConsistentRead>;
+
+  /**
+   * Change batches ("snapshot", "change", "resync") of one type, or of every mirrored type.
+   * Hot; delivered asynchronously (never inside the sync loop). Each subscriber has a bounded
+   * buffer (`subscriberBufferSize` batches): on overflow its buffered batches are dropped and
+   * it receives one `{ kind: "overflow", droppedBatches }` marker instead: re-read the cache
+   * then. Completes on close.
+   */
+  changes$(type?: string): Observable<CacheChange>;
+  /** The same as an async iterable pulled at the consumer's pace (same buffer and overflow policy). */
+  changes(type?: string): AsyncIterable<CacheChange>;
+  /**
+   * The record's decoded message now (synchronously on subscribe) and after each change of its
+   * version (undefined when absent or deleted), delivered like changes$. Completes on close.
+   */
+  watch$(type: string, id: string): Observable<Message | undefined>;
+  /**
+   * The cache's condition, replayed to each subscriber, then emitted synchronously on every
+   * stream change (keep subscribers cheap: they run inside the sync loop's step); completes on close.
+   */
+  readonly state$: Observable<CacheState>;
+  readonly state: CacheState;
+
+  /** The real-time DataBrokerService client over the same authenticated transport and URL failover. */
+  readonly client: DataBrokerClient;
+
+  /**
+   * Ends every stream, timer and socket; pending waits reject with Canceled, observables and
+   * iterators complete. Reads keep answering from the last state (nothing updates it). The
+   * promise resolves once the connections are closed (after a short grace). Idempotent.
+   */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+type Lifecycle = "syncing" | "closed";
+
+/** Per mirrored type: its loop and what we learned about the server from it. */
+interface TypeStream {
+  readonly type: string;
+  readonly loop: SyncLoop;
+  status: SyncStatus;
+  latestKnown: bigint | undefined;
+}
+
+/** How long close() lets cancelled streams finish before closing the connections. */
+const CLOSE_GRACE_MS = 25;
+
+const CLOSED = () => new ConnectError("databroker cache is closed", Code.Canceled);
+
+class DatabrokerCacheImpl implements DatabrokerCache {
+  #lifecycle: Lifecycle = "syncing";
+  #closing: Promise<void> | undefined;
+  #ready = false;
+  readonly #types: readonly string[];
+  readonly #replica: Replica;
+  readonly #urlSet: DatabrokerUrlSet;
+  readonly #streams = new Map<string, TypeStream>();
+  readonly #hub: ChangeHub;
+  readonly #waiters = new Waiters();
+  readonly #state$: BehaviorSubject<CacheState>;
+  readonly #log: CacheLog;
+  readonly #metrics: SyncerMetrics;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = () => void this.close();
+  readonly #unsubscribeReplica: () => void;
+  readonly client: DataBrokerClient;
+  readonly state$: Observable<CacheState>;
+
+  constructor(options: DatabrokerCacheOptions) {
+    const resolved = resolveCacheOptions(options);
+    this.#types = resolved.types;
+    this.#log = cacheLog(options.logger);
+    this.#metrics = new SyncerMetrics(options);
+    this.#replica = new Replica({
+      clock: options.clock,
+      onListenerError: (error) => this.#log("error", "change listener failed", { error: errorMessage(error) }),
+    });
+    for (const [type, indexes] of Object.entries(options.indexes ?? {})) {
+      // Throws ConnectError AlreadyExists for a name taken (built in: user_id, email).
+      for (const [name, keys] of Object.entries(indexes)) this.#replica.addIndex(type, name, keys);
+    }
+    // Throws SharedSecretError / ConnectError(InvalidArgument) before anything connects.
+    this.#urlSet = createDatabrokerUrlSet(resolved.urls, {
+      sharedSecret: options.sharedSecret,
+      tls: options.tls,
+      pingIntervalMs: options.pingIntervalMs,
+      pingTimeoutMs: options.pingTimeoutMs,
+    });
+    this.client = createDataBrokerClient(currentUrlTransport(this.#urlSet, () => this.#lifecycle === "closed"));
+    this.#hub = new ChangeHub(resolved.subscriberBufferSize, (type) => {
+      this.#metrics.overflowed(type);
+      this.#log("warn", "a change subscriber fell behind; its buffered batches were replaced by an overflow marker", {
+        "record-type": type === undefined ? "all" : recordTypeAttribute(type),
+      });
+    });
+    this.#unsubscribeReplica = this.#replica.subscribe((batch) => this.#onBatch(batch));
+
+    const sources = syncSourcesFromUrlSet(this.#urlSet);
+    try {
+      for (const type of this.#types) {
+        const loop = new SyncLoop({
+          type,
+          source: sources,
+          idleTimeoutMs: options.idleTimeoutMs,
+          connectTimeoutMs: options.connectTimeoutMs,
+          retry: options.retry,
+        });
+        this.#streams.set(type, { type, loop, status: loop.status, latestKnown: undefined });
+      }
+    } catch (error) {
+      for (const s of this.#streams.values()) s.loop.close();
+      this.#urlSet.close();
+      throw error;
+    }
+    this.#state$ = new BehaviorSubject(this.#buildState());
+    this.state$ = this.#state$.asObservable();
+
+    for (const stream of this.#streams.values()) {
+      stream.loop.events$.subscribe((event) => this.#apply(stream.type, event));
+      stream.loop.status$.subscribe((status) => this.#onStatus(stream, status));
+    }
+    this.#signal = options.signal;
+    if (this.#signal?.aborted) {
+      void this.close();
+      return;
+    }
+    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    this.#log("info", "databroker cache starting", { urls: this.#urlSet.urls.map(originOf).join(","), types: this.#types.map(recordTypeAttribute).join(",") });
+    for (const stream of this.#streams.values()) stream.loop.start();
+  }
+
+  // ---- readiness ----
+
+  get isReady(): boolean {
+    return this.#ready;
+  }
+
+  ready(options: ReadyOptions = {}): Promise<void> {
+    if (this.#lifecycle === "closed") return Promise.reject(CLOSED());
+    if (this.#ready) return Promise.resolve();
+    return this.#waiters.wait(() => this.#ready, options, "databroker cache ready", () => this.#describeStreams());
+  }
+
+  // ---- synchronous reads: straight to the replica, nothing allocated here ----
+
+  getSession(id: string, options?: ValidityOptions): Session | undefined {
+    return this.#replica.getSession(id, options);
+  }
+
+  getUser(id: string): User | undefined {
+    return this.#replica.getUser(id);
+  }
+
+  getServiceAccount(id: string, options?: ValidityOptions): ServiceAccount | undefined {
+    return this.#replica.getServiceAccount(id, options);
+  }
+
+  get(type: string, id: string): CachedRecord | undefined {
+    return this.#replica.get(type, id);
+  }
+
+  byIndex(type: string, index: string, key: string): ReadonlySet<string> {
+    return this.#replica.byIndex(type, index, key);
+  }
+
+  sessionsByUser(userId: string): ReadonlySet<string> {
+    return this.#replica.byIndex(SESSION_TYPE, USER_ID_INDEX, userId);
+  }
+
+  userByEmail(email: string): User | undefined {
+    for (const id of this.#replica.byIndex(USER_TYPE, EMAIL_INDEX, email)) {
+      const user = this.#replica.getUser(id);
+      if (user !== undefined) return user;
+    }
+    return undefined;
+  }
+
+  query(type: string, request?: LocalQueryRequest): QueryResponse {
+    return this.#replica.query(type, request);
+  }
+
+  size(type: string): number {
+    return this.#replica.size(type);
+  }
+
+  // ---- read-your-writes ----
+
+  lookup(type: string, id: string, options?: VersionOptions): Lookup {
+    const record = this.#replica.get(type, id);
+    const min = options?.minRecordVersion;
+    if (record !== undefined && min !== undefined && record.version >= min) return { freshness: "fresh", record };
+    return { freshness: this.#freshness(type, min), record };
+  }
+
+  freshness(type: string, minRecordVersion?: bigint): Freshness {
+    return this.#freshness(type, minRecordVersion);
+  }
+
+  waitForVersion(version: bigint, options: WaitForVersionOptions = {}): Promise<void> {
+    let type: string;
+    try {
+      type = this.#typeFor(options.type);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#waiters.wait(
+      () => this.#freshness(type, version) === "fresh",
+      options,
+      `record version ${version} of ${recordTypeAttribute(type)}`,
+      () => `stream at ${String(this.#replica.versions(type)?.recordVersion ?? "no snapshot")}; ${this.#describeStreams()}`,
+    );
+  }
+
+  async getConsistent(type: string, id: string, options: ConsistentReadOptions = {}): Promise<ConsistentRead> {
+    if (this.#lifecycle === "closed") throw CLOSED();
+    const min = options.minRecordVersion;
+    const first = this.lookup(type, id, options);
+    if (first.freshness === "fresh") return { source: "cache", record: first.record };
+    const waitMs = options.waitMs ?? 0;
+    if (waitMs > 0) {
+      try {
+        await this.#waiters.wait(
+          () => this.#freshness(type, min) === "fresh",
+          { timeoutMs: waitMs, signal: options.signal },
+          "consistent read",
+          () => "",
+        );
+        return { source: "cache", record: this.#replica.get(type, id) };
+      } catch (error) {
+        // Only a timeout falls through to the server; abort and close propagate.
+        if (!(error instanceof ConnectError && error.code === Code.DeadlineExceeded)) throw error;
+      }
+    }
+    const response = await this.client.query(
+      {
+        type,
+        filter: { $or: [{ id }, { $index: id }] },
+        limit: 1n,
+        ...(min !== undefined && min > 0n ? { minimumRecordVersionHint: min } : {}),
+      },
+      { signal: options.signal },
+    );
+    if (this.#learnLatest(type, response.recordVersion)) this.#publishState();
+    const found = response.records[0];
+    if (found === undefined || found.deletedAt !== undefined) return { source: "server", record: undefined };
+    const raw = rawRecordFromRecord(found);
+    return { source: "server", record: new CachedRecord(raw.type, raw.id, raw.version, raw.modifiedAt, raw.typeUrl, raw.data) };
+  }
+
+  // ---- streams ----
+
+  changes$(type?: string): Observable<CacheChange> {
+    return this.#hub.observable(type);
+  }
+
+  changes(type?: string): AsyncIterable<CacheChange> {
+    return this.#hub.iterable(type);
+  }
+
+  watch$(type: string, id: string): Observable<Message | undefined> {
+    // Built on the hub: delivered outside the sync loop, bounded; an overflow marker just
+    // triggers a re-read, which is all a watcher needs.
+    return concat(of(undefined), this.#hub.observable(type)).pipe(
+      map(() => this.#replica.get(type, id)),
+      // Records are immutable per version: a new object means a new version (or a delete).
+      distinctUntilChanged(),
+      map((record) => record?.message),
+    );
+  }
+
+  get state(): CacheState {
+    return this.#state$.getValue();
+  }
+
+  // ---- closing ----
+
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#lifecycle = "closed";
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    // Cancels the streams; their HTTP/2 streams report "close" on a later turn of the event loop.
+    for (const stream of this.#streams.values()) stream.loop.close();
+    // connect-node's session manager re-arms its ping and idle timers (unref'd, up to 15 min,
+    // pinning the session, ~5 KB) when a stream's "close" arrives after the manager was
+    // aborted; a cancelled stream's "close" takes a loopback round trip or so. So the
+    // connections close after a short grace. (Asked of the transport room: close once the
+    // manager has no open stream; then this grace can go.)
+    this.#closing = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        this.#urlSet.close();
+        resolve();
+      }, CLOSE_GRACE_MS),
+    );
+    this.#unsubscribeReplica();
+    this.#waiters.close(CLOSED());
+    this.#hub.close();
+    this.#state$.next(this.#buildState());
+    this.#state$.complete();
+    this.#log("info", "databroker cache closed");
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- internals ----
+
+  #typeFor(type: string | undefined): string {
+    if (type !== undefined) return type;
+    if (this.#types.length === 1) return this.#types[0]!;
+    throw new ConnectError("waitForVersion: pass `type` (each mirrored type has its own stream position)", Code.InvalidArgument);
+  }
+
+  #freshness(type: string, min: bigint | undefined): "fresh" | "stale" | "unknown" {
+    if (!this.#replica.isReady(type)) return "unknown";
+    if (min === undefined) return "fresh";
+    const position = this.#replica.versions(type)?.recordVersion;
+    return position !== undefined && position >= min ? "fresh" : "stale";
+  }
+
+  #apply(type: string, event: ReplicaEvent): void {
+    const started = performance.now();
+    try {
+      this.#replica.apply(event);
+    } catch (error) {
+      // The loop resyncs on its own after ABORTED; a refused change is logged, never thrown into RxJS.
+      this.#log("error", "replica refused a sync event", { "record-type": recordTypeAttribute(type), error: errorMessage(error) });
+      return;
+    }
+    if (event.kind !== "options") this.#metrics.updated(type, event.records.length, (performance.now() - started) / 1000);
+    // The stream position may advance without a batch (replays, tombstones of unknown ids).
+    this.#waiters.check();
+  }
+
+  #onBatch(batch: ChangeBatch): void {
+    const stream = this.#streams.get(batch.type) ?? this.#streams.get("");
+    if (stream !== undefined) this.#learnLatest(stream.type, batch.recordVersion);
+    if (!this.#ready && this.#types.every((t) => this.#replica.isReady(t === "" ? undefined : t))) {
+      this.#ready = true;
+      this.#log("info", "databroker cache ready");
+      this.#publishState();
+    }
+    this.#hub.publish(batch);
+    this.#waiters.check();
+  }
+
+  #onStatus(stream: TypeStream, status: SyncStatus): void {
+    const previous = stream.status === status ? undefined : stream.status;
+    stream.status = status;
+    this.#metrics.status(stream.type, previous, status);
+    if (previous?.state !== status.state) {
+      const attributes = { "record-type": recordTypeAttribute(stream.type), state: status.state, url: status.url, attempt: status.attempt };
+      if (status.state === "backing-off") this.#log("warn", `sync stream failed: ${status.lastError ?? "unknown error"}`, { ...attributes, retryInMs: status.retryInMs });
+      else this.#log("debug", `sync stream ${status.state}`, attributes);
+    }
+    if (this.#lifecycle === "closed") return;
+    this.#publishState();
+    this.#waiters.check();
+  }
+
+  /** Returns true when `version` is news. */
+  #learnLatest(type: string, version: bigint): boolean {
+    const stream = this.#streams.get(type) ?? this.#streams.get("");
+    if (stream === undefined || (stream.latestKnown !== undefined && version <= stream.latestKnown)) return false;
+    stream.latestKnown = version;
+    return true;
+  }
+
+  #publishState(): void {
+    if (this.#lifecycle !== "closed") this.#state$.next(this.#buildState());
+  }
+
+  #buildState(): CacheState {
+    const streams: CacheStreamState[] = [];
+    for (const s of this.#streams.values()) {
+      const recordVersion = this.#replica.versions(s.type)?.recordVersion;
+      const latest = s.latestKnown === undefined || (recordVersion !== undefined && recordVersion > s.latestKnown) ? recordVersion : s.latestKnown;
+      streams.push({
+        type: s.type,
+        state: s.status.state,
+        url: s.status.url,
+        serverVersion: s.status.serverVersion,
+        recordVersion,
+        latestKnownRecordVersion: latest,
+        lag: latest === undefined || recordVersion === undefined ? undefined : latest - recordVersion,
+        attempt: s.status.attempt,
+        lastError: s.status.lastError,
+        lastMessageAt: s.status.lastMessageAt,
+        retryInMs: s.status.retryInMs,
+      });
+    }
+    return { ready: this.#ready, closed: this.#lifecycle === "closed", streams };
+  }
+
+  #describeStreams(): string {
+    return [...this.#streams.values()]
+      .map((s) => `${recordTypeAttribute(s.type)}: ${s.status.state}${s.status.url ? ` ${s.status.url}` : ""}${s.status.lastError ? `, last error: ${s.status.lastError}` : ""}`)
+      .join("; ");
+  }
+}
+
+/** A URL without path or credentials, for logs. */
+function originOf(url: string): string {
+  return new URL(url).origin;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Creates a cache and starts syncing at once. Reads are synchronous and never touch the network;
+ * `await cache.ready()` before relying on them. Throws SharedSecretError for a bad secret and
+ * ConnectError InvalidArgument for bad URLs or settings, before any network activity.
+ */
+export function createDatabrokerCache(options: DatabrokerCacheOptions): DatabrokerCache {
+  return new DatabrokerCacheImpl(options);
+}

@@ -1,0 +1,65 @@
+/**
+ * The public surface of @pomerium-sdk/databroker-cache. Everything not exported here is internal
+ * and free to change.
+ */
+
+// The cache.
+export { createDatabrokerCache } from "./cache/databroker-cache.js";
+export type {
+  ConsistentRead,
+  ConsistentReadOptions,
+  DatabrokerCache,
+  Freshness,
+  Lookup,
+  ReadyOptions,
+  VersionOptions,
+  WaitForVersionOptions,
+} from "./cache/databroker-cache.js";
+export { DEFAULT_CACHE_TYPES } from "./cache/cache-options.js";
+export type { DatabrokerCacheOptions, RetryOptions } from "./cache/cache-options.js";
+export type { CacheState, CacheStreamState } from "./cache/cache-state.js";
+export { DEFAULT_SUBSCRIBER_BUFFER_SIZE } from "./cache/change-buffer.js";
+export type { CacheChange, OverflowMarker } from "./cache/change-buffer.js";
+export type { WaitOptions } from "./cache/waiters.js";
+export type { ChangeBatch, ChangeBatchKind } from "./replica/change-batch.js";
+export type { CachedRecord } from "./replica/cached-record.js";
+export type { IndexFunction } from "./replica/index-definitions.js";
+export type { LocalQueryRequest, ValidityOptions } from "./replica/replica.js";
+export type { SyncStateName } from "./sync/sync-state-machine.js";
+export type { Clock } from "./records/clock.js";
+export type { DatabrokerTlsOptions } from "./transport/tls-options.js";
+export type { DataBrokerClient } from "./transport/databroker-clients.js";
+
+// Observability hooks.
+export type { DatabrokerCacheLogAttributes, DatabrokerCacheLogLevel, DatabrokerCacheLogger } from "./observability/cache-logger.js";
+export { METER_NAME } from "./observability/syncer-metrics.js";
+
+// Record types and validity rules.
+export {
+  DIRECTORY_GROUP_TYPE,
+  DIRECTORY_USER_TYPE,
+  IDENTITY_BINDING_TYPE,
+  SERVICE_ACCOUNT_TYPE,
+  SESSION_BINDING_REQUEST_TYPE,
+  SESSION_BINDING_TYPE,
+  SESSION_TYPE,
+  TYPE_URL_PREFIX,
+  USER_TYPE,
+} from "./records/type-urls.js";
+export { isServiceAccountValid, isSessionValid } from "./records/validity.js";
+
+// Errors: everything the SDK throws is a ConnectError with a gRPC Code, except a bad secret.
+export { Code, ConnectError } from "@connectrpc/connect";
+export { SharedSecretError } from "./transport/shared-secret.js";
+
+// The in-memory databroker, for users' own tests.
+export { startInMemoryDatabroker } from "./server/index.js";
+export type { InMemoryDatabrokerOptions, RunningInMemoryDatabroker } from "./server/index.js";
+
+// Generated messages users handle.
+export { RecordSchema } from "../gen/databroker/databroker_pb.js";
+export type { QueryResponse, Record } from "../gen/databroker/databroker_pb.js";
+export { SessionSchema } from "../gen/session/session_pb.js";
+export type { Session } from "../gen/session/session_pb.js";
+export { ServiceAccountSchema, UserSchema } from "../gen/user/user_pb.js";
+export type { ServiceAccount, User } from "../gen/user/user_pb.js";
