@@ -6,7 +6,7 @@
  */
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
-import { guardSessionErrors } from "./guarded-session-manager.js";
+import { guardSessionErrors, isSessionShuttingDown } from "./guarded-session-manager.js";
 import { createJwtInterceptor } from "./jwt-interceptor.js";
 import { parseSharedSecret } from "./shared-secret.js";
 import { http2OptionsFor, type DatabrokerTlsOptions } from "./tls-options.js";
@@ -118,7 +118,10 @@ export function createDatabrokerTransport(url: string, options: DatabrokerTransp
         throw ConnectError.from(sessionManager.error() ?? new Error(`cannot connect to ${baseUrl}`), Code.Unavailable);
       }
     },
-    resetConnection: () => sessionManager.abort(),
+    resetConnection: () => {
+      // A session the peer is already shutting down is left to Node (see isSessionShuttingDown).
+      if (!isSessionShuttingDown(sessionManager)) sessionManager.abort();
+    },
     close: () => {
       closed = true;
       sessionManager.abort();
