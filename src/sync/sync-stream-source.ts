@@ -56,7 +56,9 @@ export function syncSourcesFromUrlSet(urlSet: DatabrokerUrlSet): SyncSourceProvi
   return {
     current: () => sourceFor(urlSet.current()),
     reportConnectionFailure(source) {
-      if (source instanceof UrlSetSource) urlSet.failover(source.connection);
+      // After close there is nothing to fail over to; a late report (a connect attempt that
+      // failed as the cache closed) must not throw inside the loop's RxJS callbacks.
+      if (source instanceof UrlSetSource && !urlSet.closed) urlSet.failover(source.connection);
     },
   };
 }

@@ -30,6 +30,8 @@ export interface DatabrokerUrlSet {
   failover(failed: DatabrokerConnection): DatabrokerConnection;
   /** Closes every transport; current() throws afterwards. */
   close(): void;
+  /** True once close() has run. */
+  readonly closed: boolean;
 }
 
 /**
@@ -87,6 +89,9 @@ export function createDatabrokerUrlSet(urls: readonly string[], options: Databro
     close() {
       closed = true;
       for (const c of connections) c?.transport.close();
+    },
+    get closed() {
+      return closed;
     },
   };
 }
