@@ -63,3 +63,8 @@ export { SessionSchema } from "../gen/session/session_pb.js";
 export type { Session } from "../gen/session/session_pb.js";
 export { ServiceAccountSchema, UserSchema } from "../gen/user/user_pb.js";
 export type { ServiceAccount, User } from "../gen/user/user_pb.js";
+
+// Types the public surface refers to (so the API reference can link them).
+export type { IDToken, OAuthToken, Session_DeviceCredential } from "../gen/session/session_pb.js";
+export type { RetryPolicy } from "./sync/retry-delay.js";
+export { SYNC_STATE_NAMES } from "./sync/sync-state-machine.js";

@@ -13,11 +13,15 @@ export interface SeedCounts {
 
 const PUT_BATCH = 500;
 
-export async function seedDemoData(client: DataBrokerClient, counts: SeedCounts, seed = 1): Promise<bigint> {
+/** Returns the latest record version written; `onProgress` gets the number of records written so far. */
+export async function seedDemoData(client: DataBrokerClient, counts: SeedCounts, onProgress?: (written: number) => void, seed = 1): Promise<bigint> {
   const demo = new DemoRecords({ seed });
   let latest = 0n;
+  let written = 0;
   const put = async (records: Record[]) => {
     const response = await client.put({ records });
+    written += records.length;
+    onProgress?.(written);
     for (const record of response.records) if (record.version > latest) latest = record.version;
   };
   let batch: Record[] = [];

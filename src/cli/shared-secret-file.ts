@@ -3,9 +3,9 @@
  * (a trailing newline is an error there); we do the same, so a file that works here works there.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseSharedSecret, SharedSecretError } from "../transport/shared-secret.js";
 import { CliUsageError } from "./cli-error.js";
 
@@ -26,10 +26,10 @@ export function readSharedSecretFile(path: string): string {
   return text;
 }
 
-/** A fresh random secret written to a private temporary file; returns both. */
-export function createTemporarySharedSecret(): { secret: string; path: string } {
+/** A fresh random secret written to a private temporary file; `remove` deletes the file and its folder. */
+export function createTemporarySharedSecret(): { secret: string; path: string; remove: () => void } {
   const secret = randomBytes(32).toString("base64");
   const path = join(mkdtempSync(join(tmpdir(), "databroker-cache-")), "shared-secret");
   writeFileSync(path, secret, { mode: 0o600 });
-  return { secret, path };
+  return { secret, path, remove: () => rmSync(dirname(path), { recursive: true, force: true }) };
 }

@@ -126,6 +126,7 @@ describe("public surface", () => {
         "ServiceAccountSchema",
         "SessionSchema",
         "SharedSecretError",
+        "SYNC_STATE_NAMES",
         "TYPE_URL_PREFIX",
         "USER_TYPE",
         "UserSchema",

@@ -1,25 +1,17 @@
-import { execFile } from "node:child_process";
-import { writeFileSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { cli, startCli } from "./cli-process.js";
 
-const run = promisify(execFile);
-const CLI = ["--import", "tsx", "src/cli/main.ts"];
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], { timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === "number" ? e.code : -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
+function tempFile(name: string, contents: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), "cli-test-")), name);
+  writeFileSync(file, contents);
+  return file;
 }
 
-describe("databroker-cache CLI", () => {
-  it("demo --once seeds users and sessions and prints the address and a per-type summary", async () => {
+describe("databroker-cache demo", () => {
+  it("demo --once seeds users and sessions, prints a per-type summary, syncs the cache and prints one status line", async () => {
     const { code, stdout, stderr } = await cli("demo", "--once", "--users", "7", "--sessions", "42");
     expect(stderr).toBe("");
     expect(code).toBe(0);
@@ -29,9 +21,41 @@ describe("databroker-cache CLI", () => {
     expect(stdout).toMatch(/latest 49\b/);
     expect(stdout).toMatch(/type\.googleapis\.com\/session\.Session +42 records/);
     expect(stdout).toMatch(/type\.googleapis\.com\/user\.User +7 records/);
+    expect(stdout).toMatch(/initial sync \[#+\] 100% 49\/49/);
+    expect(stdout).toMatch(/^status .*session\.Session=42 user\.User=7 .*record_version=49\/49 lag=0/m);
+    // The random secret lived only as long as the demo.
+    const secretFile = stdout.match(/shared secret file: (\S+)/)?.[1];
+    expect(secretFile).toMatch(/shared-secret$/);
+    expect(existsSync(secretFile!)).toBe(false);
   });
 
-  it("a bad flag value prints one line naming the flag and exits 2", async () => {
+  it("demo shows a live status with changes from the writer and lookups from the read loop, then stops after --duration-ms", async () => {
+    const { code, stdout, stderr } = await cli("demo", "--users", "5", "--sessions", "50", "--duration-ms", "3000", "--interval-ms", "500");
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/cache ready: first snapshots loaded in/);
+    const lines = stdout.split("\n").filter((l) => l.startsWith("status "));
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    const last = lines[lines.length - 1]!;
+    expect(Number(last.match(/changes\/s=([\d.,]+)/)?.[1]?.replace(/,/g, ""))).toBeGreaterThan(0);
+    expect(Number(last.match(/lookups\/s=([\d.,]+)/)?.[1]?.replace(/,/g, ""))).toBeGreaterThan(0);
+    expect(last).toMatch(/reconnects=0 rss=\d+MB heap=\d+MB/);
+    expect(last).toMatch(/sign_ins=[1-9]\d* refreshes=[1-9]\d* sign_outs=[1-9]\d* expiries=\d+/);
+    expect(stdout).toMatch(/stopped: cache closed, databroker closed\n$/);
+  });
+
+  it("Ctrl-C (SIGINT) during the live status closes everything and exits 0", async () => {
+    const demo = startCli("demo", "--users", "5", "--sessions", "20", "--interval-ms", "200");
+    await demo.waitForOutput(/^status /m);
+    demo.child.kill("SIGINT");
+    expect(await demo.exited).toBe(0);
+    expect(demo.stdout()).toMatch(/stopped: cache closed, databroker closed\n$/);
+    expect(demo.stderr()).toBe("");
+  });
+});
+
+describe("databroker-cache user errors: one line, exit 2, no stack trace", () => {
+  it("a bad flag value names the flag", async () => {
     const { code, stdout, stderr } = await cli("demo", "--sessions", "many");
     expect(code).toBe(2);
     expect(stdout).toBe("");
@@ -39,20 +63,92 @@ describe("databroker-cache CLI", () => {
     expect(stderr).toContain("--sessions must be a non-negative integer");
   });
 
-  it("an unknown command exits 2 with one line", async () => {
+  it("an unknown flag is named", async () => {
+    const { code, stderr } = await cli("serve", "--prot", "1");
+    expect(code).toBe(2);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toContain("'--prot'");
+  });
+
+  it("an unknown command points to help", async () => {
     const { code, stderr } = await cli("frobnicate");
     expect(code).toBe(2);
     expect(stderr.trim()).toBe(`databroker-cache: unknown command "frobnicate"; run 'databroker-cache help'`);
   });
 
   it("serve with a malformed secret file says what to fix without echoing the secret", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "cli-test-"));
-    const file = join(dir, "secret");
-    writeFileSync(file, "c2VjcmV0LXRoYXQtaXMtdG9vLXNob3J0\n");
+    const file = tempFile("secret", "c2VjcmV0LXRoYXQtaXMtdG9vLXNob3J0\n");
     const { code, stdout, stderr } = await cli("serve", "--shared-secret-file", file);
     expect(code).toBe(2);
     expect(stdout).toBe("");
+    expect(stderr.trim().split("\n")).toHaveLength(1);
     expect(stderr).toContain("contains whitespace");
     expect(stderr).not.toContain("c2VjcmV0");
+  });
+
+  it("an unreadable secret file is named with the reason", async () => {
+    const { code, stderr } = await cli("get", "session", "s1", "--url", "http://127.0.0.1:1", "--shared-secret-file", "/nonexistent/secret");
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe("databroker-cache: cannot read shared secret file /nonexistent/secret: ENOENT");
+  });
+
+  it("a missing --url says what to give", async () => {
+    const { code, stderr } = await cli("query", "session", "--shared-secret-file", "/x");
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^databroker-cache: --url is required: the databroker's URL/);
+  });
+
+  it("a URL with the wrong scheme is refused before connecting", async () => {
+    const { code, stderr } = await cli("get", "user", "u", "--url", "grpc://localhost:5443", "--shared-secret-file", "/x");
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe(`databroker-cache: --url "grpc://localhost:5443" must start with http:// (h2c) or https://`);
+  });
+
+  it("an unreadable or non-PEM --ca-file is named", async () => {
+    const secret = tempFile("secret", Buffer.alloc(32, 7).toString("base64"));
+    const missing = await cli("get", "user", "u", "--url", "https://127.0.0.1:1", "--shared-secret-file", secret, "--ca-file", "/nonexistent/ca.pem");
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.trim()).toBe("databroker-cache: cannot read CA file /nonexistent/ca.pem: ENOENT");
+    const notPem = await cli("get", "user", "u", "--url", "https://127.0.0.1:1", "--shared-secret-file", secret, "--ca-file", secret);
+    expect(notPem.code).toBe(2);
+    expect(notPem.stderr).toContain("holds no PEM certificate");
+    expect(notPem.stderr).not.toContain(Buffer.alloc(32, 7).toString("base64"));
+  });
+
+  it("get without an id shows the expected form", async () => {
+    const { code, stderr } = await cli("get", "session", "--url", "http://127.0.0.1:1", "--shared-secret-file", "/x");
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe("databroker-cache: expected 'get session|user|TYPE ID'");
+  });
+
+  it("a port already in use is named with the flag to change", async () => {
+    const { createServer } = await import("node:net");
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+    const port = String((busy.address() as { port: number }).port);
+    try {
+      const { code, stderr } = await cli("demo", "--once", "--port", port);
+      expect(code).toBe(2);
+      expect(stderr.trim()).toBe(`databroker-cache: cannot listen on 127.0.0.1:${port} (EADDRINUSE): choose another --port`);
+    } finally {
+      busy.close();
+    }
+  });
+
+  it("serve --storage other than memory is refused", async () => {
+    const { code, stderr } = await cli("serve", "--storage", "postgres");
+    expect(code).toBe(2);
+    expect(stderr).toContain(`--storage "postgres" is not available`);
+  });
+});
+
+describe("databroker-cache serve", () => {
+  it("serves on the given port until --duration-ms, with the given secret file", async () => {
+    const secret = tempFile("secret", Buffer.alloc(32, 7).toString("base64"));
+    const { code, stdout, stderr } = await cli("serve", "--shared-secret-file", secret, "--duration-ms", "300");
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^in-memory databroker listening on http:\/\/127\.0\.0\.1:\d+\n {2}shared secret file: .*secret\n/);
+    expect(stdout).toMatch(/stopped\n$/);
   });
 });

@@ -1,0 +1,43 @@
+/**
+ * The program pack.test.ts compiles and runs in a fresh project against the installed tarball:
+ * it embeds the cache against a running `databroker-cache serve` (URL and secret file from argv)
+ * and runs the README's examples. Prints "embed ok" and exits 0 when everything held.
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { SESSION_TYPE, SessionSchema, isSessionValid } from "../../src/index.js";
+import { authorize, inMemoryRoundTrip, observeSignOuts, readAfterWrite, signIn, startCache, waitThenRead } from "./readme-examples.js";
+
+function check(condition: boolean, what: string): void {
+  if (!condition) {
+    console.error(`FAILED: ${what}`);
+    process.exit(1);
+  }
+}
+
+const [url, secretFile] = process.argv.slice(2);
+if (url === undefined || secretFile === undefined) throw new Error("usage: embed-program URL SECRET_FILE");
+
+const cache = await startCache(url, secretFile);
+const signedOut: string[] = [];
+const stop = observeSignOuts(cache, (id) => signedOut.push(id));
+const session = create(SessionSchema, {
+  id: "embedded-1",
+  userId: "user-1",
+  expiresAt: timestampFromMs(Date.now() + 3_600_000),
+  claims: { groups: { values: [{ kind: { case: "stringValue", value: "admins" } }] } },
+});
+const version = await signIn(cache, session);
+check((await readAfterWrite(cache, "embedded-1", version))?.userId === "user-1", "read-your-writes through getConsistent");
+check((await waitThenRead(cache, "embedded-1", version))?.userId === "user-1", "waitForVersion then getSession");
+check(authorize(cache, "embedded-1", "admins") && !authorize(cache, "embedded-1", "finance"), "authorize by group");
+check(isSessionValid(cache.getSession("embedded-1")!), "isSessionValid");
+const { records } = await cache.client.put({ records: [{ type: SESSION_TYPE, id: "embedded-1", deletedAt: timestampFromMs(Date.now()) }] });
+await cache.waitForVersion(records[0]!.version, { type: SESSION_TYPE, timeoutMs: 5_000 });
+await new Promise((resolve) => setTimeout(resolve, 50)); // changes$ delivers asynchronously
+check(signedOut.includes("embedded-1"), "changes$ saw the sign-out");
+check(cache.getSession("embedded-1") === undefined, "deleted session is gone");
+stop();
+await cache.close();
+check(await inMemoryRoundTrip(), "startInMemoryDatabroker round trip");
+console.log("embed ok");
