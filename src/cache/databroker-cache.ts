@@ -160,9 +160,6 @@ interface TypeStream {
   latestKnown: bigint | undefined;
 }
 
-/** How long close() lets cancelled streams finish before closing the connections. */
-const CLOSE_GRACE_MS = 25;
-
 const CLOSED = () => new ConnectError("databroker cache is closed", Code.Canceled);
 
 class DatabrokerCacheImpl implements DatabrokerCache {
@@ -192,6 +189,15 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     this.#replica = new Replica({
       clock: options.clock,
       onListenerError: (error) => this.#log("error", "change listener failed", { error: errorMessage(error) }),
+      // Never the id or the bytes: the version identifies the record on the server.
+      onMalformedRecord: ({ type, version, dataLength }) => {
+        this.#metrics.malformed(type);
+        this.#log("warn", "skipped a record whose data is malformed", {
+          "record-type": recordTypeAttribute(type),
+          version: String(version),
+          bytes: dataLength,
+        });
+      },
     });
     for (const [type, indexes] of Object.entries(options.indexes ?? {})) {
       // Throws ConnectError AlreadyExists for a name taken (built in: user_id, email).
@@ -396,19 +402,9 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     if (this.#closing !== undefined) return this.#closing;
     this.#lifecycle = "closed";
     this.#signal?.removeEventListener("abort", this.#onAbort);
-    // Cancels the streams; their HTTP/2 streams report "close" on a later turn of the event loop.
+    // Cancels the streams; the connections close once those have finished (see the transport).
     for (const stream of this.#streams.values()) stream.loop.close();
-    // connect-node's session manager re-arms its ping and idle timers (unref'd, up to 15 min,
-    // pinning the session, ~5 KB) when a stream's "close" arrives after the manager was
-    // aborted; a cancelled stream's "close" takes a loopback round trip or so. So the
-    // connections close after a short grace. (Asked of the transport room: close once the
-    // manager has no open stream; then this grace can go.)
-    this.#closing = new Promise<void>((resolve) =>
-      setTimeout(() => {
-        this.#urlSet.close();
-        resolve();
-      }, CLOSE_GRACE_MS),
-    );
+    this.#closing = this.#urlSet.close();
     this.#unsubscribeReplica();
     this.#waiters.close(CLOSED());
     this.#hub.close();

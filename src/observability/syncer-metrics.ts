@@ -43,6 +43,7 @@ export class SyncerMetrics {
   readonly #updateTotal: Counter;
   readonly #updateDuration: Histogram;
   readonly #overflows: Counter;
+  readonly #malformed: Counter;
   readonly #attributes = new Map<string, Attributes>();
 
   constructor(options: MetricsOptions) {
@@ -67,6 +68,9 @@ export class SyncerMetrics {
     });
     this.#overflows = meter.createCounter("databroker.cache.subscriber_overflows", {
       description: "Change subscribers whose bounded buffer overflowed (batches were dropped for them)",
+    });
+    this.#malformed = meter.createCounter("databroker.cache.malformed_records", {
+      description: "Records skipped because their data does not parse as their type",
     });
   }
 
@@ -104,5 +108,9 @@ export class SyncerMetrics {
 
   overflowed(type: string | undefined): void {
     this.#overflows.add(1, this.#attrs(type ?? ""));
+  }
+
+  malformed(type: string): void {
+    this.#malformed.add(1, this.#attrs(type));
   }
 }

@@ -159,3 +159,20 @@ export function scanStringField(bytes: Uint8Array, fieldNumber: number): string 
   }
   return start < 0 ? undefined : decodeUtf8(bytes, start, stop);
 }
+
+/**
+ * True when the bytes parse as a sequence of top-level fields (every tag, length and group
+ * well-formed). Nested messages are not descended into: this is the index scan's own check, the
+ * cheap way to refuse garbage at ingest without a full decode.
+ */
+export function isWellFormedWire(bytes: Uint8Array): boolean {
+  let pos = 0;
+  const end = bytes.length;
+  try {
+    while (pos < end) pos = nextField(bytes, pos, end, scratch);
+  } catch (err) {
+    if (err instanceof MalformedWireError) return false;
+    throw err;
+  }
+  return true;
+}

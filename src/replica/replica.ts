@@ -17,6 +17,7 @@ import type { Session } from "../../gen/session/session_pb.js";
 import type { ServiceAccount, User } from "../../gen/user/user_pb.js";
 import { systemClock, type Clock } from "../records/clock.js";
 import { isServiceAccount, isSession, isUser } from "../records/decode-record-data.js";
+import { isMalformedRecordData } from "../records/malformed-data.js";
 import { SERVICE_ACCOUNT_TYPE, SESSION_TYPE, USER_TYPE } from "../records/type-urls.js";
 import { isServiceAccountValid, isSessionValid } from "../records/validity.js";
 import { CachedRecord, sameContent } from "./cached-record.js";
@@ -60,6 +61,24 @@ export interface ReplicaOptions {
   readonly clock?: Clock;
   /** Where listener exceptions go (default: rethrown in a microtask, like an unhandled error). */
   readonly onListenerError?: (error: unknown) => void;
+  /**
+   * Called for each record skipped because its data is malformed (see {@link MalformedRecord});
+   * for logs and metrics. Exceptions go to `onListenerError`.
+   */
+  readonly onMalformedRecord?: (record: MalformedRecord) => void;
+}
+
+/**
+ * A record whose data bytes do not parse as its (known) message type. It is not held: a
+ * malformed update removes the version held before, since the server's current record is not
+ * usable. Deliberately no id and no bytes: it is meant for logs, and the record version alone
+ * identifies the record on the server.
+ */
+export interface MalformedRecord {
+  readonly type: string;
+  readonly typeUrl: string;
+  readonly version: bigint;
+  readonly dataLength: number;
 }
 
 export interface ValidityOptions {
@@ -90,9 +109,12 @@ export class Replica {
   readonly #listeners = new Set<ChangeListener>();
   readonly #clock: Clock;
   readonly #onListenerError: (error: unknown) => void;
+  readonly #onMalformedRecord: ((record: MalformedRecord) => void) | undefined;
+  #malformedRecords = 0;
 
   constructor(options: ReplicaOptions = {}) {
     this.#clock = options.clock ?? systemClock;
+    this.#onMalformedRecord = options.onMalformedRecord;
     this.#onListenerError =
       options.onListenerError ??
       ((error) =>
@@ -223,6 +245,11 @@ export class Replica {
     return this.#tables.get(type)?.size ?? 0;
   }
 
+  /** How many records were skipped as malformed since the replica was created (snapshots and changes). */
+  get malformedRecords(): number {
+    return this.#malformedRecords;
+  }
+
   /** The types the replica holds a table for. */
   types(): string[] {
     return [...this.#tables.keys()];
@@ -299,6 +326,7 @@ export class Replica {
         // SyncLatest never sends tombstones or other types; ignore any that slip through.
         if (raw.deletedAt !== undefined) continue;
         if (type !== "" && raw.type !== type) continue;
+        if (this.#isMalformed(raw)) continue;
         let table = side.get(raw.type);
         if (table === undefined) side.set(raw.type, (table = new TypeTable(raw.type, this.#definitions(raw.type), undefined)));
         const held = table.get(raw.id);
@@ -405,7 +433,9 @@ export class Replica {
       let table = this.#tables.get(raw.type);
       const held = table?.get(raw.id);
       if (held !== undefined && raw.version <= held.version) continue;
-      if (raw.deletedAt !== undefined && held === undefined) continue; // tombstone for an unknown id
+      // A malformed update is not usable: it removes what was held, like a delete.
+      const removes = raw.deletedAt !== undefined || this.#isMalformed(raw);
+      if (removes && held === undefined) continue; // tombstone for an unknown id
       if (table === undefined) {
         // A new type under an all-types snapshot.
         table = new TypeTable(raw.type, this.#definitions(raw.type), undefined);
@@ -415,7 +445,7 @@ export class Replica {
       let touched = before.get(raw.type);
       if (touched === undefined) before.set(raw.type, (touched = new Map()));
       if (!touched.has(raw.id)) touched.set(raw.id, held);
-      if (raw.deletedAt !== undefined) table.delete(raw.id);
+      if (removes) table.delete(raw.id);
       else table.put(createRecord(raw));
     }
 
@@ -446,6 +476,20 @@ export class Replica {
       this.#scopeOf.set(event.type, this.#scopeFor(event.type) as SyncScope);
     }
     table.setOptions(event.options);
+  }
+
+  /** Checks a live record's data; counts and reports a malformed one. */
+  #isMalformed(raw: RawRecord): boolean {
+    if (raw.deletedAt !== undefined || !isMalformedRecordData(raw.typeUrl, raw.data)) return false;
+    this.#malformedRecords++;
+    if (this.#onMalformedRecord !== undefined) {
+      try {
+        this.#onMalformedRecord({ type: raw.type, typeUrl: raw.typeUrl, version: raw.version, dataLength: raw.data.length });
+      } catch (error) {
+        this.#onListenerError(error);
+      }
+    }
+    return true;
   }
 
   #emit(batches: readonly ChangeBatch[]): void {

@@ -46,10 +46,20 @@ export function nodeErrorCodes(reason: unknown): string[] {
   return codes;
 }
 
-/** True when the error came from the connection (socket, TLS, HTTP/2 session), not the server's answer. */
+/**
+ * True when the peer reset the HTTP/2 stream (RST_STREAM) instead of answering with a gRPC
+ * status. connect-node (2.1.x) maps the reset code to a gRPC code, CANCEL to Canceled, and
+ * leaves only this message to tell the two apart. A databroker that stops resets its streams
+ * with CANCEL; a server-side Clear answers with a real CANCELLED status ("context canceled").
+ */
+export function isStreamReset(reason: unknown): boolean {
+  return reason instanceof ConnectError && reason.rawMessage.startsWith("http/2 stream closed with error code ");
+}
+
+/** True when the error came from the connection (socket, TLS, HTTP/2 session or stream reset), not the server's answer. */
 export function isConnectionFailure(reason: unknown): boolean {
   if (nodeErrorCodes(reason).some((c) => CONNECTION_ERROR_CODES.has(c) || c.startsWith("ERR_TLS_") || c.startsWith("ERR_SSL_"))) {
     return true;
   }
-  return reason instanceof ConnectError && reason.code === Code.Unavailable;
+  return reason instanceof ConnectError && (reason.code === Code.Unavailable || isStreamReset(reason));
 }

@@ -17,6 +17,14 @@ export const MIN_PING_INTERVAL_MS = 5 * 60_000;
 export const DEFAULT_PING_INTERVAL_MS = 6 * 60_000;
 export const DEFAULT_PING_TIMEOUT_MS = 20_000;
 
+/**
+ * How long close() waits for cancelled streams to finish before tearing the connection down.
+ * Aborting while a stream is still closing makes connect-node's session manager re-arm its ping
+ * and idle timers (up to 15 minutes), which pins the closed session in memory until they fire.
+ */
+export const CLOSE_STREAMS_TIMEOUT_MS = 250;
+const CLOSE_POLL_MS = 5;
+
 export interface DatabrokerTransportOptions {
   /** Base64 of 32 bytes, as Pomerium's `shared_secret`. Checked at construction. */
   readonly sharedSecret: string;
@@ -43,8 +51,12 @@ export interface DatabrokerTransport {
   connect(): Promise<void>;
   /** Drops the current HTTP/2 connection; the next call opens a new one. */
   resetConnection(): void;
-  /** Closes the connection and all its streams. The transport must not be used afterwards. */
-  close(): void;
+  /**
+   * Refuses new calls at once, then closes the connection as soon as the streams still open
+   * (already cancelled by their callers) have finished, or after {@link CLOSE_STREAMS_TIMEOUT_MS}.
+   * Resolves when the connection is closed. Idempotent.
+   */
+  close(): Promise<void>;
 }
 
 /** Parses and checks a databroker URL: only `http://` (h2c) and `https://` are accepted. */
@@ -96,6 +108,7 @@ export function createDatabrokerTransport(url: string, options: DatabrokerTransp
     ),
   );
   let closed = false;
+  let closing: Promise<void> | undefined;
   // After close(), refuse calls instead of quietly opening a new connection.
   const refuseWhenClosed: Interceptor = (next) => async (req) => {
     if (closed) throw new ConnectError(`databroker transport for ${baseUrl} is closed`, Code.Canceled);
@@ -122,9 +135,21 @@ export function createDatabrokerTransport(url: string, options: DatabrokerTransp
       // A session the peer is already shutting down is left to Node (see isSessionShuttingDown).
       if (!isSessionShuttingDown(sessionManager)) sessionManager.abort();
     },
-    close: () => {
+    close() {
       closed = true;
-      sessionManager.abort();
+      closing ??= new Promise<void>((resolve) => {
+        const deadline = Date.now() + CLOSE_STREAMS_TIMEOUT_MS;
+        const closeWhenQuiet = () => {
+          if (sessionManager.state() === "open" && Date.now() < deadline) {
+            setTimeout(closeWhenQuiet, CLOSE_POLL_MS);
+            return;
+          }
+          sessionManager.abort();
+          resolve();
+        };
+        closeWhenQuiet();
+      });
+      return closing;
     },
   };
 }

@@ -28,8 +28,8 @@ export interface DatabrokerUrlSet {
    * connection is dropped and the next URL becomes current. Returns the new current.
    */
   failover(failed: DatabrokerConnection): DatabrokerConnection;
-  /** Closes every transport; current() throws afterwards. */
-  close(): void;
+  /** Closes every transport (see DatabrokerTransport.close); current() throws at once. */
+  close(): Promise<void>;
   /** True once close() has run. */
   readonly closed: boolean;
 }
@@ -86,9 +86,9 @@ export function createDatabrokerUrlSet(urls: readonly string[], options: Databro
       }
       return connectionAt(index);
     },
-    close() {
+    async close() {
       closed = true;
-      for (const c of connections) c?.transport.close();
+      await Promise.all(connections.map((c) => c?.transport.close()));
     },
     get closed() {
       return closed;

@@ -52,7 +52,7 @@ describe("lazy decode", () => {
 
   it("remembers a failed decode instead of retrying it", () => {
     const r = new Replica();
-    r.apply(snapshot(SESSION_TYPE, [{ ...sessionRecord("bad", 1n, "u"), data: new Uint8Array([0x1a, 0x7f]) }], 1n));
+    r.apply(snapshot(SESSION_TYPE, [{ ...sessionRecord("bad", 1n, "u"), data: new Uint8Array([0x1a, 0x02, 0xff, 0xfe]) /* parses at the top level, fails to decode (bad UTF-8) */ }], 1n));
     expect(r.getSession("bad")).toBeUndefined();
     expect(r.getSession("bad")).toBeUndefined();
     expect(decodeCalls.count).toBe(1);

@@ -17,6 +17,8 @@ describe("stream failures become the event that heals them", () => {
     ["a plain Error", new Error("weird"), "error"],
     ["a reset socket reported as Aborted", withCause("read ECONNRESET", Code.Aborted, nodeError("ECONNRESET")), "error"],
     ["a destroyed session reported as Canceled", withCause("session gone", Code.Canceled, nodeError("ERR_HTTP2_INVALID_SESSION")), "error"],
+    // A stopping databroker resets its streams (RST_STREAM CANCEL); only a CANCELLED status is a Clear.
+    ["an HTTP/2 stream reset with CANCEL", new ConnectError("http/2 stream closed with error code CANCEL (0x8)", Code.Canceled), "error"],
   ] as const)("%s -> %s", (_, reason, expected) => {
     expect(streamErrorEvent(reason).type).toBe(expected);
   });
@@ -27,6 +29,8 @@ describe("stream failures become the event that heals them", () => {
     ["unknown CA", withCause("unable to verify", Code.Internal, nodeError("UNABLE_TO_VERIFY_LEAF_SIGNATURE")), true],
     ["UNAVAILABLE from the server", new ConnectError("no shared key defined", Code.Unavailable), true],
     ["INTERNAL from the server", new ConnectError("boom", Code.Internal), false],
+    ["an HTTP/2 stream reset", new ConnectError("http/2 stream closed with error code CANCEL (0x8)", Code.Canceled), true],
+    ["CANCELLED status from a Clear", new ConnectError("context canceled", Code.Canceled), false],
   ] as const)("marks %s as a connection failure: %s", (_, reason, expected) => {
     const event = streamErrorEvent(reason);
     expect(event.type === "error" && event.connectionFailure).toBe(expected);

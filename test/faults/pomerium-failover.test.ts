@@ -1,0 +1,14 @@
+/**
+ * Scenario 6: failover between two Pomerium instances on one Postgres: incremental Sync on B,
+ * no new SyncLatest. Without the peer or PostgreSQL: one loud skip line, or a failure with
+ * REQUIRE_INTEROP=1.
+ */
+import { describe, expect, it } from "vitest";
+import { runScenario } from "./scenario-runner.js";
+
+describe("failover between two Pomerium databrokers on one Postgres", () => {
+  it("continues on B with an incremental Sync and no new SyncLatest", { timeout: 180_000 }, async () => {
+    const result = await runScenario("pomerium-failover", 150_000);
+    expect(result.code, result.report).toBe(0);
+  });
+});

@@ -1,0 +1,45 @@
+/**
+ * Scenario 3: the cache's stream stops advancing (a silent partition), the server moves on and
+ * compacts its change log past the cache's position, the partition ends (the dead connection is
+ * reset). Resuming Sync from the old position is ABORTED; the cache resyncs from SyncLatest, and
+ * a delete whose tombstone was compacted away is still applied.
+ */
+import assert from "node:assert/strict";
+import { startTcpFaultProxy } from "../../support/tcp-fault-proxy.js";
+import { SECRET, SESSION_TYPE, TYPES, cacheFor, population, printHealTime, recordChanges, session, sleep, startServer, tombstone, writer, type Cleanups } from "../fault-fixtures.js";
+import { awaitReplicaEqualsServer } from "../replica-equals-server.js";
+import { startVanishProbe } from "../session-vanish-probe.js";
+
+export default async function compactionPastClient(cleanups: Cleanups): Promise<void> {
+  const server = await startServer(cleanups);
+  const ref = { url: server.url, sharedSecret: SECRET };
+  const db = writer(server.url);
+  const records = population("compact", 50);
+  await db.put({ records: [...records, session("s-deleted-in-partition", "u-compact-0")] });
+  const proxy = await startTcpFaultProxy(server.port);
+  cleanups.add(() => proxy.close());
+  const cache = cacheFor(cleanups, { url: proxy.url });
+  const changes = recordChanges(cache, cleanups);
+  await cache.ready({ timeoutMs: 5000 });
+  await awaitReplicaEqualsServer(cache, ref, TYPES);
+  const probe = startVanishProbe(cache, records.filter((r) => r.type === SESSION_TYPE).map((r) => r.id));
+  cleanups.add(() => probe.stop());
+  const position = cache.state.streams.find((s) => s.type === SESSION_TYPE)!.recordVersion!;
+
+  proxy.blackhole();
+  const faultAt = performance.now();
+  for (let i = 0; i < 20; i++) await db.put({ records: [session(`s-compact-new-${i}`, "u-compact-1")] });
+  await db.put({ records: [tombstone(SESSION_TYPE, "s-deleted-in-partition")] });
+  server.compactNow();
+  await sleep(50);
+  assert.equal(cache.state.streams.find((s) => s.type === SESSION_TYPE)!.recordVersion, position, "the partition held the stream back");
+  const resyncsBefore = changes.filter((c) => c.kind === "resync").length;
+  proxy.cut();
+  proxy.heal();
+
+  await awaitReplicaEqualsServer(cache, ref, TYPES);
+  printHealTime("compaction", performance.now() - faultAt);
+  assert.equal(cache.get(SESSION_TYPE, "s-deleted-in-partition"), undefined);
+  assert.ok(changes.filter((c) => c.kind === "resync").length > resyncsBefore, "healed through a resync (Sync was ABORTED)");
+  assert.deepEqual(probe.stop(), [], "no probed session vanished");
+}

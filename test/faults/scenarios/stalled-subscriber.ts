@@ -1,0 +1,61 @@
+/**
+ * Scenario 9: a change subscriber that never consumes. Sync and reads go on; the subscriber's
+ * buffer stays bounded (overflow marker policy: its buffered batches are replaced by one
+ * `overflow` marker), which is what it finds when it finally reads.
+ */
+import assert from "node:assert/strict";
+import type { CacheChange } from "../../../src/cache/change-buffer.js";
+import { CountingMeter, LogCapture, SECRET, SESSION_TYPE, TYPES, cacheFor, population, printHealTime, session, startServer, writer, type Cleanups } from "../fault-fixtures.js";
+import { awaitReplicaEqualsServer } from "../replica-equals-server.js";
+import { startVanishProbe } from "../session-vanish-probe.js";
+
+const BUFFER = 16;
+const WRITES = 300;
+
+/** Everything already buffered, without waiting for more. */
+async function drainBuffered(iterator: AsyncIterator<CacheChange>): Promise<CacheChange[]> {
+  const items: CacheChange[] = [];
+  for (;;) {
+    const next = await Promise.race([iterator.next(), new Promise<"empty">((r) => setImmediate(() => r("empty")))]);
+    if (next === "empty" || next.done === true) return items;
+    items.push(next.value);
+  }
+}
+
+export default async function stalledSubscriber(cleanups: Cleanups): Promise<void> {
+  const server = await startServer(cleanups);
+  const ref = { url: server.url, sharedSecret: SECRET };
+  const db = writer(server.url);
+  const records = population("stall", 50);
+  await db.put({ records });
+  const log = new LogCapture();
+  const metrics = new CountingMeter();
+  const cache = cacheFor(cleanups, { url: server.url, subscriberBufferSize: BUFFER, logger: log, meter: metrics.meter });
+  const stalled = cache.changes(SESSION_TYPE)[Symbol.asyncIterator]();
+  cleanups.add(() => stalled.return?.());
+  let observed = 0;
+  const sub = cache.changes$(SESSION_TYPE).subscribe(() => observed++); // a live one beside it
+  cleanups.add(() => sub.unsubscribe());
+  await cache.ready({ timeoutMs: 5000 });
+  const probe = startVanishProbe(cache, records.filter((r) => r.type === SESSION_TYPE).map((r) => r.id));
+  cleanups.add(() => probe.stop());
+  const heapBefore = process.memoryUsage().heapUsed;
+
+  const faultAt = performance.now();
+  for (let i = 0; i < WRITES; i++) await db.put({ records: [session(`s-stall-${i}`, "u-stall-1")] });
+  await awaitReplicaEqualsServer(cache, ref, TYPES);
+  printHealTime("stalled-subscriber", performance.now() - faultAt);
+  assert.ok(observed >= 50, `the live subscriber kept receiving (${observed} batches)`);
+
+  const buffered = await drainBuffered(stalled);
+  console.log(`measure stalled-subscriber buffered=${buffered.length} heapDeltaKB=${Math.round((process.memoryUsage().heapUsed - heapBefore) / 1024)}`);
+  assert.ok(buffered.length <= BUFFER + 1, `bounded: ${buffered.length} items held for the stalled subscriber`);
+  const first = buffered[0];
+  assert.equal(first?.kind, "overflow", "it finds an overflow marker first");
+  if (first?.kind === "overflow") assert.ok(first.droppedBatches > 0);
+  assert.ok(metrics.total("databroker.cache.subscriber_overflows") >= 1, "the overflow is counted");
+  assert.ok(log.lines.some((l) => l.level === "warn" && /fell behind|overflow/i.test(l.message)), "and logged");
+  // After the marker it reads the cache, which is current.
+  assert.equal(cache.getSession(`s-stall-${WRITES - 1}`)?.userId, "u-stall-1");
+  assert.deepEqual(probe.stop(), [], "no probed session vanished");
+}
