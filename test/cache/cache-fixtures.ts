@@ -9,6 +9,7 @@ import { createDatabrokerCache, type DatabrokerCache, type DatabrokerCacheOption
 import { SERVICE_ACCOUNT_TYPE, SESSION_TYPE, USER_TYPE } from "../../src/records/type-urls.js";
 import { startInMemoryDatabroker, type InMemoryDatabrokerOptions, type RunningInMemoryDatabroker } from "../../src/server/index.js";
 import { databrokerClients, type TestClients } from "../server/databroker-client.js";
+export { sleep, until } from "../support/wait-until.js";
 
 export const SECRET = randomBytes(32).toString("base64");
 export const FAST_RETRY = { initialDelayMs: 20, maxDelayMs: 200, authRetryDelayMs: 200, fastLoopMaxRetries: 50, fastLoopWindowMs: 1000 };
@@ -64,13 +65,3 @@ export function deleted(record: DatabrokerRecord): DatabrokerRecord {
   return create(RecordSchema, { ...record, deletedAt: timestampFromMs(Date.now()) });
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls until `predicate` holds; fails with `what` after the timeout. */
-export async function until(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}

@@ -13,6 +13,8 @@ import type { DatabrokerCacheLogAttributes, DatabrokerCacheLogger, DatabrokerCac
 import { SESSION_TYPE, USER_TYPE } from "../../src/records/type-urls.js";
 import { startInMemoryDatabroker, type InMemoryDatabrokerOptions, type RunningInMemoryDatabroker } from "../../src/server/index.js";
 import { databrokerClients, type TestClients } from "../server/databroker-client.js";
+import { sleep } from "../support/wait-until.js";
+export { sleep, until } from "../support/wait-until.js";
 
 export { SESSION_TYPE, USER_TYPE };
 export const SECRET = randomBytes(32).toString("base64");
@@ -136,15 +138,6 @@ export function population(prefix: string, n: number): DatabrokerRecord[] {
   return records;
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-export async function until(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 /** One line per scenario for the lead to quote. */
 export function printHealTime(scenario: string, ms: number): void {

@@ -17,6 +17,7 @@ import {
   type SyncResponse,
 } from "../../gen/databroker/databroker_pb.js";
 import type { SyncSourceProvider, SyncStreamSource } from "../../src/sync/sync-stream-source.js";
+export { sleep, until } from "../support/wait-until.js";
 
 export class ScriptedStream<M> implements AsyncIterable<M> {
   private readonly queue: Array<{ value: M } | { end: true } | { error: unknown }> = [];
@@ -162,13 +163,3 @@ export const changeOptions = (typeURL: string, capacity: bigint) =>
     response: { case: "options", value: create(TypedOptionsSchema, { typeURL, options: create(OptionsSchema, { capacity }) }) },
   });
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls until the predicate holds. */
-export async function until(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
