@@ -22,7 +22,7 @@ export const DEFAULT_PING_TIMEOUT_MS = 20_000;
  * Aborting while a stream is still closing makes connect-node's session manager re-arm its ping
  * and idle timers (up to 15 minutes), which pins the closed session in memory until they fire.
  */
-export const CLOSE_STREAMS_TIMEOUT_MS = 250;
+export const CLOSE_STREAMS_TIMEOUT_MS = 1000;
 const CLOSE_POLL_MS = 5;
 
 export interface DatabrokerTransportOptions {
@@ -120,7 +120,10 @@ export function createDatabrokerTransport(url: string, options: DatabrokerTransp
     sessionManager,
     // Never offer gzip: a connect-node server would compress every large message (slow).
     acceptCompression: [],
-    interceptors: [refuseWhenClosed, createJwtInterceptor(key, options.now), ...(options.interceptors ?? [])],
+    // refuseWhenClosed runs innermost, right before the request is sent: the JWT is signed
+    // asynchronously, and a call that started before close() must not open a new connection
+    // after it (nothing would ever close that one).
+    interceptors: [createJwtInterceptor(key, options.now), ...(options.interceptors ?? []), refuseWhenClosed],
   });
   return {
     url: baseUrl,

@@ -1,0 +1,39 @@
+/**
+ * close() while a call is still being prepared (its JWT is signed asynchronously) must not let
+ * that call open a new connection afterwards: nothing would ever close it, and connect-node's
+ * idle timer would pin it for 15 minutes.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterEach, describe, expect, it } from "vitest";
+import { startInMemoryDatabroker, type RunningInMemoryDatabroker } from "../../src/server/index.js";
+import { createDataBrokerClient } from "../../src/transport/databroker-clients.js";
+import { createDatabrokerTransport } from "../../src/transport/databroker-transport.js";
+import { startTcpFaultProxy, type TcpFaultProxy } from "../support/tcp-fault-proxy.js";
+import { sleep } from "../support/wait-until.js";
+
+const sharedSecret = Buffer.alloc(32, 3).toString("base64");
+
+describe("transport close with a call in flight", () => {
+  let server: RunningInMemoryDatabroker | undefined;
+  let proxy: TcpFaultProxy | undefined;
+  afterEach(async () => {
+    await proxy?.close();
+    await server?.close();
+  });
+
+  it("refuses the call instead of opening a new connection after close()", async () => {
+    server = await startInMemoryDatabroker({ sharedSecret, port: 0 });
+    proxy = await startTcpFaultProxy(server.port);
+    const transport = createDatabrokerTransport(proxy.url, { sharedSecret });
+    const client = createDataBrokerClient(transport.transport);
+    await client.serverInfo({});
+    expect(proxy.connectionsAccepted).toBe(1);
+
+    const inFlight = client.serverInfo({}); // still signing its JWT when close() runs
+    await transport.close();
+    await expect(inFlight).rejects.toSatisfy((e) => ConnectError.from(e).code === Code.Canceled);
+    await sleep(200);
+    expect(proxy.connectionsAccepted).toBe(1);
+    expect(proxy.openConnections).toBe(0);
+  });
+});
