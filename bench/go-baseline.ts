@@ -1,0 +1,80 @@
+/**
+ * Builds and runs the Go side (bench/go-syncquerier): the baseline reader (Pomerium's own
+ * storage.NewSyncQuerier) and the neutral writer of the propagation test. Built with `nice` into
+ * node_modules/.cache so nothing lands in the tree; go build is incremental (seconds when unchanged).
+ */
+import { execFile } from "node:child_process";
+import { mkdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { SECRET_ENV } from "./bench-secret.js";
+import { runChildForJson } from "./child-process-json.js";
+
+const SOURCE_DIR = fileURLToPath(new URL("./go-syncquerier/", import.meta.url));
+const OUT_DIR = fileURLToPath(new URL("../node_modules/.cache/bench/", import.meta.url));
+const BINARY = `${OUT_DIR}go-syncquerier`;
+
+export interface GoRunResult {
+  types: string[];
+  sessions: number;
+  users: number;
+  readyMs: number;
+  recordsPerSec: number;
+  heapBaselineBytes: number;
+  heapAfterBytes: number;
+  heapPerRecordBytes: number;
+  rssBytes: number;
+  queryByIdNs: number;
+  putRoundTripMs: number[] | null;
+  /** Unix ms at which prop-<tag>-<i> became visible; -1 when never. */
+  propVisibleUnixMs: number[] | null;
+  goVersion: string;
+  pomeriumVersion: string;
+}
+
+export interface WriterResult {
+  write: true;
+  sentUnixMs: number[];
+  ackMs: number[];
+  failed: number;
+}
+
+export async function buildGoBinary(): Promise<string> {
+  await mkdir(OUT_DIR, { recursive: true });
+  await promisify(execFile)("nice", ["-n", "10", "go", "build", "-tags", "embed_pomerium", "-o", BINARY, "."], {
+    cwd: SOURCE_DIR,
+    maxBuffer: 16 * 1024 * 1024,
+    timeout: 20 * 60_000,
+  });
+  return BINARY;
+}
+
+const env = (sharedSecret: string) => ({ ...process.env, [SECRET_ENV]: sharedSecret });
+
+export function runGoReader(binary: string, url: string, sharedSecret: string, propCount: number, runTag: string, onLine: (line: string) => void): Promise<GoRunResult> {
+  return runChildForJson<GoRunResult>({
+    command: binary,
+    args: ["-mode", "sync", "-addr", new URL(url).host, "-prop-count", String(propCount), "-run-tag", runTag],
+    env: env(sharedSecret),
+    resultKey: "readyMs",
+    onLine,
+  });
+}
+
+export function runGoWriter(binary: string, url: string, sharedSecret: string, rate: number, count: number, runTag: string): Promise<WriterResult> {
+  return runChildForJson<WriterResult>({
+    command: binary,
+    args: ["-mode", "write", "-addr", new URL(url).host, "-prop-rate", String(rate), "-prop-count", String(count), "-run-tag", runTag],
+    env: env(sharedSecret),
+    resultKey: "sentUnixMs",
+  });
+}
+
+export async function runGoDelete(binary: string, url: string, sharedSecret: string, count: number, runTag: string): Promise<void> {
+  await runChildForJson<{ deleted: number }>({
+    command: binary,
+    args: ["-mode", "delete", "-addr", new URL(url).host, "-prop-count", String(count), "-run-tag", runTag],
+    env: env(sharedSecret),
+    resultKey: "deleted",
+  });
+}

@@ -1,0 +1,372 @@
+/**
+ * `npm run bench`: the TypeScript cache and Pomerium's own Go SyncQuerier, side by side, against
+ * ONE server process seeded with N realistic sessions and N/10 users. Every measured run is a
+ * fresh child process (clean heap, own event loop); the table shows medians over the runs and
+ * the ratio TS / Go.
+ *
+ *   npx tsx bench/run-benchmarks.ts [--sessions 100000] [--runs 3] [--server auto|pomerium|in-memory]
+ *        [--prop-rate 1000] [--prop-seconds 3] [--no-go] [--cpu-prof] [--resync] [--json bench/results/last-run.json]
+ *
+ * --resync adds (f): a second server with the same data, a TCP proxy in front of the first, and
+ * per run a switch-over while the cache serves reads (bench/ts-resync-measure.ts);
+ * --resync-read-ids N reads only among the first N sessions (default: all).
+ *
+ * 1M sessions: --sessions 1000000 (minutes per run; not the default).
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus, freemem, loadavg, tmpdir, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { execFileSync } from "node:child_process";
+import { toBinary } from "@bufbuild/protobuf";
+import { RecordSchema, type Record } from "../gen/databroker/databroker_pb.js";
+import { DemoRecords } from "../src/demo/demo-records.js";
+import { createDataBrokerClient } from "../src/transport/databroker-clients.js";
+import { createDatabrokerTransport } from "../src/transport/databroker-transport.js";
+import { newBenchSecret, SECRET_ENV } from "./bench-secret.js";
+import { pomeriumBinaryPresent, startBenchServer, type BenchServerKind } from "./bench-server.js";
+import { runChildForJson } from "./child-process-json.js";
+import { buildGoBinary, runGoDelete, runGoReader, runGoWriter, type GoRunResult, type WriterResult } from "./go-baseline.js";
+import { median, percentile } from "./stats.js";
+import type { TsRunResult } from "./ts-cache-measure.js";
+import type { ResyncRunResult } from "./ts-resync-measure.js";
+import { startTcpFaultProxy } from "../test/support/tcp-fault-proxy.js";
+
+const MEASURE_SCRIPT = fileURLToPath(new URL("./ts-cache-measure.ts", import.meta.url));
+const RESYNC_SCRIPT = fileURLToPath(new URL("./ts-resync-measure.ts", import.meta.url));
+const PUT_BATCH = 500;
+
+const { values } = parseArgs({
+  options: {
+    sessions: { type: "string", default: "100000" },
+    runs: { type: "string", default: "3" },
+    server: { type: "string", default: "auto" },
+    "prop-rate": { type: "string", default: "1000" },
+    "prop-seconds": { type: "string", default: "3" },
+    "no-go": { type: "boolean", default: false },
+    "cpu-prof": { type: "boolean", default: false },
+    resync: { type: "boolean", default: false },
+    "resync-read-ids": { type: "string" },
+    json: { type: "string", default: fileURLToPath(new URL("./results/last-run.json", import.meta.url)) },
+  },
+});
+const sessions = Number(values.sessions);
+const users = Math.floor(sessions / 10);
+const runs = Number(values.runs);
+const propRate = Number(values["prop-rate"]);
+const propSeconds = Number(values["prop-seconds"]);
+// The hot-read set is 4,096 sessions drawn from half the data set.
+if (!(sessions >= 10_000) || !(runs >= 1)) throw new Error("--sessions must be at least 10000 and --runs at least 1");
+const serverKind: BenchServerKind =
+  values.server === "auto" ? (pomeriumBinaryPresent() ? "pomerium" : "in-memory") : (values.server as BenchServerKind);
+if (serverKind !== "pomerium" && serverKind !== "in-memory") throw new Error("--server must be auto, pomerium or in-memory");
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+const secret = newBenchSecret();
+const loadAtStart = loadavg()[0] ?? 0;
+
+log(`starting server (${serverKind})`);
+const server = await startBenchServer(serverKind, secret);
+let goBinary: string | undefined;
+let goSkipped: string | undefined;
+try {
+  // ---- seed -------------------------------------------------------------------------------------
+  const seedStart = performance.now();
+  const { encodedSessionBytes, encodedBytes } = await seedServer(server.url);
+  log(`seeded ${sessions} sessions + ${users} users (${(encodedBytes / 2 ** 20).toFixed(1)} MiB encoded) in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
+
+  // ---- Go baseline build ------------------------------------------------------------------------
+  if (values["no-go"]) goSkipped = "--no-go";
+  else {
+    try {
+      log("building the Go baseline (bench/go-syncquerier, nice go build)");
+      goBinary = await buildGoBinary();
+    } catch (err) {
+      goSkipped = `build failed: ${(err as Error).message.slice(0, 500)}`;
+      log(`Go baseline unavailable: ${goSkipped}`);
+    }
+  }
+
+  // ---- runs -------------------------------------------------------------------------------------
+  const tsRuns: TsRun[] = [];
+  const goRuns: GoRun[] = [];
+  const propCount = goBinary === undefined ? 0 : Math.round(propRate * propSeconds);
+  for (let i = 1; i <= runs; i++) {
+    // Alternate which side goes first, so drift on a shared machine does not favour one side.
+    const order = i % 2 === 1 ? (["ts", "go"] as const) : (["go", "ts"] as const);
+    for (const side of order) {
+      if (side === "ts") {
+        const r = await withWriter(`ts-${i}`, propCount, (onLine) => runTs(server.url, i, propCount, onLine));
+        tsRuns.push(r);
+        log(`run ${i} TS: ready ${(r.result.readyMs / 1000).toFixed(2)} s, stall ${r.result.maxLoopStallMs.toFixed(0)} ms, hot ${r.result.hotNsPerOp.toFixed(0)} ns/op, visible p99 ${percentile(r.visibleMs, 99).toFixed(2)} ms`);
+      } else if (goBinary !== undefined) {
+        const bin = goBinary;
+        const r = await withWriter(`go-${i}`, propCount, (onLine) => runGoReader(bin, server.url, secret, propCount, `go-${i}`, onLine));
+        goRuns.push(r);
+        log(`run ${i} Go: ready ${(r.result.readyMs / 1000).toFixed(2)} s, heap/record ${r.result.heapPerRecordBytes.toFixed(0)} B, visible p99 ${percentile(r.visibleMs, 99).toFixed(2)} ms`);
+      }
+    }
+  }
+  let profilePath: string | undefined;
+  if (values["cpu-prof"]) {
+    const dir = join(tmpdir(), `bench-cpu-prof-${Date.now()}`);
+    log(`one extra TS run with --cpu-prof into ${dir}`);
+    await runTs(server.url, runs + 1, 0, () => {}, dir);
+    profilePath = dir;
+  }
+
+  // ---- (f) full resync under reads ---------------------------------------------------------------
+  const resyncRuns: ResyncRunResult[] = [];
+  if (values.resync) {
+    log("(f) starting a second server with the same data");
+    const second = await startBenchServer(serverKind, secret);
+    try {
+      await seedServer(second.url);
+      const ports = [Number(new URL(server.url).port), Number(new URL(second.url).port)];
+      const proxy = await startTcpFaultProxy(ports[0] as number);
+      try {
+        for (let i = 1; i <= runs; i++) {
+          const to = ports[i % 2] as number;
+          const r = await runChildForJson<ResyncRunResult>({
+            command: process.execPath,
+            args: ["--expose-gc", ...(sessions >= 500_000 ? ["--max-old-space-size=8192"] : []), "--import", "tsx", RESYNC_SCRIPT, "--url", proxy.url, "--sessions", String(sessions), "--read-ids", values["resync-read-ids"] ?? String(sessions)],
+            env: { ...process.env, [SECRET_ENV]: secret },
+            resultKey: "resyncMs",
+            onLine: (line) => {
+              if (line !== "RESYNC-READY") return;
+              proxy.retarget(to);
+              proxy.cut();
+            },
+          });
+          resyncRuns.push(r);
+          log(`(f) run ${i}: resync ${(r.resyncMs / 1000).toFixed(2)} s, ${r.reads} reads, ${r.misses} misses, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
+        }
+      } finally {
+        await proxy.close();
+      }
+    } finally {
+      await second.stop();
+    }
+  }
+
+  // ---- report -----------------------------------------------------------------------------------
+  const report = buildReport(tsRuns, goRuns, encodedBytes);
+  const machine = machineInfo();
+  const header = [
+    `# bench: ${sessions.toLocaleString("en")} sessions + ${users.toLocaleString("en")} users, ${runs} runs, medians`,
+    `server: ${server.description}`,
+    `encoded: ${(encodedSessionBytes / sessions).toFixed(0)} B per session record, ${(encodedBytes / (sessions + users)).toFixed(0)} B per record overall`,
+    `machine: ${machine.cpus} x ${machine.cpuModel}, ${machine.memGiB} GiB RAM (${machine.freeGiB} GiB free), node ${process.version}, ${machine.go}`,
+    `load average (1 min) at start ${loadAtStart.toFixed(2)}, at end ${(loadavg()[0] ?? 0).toFixed(2)} (shared machine: other work runs beside the benchmark)`,
+    goSkipped !== undefined ? `Go baseline skipped: ${goSkipped}` : `Go baseline: storage.NewSyncQuerier from github.com/pomerium/pomerium ${goRuns[0]?.result.pomeriumVersion ?? "?"} (${goRuns[0]?.result.goVersion ?? "?"})`,
+    propCount > 0 ? `propagation: ${propRate} writes/s for ${propSeconds} s, one record per Put (neutral Go writer process)` : "propagation: skipped (needs the Go writer)",
+    profilePath !== undefined ? `cpu profile: ${profilePath}` : "",
+  ].filter((l) => l !== "");
+  process.stdout.write(`${header.join("\n")}\n\n${report.markdown}\n`);
+  if (resyncRuns.length > 0) {
+    const mr = (f: (r: ResyncRunResult) => number) => median(resyncRuns.map(f));
+    process.stdout.write(
+      [
+        "",
+        `(f) full resync of ${sessions.toLocaleString("en")} sessions + users while a tight read loop runs (getSession of random ids among ${values["resync-read-ids"] ?? "all"} sessions; switch to a second server, same data; medians of ${resyncRuns.length}):`,
+        "",
+        "| metric | TS cache |",
+        "|---|---:|",
+        `| resync time (stream leaves live -> all streams live on the new server) | ${(mr((r) => r.resyncMs) / 1000).toFixed(2)} s |`,
+        `| of which SyncLatest (first stream snapshotting -> all live) | ${(mr((r) => r.snapshotMs) / 1000).toFixed(2)} s |`,
+        `| reads served during the run | ${Math.round(mr((r) => r.reads)).toLocaleString("en")} |`,
+        `| reads that missed | ${mr((r) => r.misses)} |`,
+        `| RSS before -> peak | ${(mr((r) => r.rssBeforeBytes) / 2 ** 20).toFixed(0)} -> ${(mr((r) => r.peakRssBytes) / 2 ** 20).toFixed(0)} MiB |`,
+        `| longest event-loop stall during the resync | ${mr((r) => r.maxLoopStallMs).toFixed(0)} ms |`,
+        "",
+      ].join("\n"),
+    );
+  }
+  await mkdir(dirname(values.json), { recursive: true });
+  await writeFile(
+    values.json,
+    `${JSON.stringify({ date: new Date().toISOString(), sessions, users, runs, server: server.description, propRate, propSeconds, machine, encodedBytes, encodedSessionBytes, summary: report.rows, resyncRuns, tsRuns: tsRuns.map(trim), goRuns: goRuns.map(trim) }, null, 2)}\n`,
+  );
+  log(`raw results: ${values.json}`);
+} finally {
+  await server.stop();
+}
+process.exit(0);
+
+/** Puts N sessions + N/10 users (deterministic, seed 1) in batches of 500; returns encoded sizes. */
+async function seedServer(url: string): Promise<{ encodedSessionBytes: number; encodedBytes: number }> {
+  const seedTransport = createDatabrokerTransport(url, { sharedSecret: secret });
+  const client = createDataBrokerClient(seedTransport.transport);
+  const demo = new DemoRecords({ seed: 1 });
+  let encodedSessionBytes = 0;
+  let encodedUserBytes = 0;
+  let batch: Record[] = [];
+  const flush = async () => {
+    if (batch.length > 0) await client.put({ records: batch });
+    batch = [];
+  };
+  for (let n = 0; n < users; n++) {
+    const r = DemoRecords.record(demo.user(n));
+    encodedUserBytes += toBinary(RecordSchema, r).length;
+    batch.push(r);
+    if (batch.length === PUT_BATCH) await flush();
+  }
+  for (let n = 0; n < sessions; n++) {
+    const r = DemoRecords.record(demo.session(`session-${n}`, n % users));
+    encodedSessionBytes += toBinary(RecordSchema, r).length;
+    batch.push(r);
+    if (batch.length === PUT_BATCH) await flush();
+  }
+  await flush();
+  await seedTransport.close();
+  return { encodedSessionBytes, encodedBytes: encodedSessionBytes + encodedUserBytes };
+}
+
+interface SideRun<R> {
+  readonly result: R;
+  /** Put sent (writer) -> readable in the replica, per write that became visible. */
+  readonly visibleMs: number[];
+  /** Put sent -> delivered to a changes$ subscriber (TS only). */
+  readonly changeMs: number[];
+  readonly lost: number;
+  readonly ackMs: number[];
+}
+type TsRun = SideRun<TsRunResult>;
+type GoRun = SideRun<GoRunResult>;
+
+/**
+ * Runs a reader; when it prints PROP-READY, the neutral Go writer (a third process) Puts the
+ * propagation records; afterwards they are deleted so the next run syncs the same data.
+ */
+async function withWriter<R extends { propVisibleUnixMs: number[] | null; propChangeUnixMs?: number[] }>(
+  runTag: string,
+  count: number,
+  reader: (onLine: (line: string) => void) => Promise<R>,
+): Promise<SideRun<R>> {
+  let writer: Promise<WriterResult> | undefined;
+  const result = await reader((line) => {
+    if (line === "PROP-READY" && goBinary !== undefined && count > 0) writer = runGoWriter(goBinary, server.url, secret, propRate, count, runTag);
+  });
+  if (writer === undefined) return { result, visibleMs: [], changeMs: [], lost: 0, ackMs: [] };
+  const w = await writer;
+  await runGoDelete(goBinary as string, server.url, secret, count, runTag);
+  const diff = (seen: readonly number[] | null | undefined) => {
+    const out: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const t = seen?.[i] ?? -1;
+      if (t >= 0) out.push(t - (w.sentUnixMs[i] as number));
+    }
+    return out.sort((a, b) => a - b);
+  };
+  const visibleMs = diff(result.propVisibleUnixMs);
+  return { result, visibleMs, changeMs: diff(result.propChangeUnixMs), lost: count - visibleMs.length, ackMs: [...w.ackMs].sort((a, b) => a - b) };
+}
+
+function summarise(samples: number[]) {
+  return { n: samples.length, p50: percentile(samples, 50), p99: percentile(samples, 99), max: percentile(samples, 100) };
+}
+function trim<R extends { propVisibleUnixMs: number[] | null; propChangeUnixMs?: number[]; putRoundTripMs: number[] | null }>(r: SideRun<R>) {
+  const { propVisibleUnixMs: _v, propChangeUnixMs: _c, putRoundTripMs, ...rest } = r.result;
+  return { ...rest, putRoundTripMs: summarise(putRoundTripMs ?? []), visibleMs: summarise(r.visibleMs), changeMs: summarise(r.changeMs), writerAckMs: summarise(r.ackMs), lost: r.lost };
+}
+
+function runTs(url: string, run: number, propCount: number, onLine: (line: string) => void, profDir?: string): Promise<TsRunResult> {
+  const nodeArgs = ["--expose-gc"];
+  if (sessions >= 500_000) nodeArgs.push("--max-old-space-size=8192");
+  if (profDir !== undefined) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${profDir}`);
+  return runChildForJson<TsRunResult>({
+    command: process.execPath,
+    args: [...nodeArgs, "--import", "tsx", MEASURE_SCRIPT, "--url", url, "--sessions", String(sessions), "--users", String(users), "--prop-count", String(propCount), "--run-tag", `ts-${run}`],
+    env: { ...process.env, [SECRET_ENV]: secret },
+    resultKey: "readyMs",
+    onLine,
+  });
+}
+
+interface Row {
+  metric: string;
+  ts: number;
+  go: number;
+  unit: string;
+  target: string;
+  /** undefined: no target for this row. */
+  met: boolean | undefined;
+}
+
+function buildReport(tsRuns: TsRun[], goRuns: GoRun[], encodedBytes: number): { rows: Row[]; markdown: string } {
+  const m = <T>(xs: T[], f: (x: T) => number) => median(xs.map(f));
+  const ts = tsRuns.map((r) => r.result);
+  const go = goRuns.map((r) => r.result);
+  const records = sessions + users;
+  const tsReady = m(ts, (r) => r.readyMs / 1000);
+  const goReady = m(go, (r) => r.readyMs / 1000);
+  const tsHeapBuf = m(ts, (r) => r.heapUsedDeltaBytes + r.externalDeltaBytes);
+  const goHeap = m(go, (r) => r.heapAfterBytes - r.heapBaselineBytes);
+  const encodedPerRecord = encodedBytes / records;
+  const tsStall = m(ts, (r) => r.maxLoopStallMs);
+  const tsRss = m(ts, (r) => r.rssBytes);
+  const tsHot = m(ts, (r) => r.hotNsPerOp);
+  const tsGc = m(ts, (r) => r.hotGcEvents);
+  const tsFirstP99 = m(ts, (r) => r.firstTouchUsP99);
+  const pct = (runsOf: SideRun<unknown>[], f: (r: SideRun<unknown>) => number[], p: number) => m(runsOf, (r) => percentile(f(r), p));
+  const all = (xs: SideRun<unknown>[]) => xs;
+  const tsVisP99 = pct(all(tsRuns), (r) => r.visibleMs, 99);
+  const rate = `${propRate}/s`;
+  const rows: Row[] = [
+    { metric: "(a) initial sync to ready", ts: tsReady, go: goReady, unit: "s", target: "TS/Go <= 1.0", met: go.length > 0 ? tsReady / goReady <= 1.0 : undefined },
+    { metric: "(a) records/s (sessions + users)", ts: m(ts, (r) => r.recordsPerSec), go: m(go, (r) => r.recordsPerSec), unit: "rec/s", target: "", met: undefined },
+    { metric: "(e) longest event-loop stall during sync", ts: tsStall, go: Number.NaN, unit: "ms", target: "<= 20 ms (issue: at 1M)", met: tsStall <= 20 },
+    { metric: "(d) heap + external per session (users included)", ts: tsHeapBuf / sessions, go: goHeap / sessions, unit: "B", target: "", met: undefined },
+    { metric: "(d) heap + external / encoded bytes", ts: tsHeapBuf / encodedBytes, go: goHeap / encodedBytes, unit: "x", target: "<= 1.2x", met: tsHeapBuf / encodedBytes <= 1.2 },
+    { metric: "(d) process RSS after sync / sessions", ts: tsRss / sessions, go: m(go, (r) => r.rssBytes) / sessions, unit: "B", target: "1M in <= 2.5 GB (<= 2,500 B)", met: tsRss / sessions <= 2500 },
+    { metric: "(c) getSession hot (Go: Querier.Query by id)", ts: tsHot, go: m(go, (r) => r.queryByIdNs), unit: "ns/op", target: ">= 10M/s (<= 100 ns)", met: tsHot <= 100 },
+    { metric: "(c) GC events during 5M hot getSession", ts: tsGc, go: Number.NaN, unit: "", target: "0 (no allocation)", met: tsGc === 0 },
+    { metric: "(c) getSession first touch p50", ts: m(ts, (r) => r.firstTouchUsP50), go: Number.NaN, unit: "us", target: "", met: undefined },
+    { metric: "(c) getSession first touch p99", ts: tsFirstP99, go: Number.NaN, unit: "us", target: "<= 20 us", met: tsFirstP99 <= 20 },
+    { metric: `(b) Put -> visible p50 @${rate}`, ts: pct(all(tsRuns), (r) => r.visibleMs, 50), go: pct(all(goRuns), (r) => r.visibleMs, 50), unit: "ms", target: "", met: undefined },
+    { metric: `(b) Put -> visible p99 @${rate}`, ts: tsVisP99, go: pct(all(goRuns), (r) => r.visibleMs, 99), unit: "ms", target: "<= 2 ms", met: tsRuns[0]?.visibleMs.length ? tsVisP99 <= 2 : undefined },
+    { metric: `(b) Put -> visible max @${rate}`, ts: pct(all(tsRuns), (r) => r.visibleMs, 100), go: pct(all(goRuns), (r) => r.visibleMs, 100), unit: "ms", target: "", met: undefined },
+    { metric: `(b) Put -> changes$ delivered p50 @${rate}`, ts: pct(all(tsRuns), (r) => r.changeMs, 50), go: Number.NaN, unit: "ms", target: "", met: undefined },
+    { metric: `(b) Put -> changes$ delivered p99 @${rate}`, ts: pct(all(tsRuns), (r) => r.changeMs, 99), go: Number.NaN, unit: "ms", target: "", met: undefined },
+    { metric: "(b) writes never visible (30 s)", ts: m(tsRuns, (r) => r.lost), go: m(goRuns, (r) => r.lost), unit: "", target: "0", met: tsRuns[0]?.visibleMs.length ? m(tsRuns, (r) => r.lost) === 0 : undefined },
+    { metric: "(b) writer's Put response p50 (Go writer, during each side's run)", ts: pct(all(tsRuns), (r) => r.ackMs, 50), go: pct(all(goRuns), (r) => r.ackMs, 50), unit: "ms", target: "", met: undefined },
+    { metric: "Put round trip p50, sequential (TS: cache.client)", ts: m(ts, (r) => percentile(r.putRoundTripMs, 50)), go: m(go, (r) => percentile(r.putRoundTripMs ?? [], 50)), unit: "ms", target: "", met: undefined },
+  ];
+  const fmt = (v: number, unit: string) => {
+    if (!Number.isFinite(v)) return "–";
+    if (unit === "x") return `${v.toFixed(2)}x`;
+    if (unit === "rec/s") return `${Math.round(v).toLocaleString("en")}`;
+    if (unit === "B") return `${Math.round(v).toLocaleString("en")} B`;
+    if (unit === "") return v.toFixed(0);
+    return `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ${unit}`;
+  };
+  const lines = [
+    `| metric | TS cache | Go SyncQuerier | TS / Go | target | met |`,
+    `|---|---:|---:|---:|---|---|`,
+    ...rows.map((r) => {
+      const ratio = Number.isFinite(r.ts) && Number.isFinite(r.go) && r.go !== 0 ? `${(r.ts / r.go).toFixed(2)}` : "–";
+      const met = r.met === undefined ? "" : r.met ? "yes" : "**no**";
+      return `| ${r.metric} | ${fmt(r.ts, r.unit)} | ${fmt(r.go, r.unit)} | ${ratio} | ${r.target} | ${met} |`;
+    }),
+    "",
+    `Runs: TS ${ts.length}, Go ${go.length}. Encoded: ${Math.round(encodedPerRecord)} B per record (sessions + users).`,
+  ];
+  return { rows, markdown: lines.join("\n") };
+}
+
+function machineInfo() {
+  let go = "go: not found";
+  try {
+    go = execFileSync("go", ["version"], { encoding: "utf8" }).trim();
+  } catch {
+    // Go is optional: the baseline is skipped without it.
+  }
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? "unknown",
+    memGiB: (totalmem() / 2 ** 30).toFixed(1),
+    freeGiB: (freemem() / 2 ** 30).toFixed(1),
+    go,
+  };
+}

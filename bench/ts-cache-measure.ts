@@ -1,0 +1,198 @@
+/**
+ * Child process: one measured run of the TypeScript cache (createDatabrokerCache, default types)
+ * against the benchmark server. Run with --expose-gc. Prints one JSON line (TsRunResult).
+ *
+ *   node --expose-gc --import tsx bench/ts-cache-measure.ts --url URL --sessions N --users M
+ *        [--prop-count 3000] [--run-tag ts-1]
+ */
+import { monitorEventLoopDelay, performance, PerformanceObserver } from "node:perf_hooks";
+import { parseArgs } from "node:util";
+import { setImmediate as nextTurn } from "node:timers/promises";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { createDatabrokerCache, SESSION_TYPE } from "../src/index.js";
+import type { CacheChange } from "../src/index.js";
+import { DemoRecords } from "../src/demo/demo-records.js";
+import { create } from "@bufbuild/protobuf";
+import { RecordSchema, type Record } from "../gen/databroker/databroker_pb.js";
+import { benchSecretFromEnv } from "./bench-secret.js";
+import { seededRandom } from "../src/demo/demo-records.js";
+import { percentile } from "./stats.js";
+
+export interface TsRunResult {
+  sessions: number;
+  users: number;
+  readyMs: number;
+  recordsPerSec: number;
+  maxLoopStallMs: number;
+  heapUsedDeltaBytes: number;
+  externalDeltaBytes: number;
+  rssBytes: number;
+  rssDeltaBytes: number;
+  firstTouchUsP50: number;
+  firstTouchUsP99: number;
+  hotNsPerOp: number;
+  hotGcEvents: number;
+  hotOps: number;
+  /** Sequential single-record Put round trips through cache.client (the write path alone). */
+  putRoundTripMs: number[];
+  /** Unix ms (wall clock) at which prop-<tag>-<i> became readable with cache.get; -1 when never. */
+  propVisibleUnixMs: number[];
+  /** Unix ms at which a changes$ subscriber received it; -1 when never. */
+  propChangeUnixMs: number[];
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc === undefined) throw new Error("run with --expose-gc");
+const fullGc = async () => {
+  // Twice with a turn in between so weak/finalised objects are gone.
+  gc();
+  await nextTurn();
+  gc();
+};
+
+const { values } = parseArgs({
+  options: {
+    url: { type: "string" },
+    sessions: { type: "string" },
+    users: { type: "string" },
+    "prop-count": { type: "string", default: "0" },
+    "run-tag": { type: "string", default: "ts" },
+  },
+});
+const url = values.url ?? "";
+const sessions = Number(values.sessions);
+const users = Number(values.users);
+const propCount = Number(values["prop-count"]);
+const runTag = values["run-tag"];
+
+await fullGc();
+const before = process.memoryUsage();
+
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
+const t0 = performance.now();
+const cache = createDatabrokerCache({ url, sharedSecret: benchSecretFromEnv() });
+await cache.ready({ timeoutMs: 300_000 });
+const readyMs = performance.now() - t0;
+loopDelay.disable();
+
+const heldSessions = cache.size(SESSION_TYPE);
+const heldUsers = cache.size("type.googleapis.com/user.User");
+if (heldSessions !== sessions || heldUsers !== users) {
+  throw new Error(`cache holds ${heldSessions} sessions / ${heldUsers} users, expected ${sessions} / ${users}`);
+}
+
+await fullGc();
+const after = process.memoryUsage();
+
+// (c) first touch: lazy decode of sessions never read before, each timed on its own.
+const random = seededRandom(42);
+const randomId = () => `session-${Math.floor(random() * sessions)}`;
+const firstTouchUs: number[] = [];
+const touched = new Set<string>();
+while (firstTouchUs.length < Math.min(10_000, sessions / 2)) {
+  const id = randomId();
+  if (touched.has(id)) continue;
+  touched.add(id);
+  const s = performance.now();
+  const session = cache.getSession(id);
+  firstTouchUs.push((performance.now() - s) * 1000);
+  if (session === undefined) throw new Error(`getSession(${id}) missed`);
+}
+
+// (c) hot: random ids from an already decoded set; GC events during the loop show allocation.
+const hotIds = [...touched].slice(0, 4096);
+for (let i = 0; i < 500_000; i++) cache.getSession(hotIds[i & 4095] as string);
+let gcEvents = 0;
+const gcObserver = new PerformanceObserver((list) => {
+  gcEvents += list.getEntries().length;
+});
+gcObserver.observe({ entryTypes: ["gc"] });
+await nextTurn();
+gcEvents = 0;
+const hotOps = 5_000_000;
+let hits = 0;
+const h0 = process.hrtime.bigint();
+for (let i = 0; i < hotOps; i++) if (cache.getSession(hotIds[Math.imul(i, 0x9e3779b1) & 4095] as string) !== undefined) hits++;
+const hotNs = Number(process.hrtime.bigint() - h0);
+await new Promise((r) => setTimeout(r, 20));
+gcObserver.disconnect();
+if (hits !== hotOps) throw new Error(`hot loop missed ${hotOps - hits} reads`);
+
+// The write path alone: sequential single-record Puts through the cache's own client (then deleted).
+const putRoundTripMs: number[] = [];
+{
+  const demo = new DemoRecords({ seed: 98 });
+  for (let i = 0; i < 200; i++) {
+    const record = DemoRecords.record(demo.session(`rtt-${runTag}-${i}`, 0));
+    const s = performance.now();
+    await cache.client.put({ records: [record] });
+    putRoundTripMs.push(performance.now() - s);
+    await cache.client.put({ records: [create(RecordSchema, { type: record.type, id: record.id, data: record.data, deletedAt: timestampNow() })] });
+  }
+  putRoundTripMs.sort((a, b) => a - b);
+}
+
+// (b) propagation: another process (the runner's neutral writer) Puts prop-<tag>-<i> once we say
+// PROP-READY; we record the wall-clock time each becomes readable, and when changes$ delivers it.
+// Writes arrive in order, so only a window of the lowest unseen ids is polled each turn.
+const propVisibleUnixMs = new Array<number>(propCount).fill(-1);
+const propChangeUnixMs = new Array<number>(propCount).fill(-1);
+if (propCount > 0) {
+  const wallNow = () => performance.timeOrigin + performance.now();
+  const prefix = `prop-${runTag}-`;
+  const subscription = cache.changes$(SESSION_TYPE).subscribe((change: CacheChange) => {
+    if (change.kind === "overflow") return;
+    const now = wallNow();
+    for (const r of change.upserts) {
+      if (!r.id.startsWith(prefix)) continue;
+      const i = Number(r.id.slice(prefix.length));
+      if (propChangeUnixMs[i] === -1) propChangeUnixMs[i] = now;
+    }
+  });
+  const ids = Array.from({ length: propCount }, (_, i) => `${prefix}${i}`);
+  process.stdout.write("PROP-READY\n");
+  const window = 256;
+  let next = 0;
+  let seen = 0;
+  const deadline = performance.now() + 30_000;
+  while (seen < propCount && performance.now() < deadline) {
+    const end = Math.min(next + window, propCount);
+    for (let i = next; i < end; i++) {
+      if (propVisibleUnixMs[i] !== -1) continue;
+      if (cache.get(SESSION_TYPE, ids[i] as string) !== undefined) {
+        propVisibleUnixMs[i] = wallNow();
+        seen++;
+      }
+    }
+    while (next < propCount && propVisibleUnixMs[next] !== -1) next++;
+    await nextTurn();
+  }
+  // Let the last change batches reach the subscriber.
+  await new Promise((r) => setTimeout(r, 50));
+  subscription.unsubscribe();
+}
+
+await cache.close();
+const total2 = sessions + users;
+const result: TsRunResult = {
+  sessions: heldSessions,
+  users: heldUsers,
+  readyMs,
+  recordsPerSec: total2 / (readyMs / 1000),
+  maxLoopStallMs: loopDelay.max / 1e6,
+  heapUsedDeltaBytes: after.heapUsed - before.heapUsed,
+  externalDeltaBytes: after.external - before.external,
+  rssBytes: after.rss,
+  rssDeltaBytes: after.rss - before.rss,
+  firstTouchUsP50: percentile(firstTouchUs, 50),
+  firstTouchUsP99: percentile(firstTouchUs, 99),
+  hotNsPerOp: hotNs / hotOps,
+  hotGcEvents: gcEvents,
+  hotOps,
+  putRoundTripMs,
+  propVisibleUnixMs,
+  propChangeUnixMs,
+};
+// A pipe is written asynchronously: exit only once the (possibly large) line is flushed.
+process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
