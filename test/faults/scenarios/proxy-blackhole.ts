@@ -4,23 +4,16 @@
  * after the partition ends the cache reconnects and converges.
  */
 import assert from "node:assert/strict";
-import { startTcpFaultProxy } from "../../support/tcp-fault-proxy.js";
-import { SECRET, SESSION_TYPE, TYPES, cacheFor, population, printHealTime, session, sleep, startServer, writer, type Cleanups } from "../fault-fixtures.js";
+import { TYPES, cacheFor, printHealTime, session, sleep, type Cleanups } from "../fault-fixtures.js";
+import { seededServer, faultProxy, probeSeededSessions } from "../scenario-setup.js";
 import { awaitReplicaEqualsServer } from "../replica-equals-server.js";
-import { startVanishProbe } from "../session-vanish-probe.js";
 
 export default async function proxyBlackhole(cleanups: Cleanups): Promise<void> {
-  const server = await startServer(cleanups);
-  const ref = { url: server.url, sharedSecret: SECRET };
-  const db = writer(server.url);
-  const records = population("hole", 50);
-  await db.put({ records });
-  const proxy = await startTcpFaultProxy(server.port);
-  cleanups.add(() => proxy.close());
+  const { server, ref, db, records } = await seededServer(cleanups, "hole", 50);
+  const proxy = await faultProxy(cleanups, server.port);
   const cache = cacheFor(cleanups, { url: proxy.url, idleTimeoutMs: 300, connectTimeoutMs: 500 });
   await cache.ready({ timeoutMs: 5000 });
-  const probe = startVanishProbe(cache, records.filter((r) => r.type === SESSION_TYPE).map((r) => r.id));
-  cleanups.add(() => probe.stop());
+  const probe = probeSeededSessions(cleanups, cache, records);
   const connectionsBefore = proxy.connectionsAccepted;
 
   proxy.blackhole();

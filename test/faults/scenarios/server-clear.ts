@@ -5,25 +5,18 @@
  * SyncLatest sees the re-written data): the probed sessions exist before and after.
  */
 import assert from "node:assert/strict";
-import { startTcpFaultProxy } from "../../support/tcp-fault-proxy.js";
-import { SECRET, SESSION_TYPE, TYPES, cacheFor, population, printHealTime, recordChanges, session, startServer, until, writer, type Cleanups } from "../fault-fixtures.js";
+import { SESSION_TYPE, TYPES, cacheFor, printHealTime, recordChanges, session, until, type Cleanups } from "../fault-fixtures.js";
+import { seededServer, faultProxy, probeSeededSessions } from "../scenario-setup.js";
 import { awaitReplicaEqualsServer } from "../replica-equals-server.js";
-import { startVanishProbe } from "../session-vanish-probe.js";
 
 export default async function serverClear(cleanups: Cleanups): Promise<void> {
-  const server = await startServer(cleanups);
-  const ref = { url: server.url, sharedSecret: SECRET };
-  const db = writer(server.url);
-  const records = population("clear", 50);
-  await db.put({ records: [...records, session("s-gone-after-clear", "u-clear-0")] });
-  const proxy = await startTcpFaultProxy(server.port);
-  cleanups.add(() => proxy.close());
+  const { server, ref, db, records } = await seededServer(cleanups, "clear", 50, [session("s-gone-after-clear", "u-clear-0")]);
+  const proxy = await faultProxy(cleanups, server.port);
   const cache = cacheFor(cleanups, { url: proxy.url });
   const changes = recordChanges(cache, cleanups);
   await cache.ready({ timeoutMs: 5000 });
   await awaitReplicaEqualsServer(cache, ref, TYPES);
-  const probe = startVanishProbe(cache, records.filter((r) => r.type === SESSION_TYPE).map((r) => r.id));
-  cleanups.add(() => probe.stop());
+  const probe = probeSeededSessions(cleanups, cache, records);
   const before = server.serverVersion;
 
   // Chunks stay in order while slowed; the link is left slow to the end (healing with chunks in

@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import type { CacheChange } from "../../../src/cache/change-buffer.js";
-import { CountingMeter, LogCapture, SECRET, SESSION_TYPE, TYPES, cacheFor, population, printHealTime, session, startServer, writer, type Cleanups } from "../fault-fixtures.js";
+import { CountingMeter, LogCapture, SESSION_TYPE, TYPES, cacheFor, printHealTime, session, type Cleanups } from "../fault-fixtures.js";
+import { seededServer, probeSeededSessions } from "../scenario-setup.js";
 import { awaitReplicaEqualsServer } from "../replica-equals-server.js";
-import { startVanishProbe } from "../session-vanish-probe.js";
 
 const BUFFER = 16;
 const WRITES = 300;
@@ -23,11 +23,7 @@ async function drainBuffered(iterator: AsyncIterator<CacheChange>): Promise<Cach
 }
 
 export default async function stalledSubscriber(cleanups: Cleanups): Promise<void> {
-  const server = await startServer(cleanups);
-  const ref = { url: server.url, sharedSecret: SECRET };
-  const db = writer(server.url);
-  const records = population("stall", 50);
-  await db.put({ records });
+  const { server, ref, db, records } = await seededServer(cleanups, "stall", 50);
   const log = new LogCapture();
   const metrics = new CountingMeter();
   const cache = cacheFor(cleanups, { url: server.url, subscriberBufferSize: BUFFER, logger: log, meter: metrics.meter });
@@ -37,8 +33,7 @@ export default async function stalledSubscriber(cleanups: Cleanups): Promise<voi
   const sub = cache.changes$(SESSION_TYPE).subscribe(() => observed++); // a live one beside it
   cleanups.add(() => sub.unsubscribe());
   await cache.ready({ timeoutMs: 5000 });
-  const probe = startVanishProbe(cache, records.filter((r) => r.type === SESSION_TYPE).map((r) => r.id));
-  cleanups.add(() => probe.stop());
+  const probe = probeSeededSessions(cleanups, cache, records);
   const heapBefore = process.memoryUsage().heapUsed;
 
   const faultAt = performance.now();

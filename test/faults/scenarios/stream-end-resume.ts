@@ -4,29 +4,22 @@
  * while it was away arrive as ordinary changes.
  */
 import assert from "node:assert/strict";
-import { startTcpFaultProxy } from "../../support/tcp-fault-proxy.js";
-import { CountingMeter, SECRET, SESSION_TYPE, TYPES, cacheFor, population, printHealTime, recordChanges, session, startServer, tombstone, until, writer, type Cleanups } from "../fault-fixtures.js";
+import { CountingMeter, SESSION_TYPE, TYPES, cacheFor, printHealTime, recordChanges, session, tombstone, until, type Cleanups } from "../fault-fixtures.js";
+import { seededServer, faultProxy, probeSeededSessions } from "../scenario-setup.js";
 import { awaitReplicaEqualsServer } from "../replica-equals-server.js";
-import { startVanishProbe } from "../session-vanish-probe.js";
 
 export const SYNC_LATEST_CALLS = "databroker.syncer.sync_latest.total";
 
 export default async function streamEndResume(cleanups: Cleanups): Promise<void> {
-  const server = await startServer(cleanups);
-  const ref = { url: server.url, sharedSecret: SECRET };
-  const db = writer(server.url);
-  const records = population("resume", 50);
-  await db.put({ records: [...records, session("s-resume-doomed", "u-resume-0")] });
-  const proxy = await startTcpFaultProxy(server.port);
-  cleanups.add(() => proxy.close());
+  const { server, ref, db, records } = await seededServer(cleanups, "resume", 50, [session("s-resume-doomed", "u-resume-0")]);
+  const proxy = await faultProxy(cleanups, server.port);
   const metrics = new CountingMeter();
   const cache = cacheFor(cleanups, { url: proxy.url, meter: metrics.meter });
   const changes = recordChanges(cache, cleanups);
   await cache.ready({ timeoutMs: 5000 });
   await awaitReplicaEqualsServer(cache, ref, TYPES);
   await until(() => cache.state.streams.every((s) => s.state === "live"), "streams live");
-  const probe = startVanishProbe(cache, records.filter((r) => r.type === SESSION_TYPE).map((r) => r.id));
-  cleanups.add(() => probe.stop());
+  const probe = probeSeededSessions(cleanups, cache, records);
   const syncLatestBefore = metrics.total(SYNC_LATEST_CALLS);
   assert.equal(syncLatestBefore, TYPES.length, "one SyncLatest per type so far");
   const batchesBefore = changes.length;
