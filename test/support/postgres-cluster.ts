@@ -98,7 +98,13 @@ async function asServerUser(bin: string, args: string[]): Promise<string> {
   }
 }
 
-export async function startPostgresCluster(): Promise<PostgresCluster> {
+export interface PostgresClusterOptions {
+  /** Picks the port to try; tests inject one that is taken. Default: a currently free port. */
+  readonly pickPort?: () => Promise<number>;
+}
+
+export async function startPostgresCluster(options: PostgresClusterOptions = {}): Promise<PostgresCluster> {
+  const pickPort = options.pickPort ?? freeLoopbackPort;
   const binDir = findPostgresBinDir();
   const ids = isRoot() ? await postgresIds() : undefined;
   const dir = await mkdtemp(join(tmpdir(), "pg-test-"));
@@ -108,22 +114,34 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
   }
   const data = join(dir, "data");
   const logFile = join(dir, "server.log");
-  const port = await freeLoopbackPort();
+  let port = 0;
   const bin = (name: string) => join(binDir, name);
 
   try {
     await asServerUser(bin("initdb"), ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions"]);
-    const serverOptions = [
-      `-p ${port}`,
-      `-k ${dir}`,
-      "-c listen_addresses=127.0.0.1",
-      // Throwaway data: durability costs time and buys nothing here.
-      "-c fsync=off",
-      "-c synchronous_commit=off",
-      "-c full_page_writes=off",
-      "-c max_connections=200",
-    ].join(" ");
-    await asServerUser(bin("pg_ctl"), ["-D", data, "-l", logFile, "-o", serverOptions, "-w", "-t", "60", "start"]);
+    // The port is free when picked, but a test running in parallel can bind it before the server
+    // does: then pick another (a few times).
+    for (let attempt = 1; ; attempt++) {
+      port = await pickPort();
+      const serverOptions = [
+        `-p ${port}`,
+        `-k ${dir}`,
+        "-c listen_addresses=127.0.0.1",
+        // Throwaway data: durability costs time and buys nothing here.
+        "-c fsync=off",
+        "-c synchronous_commit=off",
+        "-c full_page_writes=off",
+        "-c max_connections=200",
+      ].join(" ");
+      try {
+        await asServerUser(bin("pg_ctl"), ["-D", data, "-l", logFile, "-o", serverOptions, "-w", "-t", "60", "start"]);
+        break;
+      } catch (err) {
+        const log = await readFile(logFile, "utf8").catch(() => "");
+        if (attempt >= 5 || !log.includes("Address already in use")) throw err;
+        await rm(logFile, { force: true });
+      }
+    }
   } catch (err) {
     const log = await readFile(logFile, "utf8").catch(() => "");
     await rm(dir, { recursive: true, force: true });
