@@ -19,6 +19,29 @@ export function isSetAndPast(ts: Timestamp | undefined, nowMs: number): boolean 
   return nowMs > expiresMs;
 }
 
+/** A set timestamp (year > 1970) in milliseconds, or +Infinity when unset. */
+function expiryMs(ts: Timestamp | undefined): number {
+  if (ts === undefined || ts.seconds < FIRST_SECOND_OF_1971) return Number.POSITIVE_INFINITY;
+  return Number(ts.seconds) * 1000 + ts.nanos / 1e6;
+}
+
+/**
+ * The instant after which {@link isSessionValid} says no: the session is invalid exactly when
+ * `nowMs > sessionInvalidAfterMs(session)`. Computed once per decoded record, it turns the hot
+ * read's validity check into one comparison of doubles (no BigInt arithmetic per read).
+ */
+export function sessionInvalidAfterMs(session: Session): number {
+  const token = session.oauthToken;
+  const tokenLimit =
+    token !== undefined && (session.refreshDisabled || token.refreshToken === "") ? expiryMs(token.expiresAt) : Number.POSITIVE_INFINITY;
+  return Math.min(expiryMs(session.expiresAt), tokenLimit);
+}
+
+/** Like {@link sessionInvalidAfterMs}, for {@link isServiceAccountValid}. */
+export function serviceAccountInvalidAfterMs(account: ServiceAccount): number {
+  return expiryMs(account.expiresAt);
+}
+
 /** Session.Validate: invalid when expired, or when the access token expired and cannot be refreshed. */
 export function isSessionValid(session: Session, clock: Clock = systemClock): boolean {
   const nowMs = clock.now();

@@ -14,6 +14,7 @@ import { decodeRecordData } from "../records/decode-record-data.js";
 
 let bytesOf: (record: CachedRecord) => Uint8Array;
 let transientOf: (record: CachedRecord) => Message | undefined;
+let invalidAfterOf: <M extends Message>(record: CachedRecord, message: M, compute: (message: M) => number) => number;
 
 /** Marks a decode that failed (unknown type URL or malformed bytes), so it is not retried. */
 const UNDECODABLE = null;
@@ -29,6 +30,8 @@ export class CachedRecord {
   // modified_at as two numbers (NaN seconds = unset): a kept Timestamp message costs ~100 bytes.
   #modifiedSeconds: number;
   #modifiedNanos: number;
+  // The validity limit derived from the decoded message (NaN = not computed yet).
+  #invalidAfterMs = Number.NaN;
 
   constructor(type: string, id: string, version: bigint, modifiedAt: Timestamp | undefined, typeUrl: string, data: Uint8Array) {
     this.type = type;
@@ -72,6 +75,11 @@ export class CachedRecord {
       if (m !== undefined) return m ?? undefined;
       return decodeRecordData(record.typeUrl, record.#data);
     };
+    invalidAfterOf = (record, message, compute) => {
+      let limit = record.#invalidAfterMs;
+      if (Number.isNaN(limit)) record.#invalidAfterMs = limit = compute(message);
+      return limit;
+    };
   }
 }
 
@@ -83,6 +91,15 @@ export function recordBytes(record: CachedRecord): Uint8Array {
 /** Internal: the decoded message if memoised, else a throwaway decode that is not kept. */
 export function transientMessage(record: CachedRecord): Message | undefined {
   return transientOf(record);
+}
+
+/**
+ * Internal: the instant after which the record's (decoded, memoised) message is invalid,
+ * computed with `compute` on first use and kept, like the message itself (records are
+ * immutable per version).
+ */
+export function invalidAfterMs<M extends Message>(record: CachedRecord, message: M, compute: (message: M) => number): number {
+  return invalidAfterOf(record, message, compute);
 }
 
 /** True when two records carry the same version, type URL and data bytes. */

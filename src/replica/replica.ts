@@ -19,8 +19,8 @@ import { systemClock, type Clock } from "../records/clock.js";
 import { isServiceAccount, isSession, isUser } from "../records/decode-record-data.js";
 import { isMalformedRecordData } from "../records/malformed-data.js";
 import { SERVICE_ACCOUNT_TYPE, SESSION_TYPE, USER_TYPE } from "../records/type-urls.js";
-import { isServiceAccountValid, isSessionValid } from "../records/validity.js";
-import { CachedRecord, sameContent } from "./cached-record.js";
+import { serviceAccountInvalidAfterMs, sessionInvalidAfterMs } from "../records/validity.js";
+import { CachedRecord, invalidAfterMs, sameContent } from "./cached-record.js";
 import type { ChangeBatch, ChangeListener } from "./change-batch.js";
 import { builtInIndexes, type IndexDefinition, type IndexFunction } from "./index-definitions.js";
 import { queryTables } from "./local-query.js";
@@ -208,9 +208,11 @@ export class Replica {
 
   /** The session, or undefined when absent, not a Session, or invalid (expired) unless asked. */
   getSession(id: string, options?: ValidityOptions): Session | undefined {
-    const message = this.#tables.get(SESSION_TYPE)?.get(id)?.message;
+    const record = this.#tables.get(SESSION_TYPE)?.get(id);
+    const message = record?.message;
     if (!isSession(message)) return undefined;
-    if (options?.includeInvalid !== true && !isSessionValid(message, this.#clock)) return undefined;
+    // Same rule as isSessionValid, with the limit computed once per record version.
+    if (options?.includeInvalid !== true && this.#clock.now() > invalidAfterMs(record!, message, sessionInvalidAfterMs)) return undefined;
     return message;
   }
 
@@ -221,9 +223,10 @@ export class Replica {
 
   /** The service account, or undefined when absent or expired (unless asked). */
   getServiceAccount(id: string, options?: ValidityOptions): ServiceAccount | undefined {
-    const message = this.#tables.get(SERVICE_ACCOUNT_TYPE)?.get(id)?.message;
+    const record = this.#tables.get(SERVICE_ACCOUNT_TYPE)?.get(id);
+    const message = record?.message;
     if (!isServiceAccount(message)) return undefined;
-    if (options?.includeInvalid !== true && !isServiceAccountValid(message, this.#clock)) return undefined;
+    if (options?.includeInvalid !== true && this.#clock.now() > invalidAfterMs(record!, message, serviceAccountInvalidAfterMs)) return undefined;
     return message;
   }
 
