@@ -15,7 +15,7 @@
  *   whose collation order is the byte order on any locale.
  */
 import { create } from "@bufbuild/protobuf";
-import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
+import type { JsonObject } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,6 +23,7 @@ import { OptionsSchema, type Record as DatabrokerRecord } from "../../gen/databr
 import { createDatabrokerCache, SESSION_TYPE, USER_TYPE, type DatabrokerCache } from "../../src/index.js";
 import { Cleanups, FAST_RETRY, session, user } from "../cache/cache-fixtures.js";
 import { STORAGES, startCacheInteropTarget, type CacheInteropStorage, type CacheInteropTarget } from "./pomerium-cache-target.js";
+import { filterOf } from "../support/filter-arbitrary.js";
 
 const SESSIONS = 80;
 const USERS = 30;
@@ -98,16 +99,6 @@ function userLeaf(storage: CacheInteropStorage, emails: readonly string[]): fc.A
   );
 }
 
-function filterOf(leaf: fc.Arbitrary<JsonObject>): fc.Arbitrary<JsonObject> {
-  return fc.letrec<{ node: JsonObject }>((tie) => ({
-    node: fc.oneof(
-      { depthSize: "small", withCrossShrink: true },
-      leaf,
-      fc.array(tie("node"), { minLength: 1, maxLength: 3 }).map((xs) => ({ $and: xs as JsonValue[] })),
-      fc.array(tie("node"), { minLength: 1, maxLength: 3 }).map((xs) => ({ $or: xs as JsonValue[] })),
-    ),
-  })).node;
-}
 
 describe.each(STORAGES)("local query vs Query of Pomerium's databroker on %s", (storage) => {
   const cleanups = new Cleanups();

@@ -4,13 +4,14 @@
  * compared id for id and total_count for total_count against the real in-memory databroker.
  */
 import { create } from "@bufbuild/protobuf";
-import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
+import type { JsonObject } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OptionsSchema } from "../../gen/databroker/databroker_pb.js";
 import { SESSION_TYPE, type DatabrokerCache } from "../../src/index.js";
 import { Cleanups, cacheFor, session, startServer, writer } from "./cache-fixtures.js";
+import { filterOf } from "../support/filter-arbitrary.js";
 
 const USERS = ["alice", "bob", "Carol", ""];
 const IDPS = ["idp-a", "idp-b", ""];
@@ -61,14 +62,7 @@ const leaf: fc.Arbitrary<JsonObject> = fc.oneof(
   fc.constantFrom(...TOKEN_TYPES).map((v) => ({ "oauth_token.token_type": v })), // not indexed: empty on memory/file
   fc.tuple(fc.constantFrom(...USERS), fc.constantFrom(...IDPS)).map(([u, i]) => ({ user_id: u, idp_id: i })),
 );
-const filter: fc.Arbitrary<JsonObject> = fc.letrec<{ node: JsonObject }>((tie) => ({
-  node: fc.oneof(
-    { depthSize: "small", withCrossShrink: true },
-    leaf,
-    fc.array(tie("node"), { minLength: 1, maxLength: 3 }).map((xs) => ({ $and: xs as JsonValue[] })),
-    fc.array(tie("node"), { minLength: 1, maxLength: 3 }).map((xs) => ({ $or: xs as JsonValue[] })),
-  ),
-})).node;
+const filter: fc.Arbitrary<JsonObject> = filterOf(leaf);
 
 describe("local query vs the server's Query", () => {
   it("returns the same ids, order and total_count for random filters, free text, offset and limit", async () => {

@@ -1,7 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
-import type { ReplicaEvent } from "../../src/replica/replica-events.js";
-import { SyncLoop, type SyncLoopOptions, type SyncStatus } from "../../src/sync/sync-loop.js";
+import { SyncLoop, type SyncLoopOptions } from "../../src/sync/sync-loop.js";
 import {
   ScriptedProvider,
   SESSION_TYPE,
@@ -14,6 +13,7 @@ import {
   sleep,
   until,
 } from "./scripted-source.js";
+import { startRecording } from "./loop-recorder.js";
 
 const BIG_SERVER_VERSION = 2n ** 64n - 3n; // above 2^53: must survive as bigint
 const FAST_RETRY = { initialDelayMs: 5, maxDelayMs: 40, authRetryDelayMs: 200, fastLoopMaxRetries: 100, fastLoopWindowMs: 1000 };
@@ -26,12 +26,7 @@ afterEach(() => {
 function startLoop(provider: ScriptedProvider, options: Partial<SyncLoopOptions> = {}) {
   const loop = new SyncLoop({ type: SESSION_TYPE, source: provider, retry: FAST_RETRY, idleTimeoutMs: 5000, ...options });
   loops.push(loop);
-  const events: ReplicaEvent[] = [];
-  const statuses: SyncStatus[] = [];
-  loop.events$.subscribe((e) => events.push(e));
-  loop.status$.subscribe((s) => statuses.push(s));
-  loop.start();
-  return { loop, events, statuses };
+  return startRecording(loop);
 }
 
 /** Completes the n-th call as a SyncLatest with the given records and versions. */

@@ -9,13 +9,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RecordSchema } from "../../gen/databroker/databroker_pb.js";
 import type { ReplicaEvent } from "../../src/replica/replica-events.js";
 import { createDatabrokerSync } from "../../src/sync/databroker-sync.js";
-import { SyncLoop, type SyncStatus } from "../../src/sync/sync-loop.js";
+import { SyncLoop } from "../../src/sync/sync-loop.js";
 import { syncSourcesFromUrlSet } from "../../src/sync/sync-stream-source.js";
 import { createDatabrokerUrlSet, type DatabrokerUrlSet } from "../../src/transport/databroker-url-set.js";
 import { startPomerium, type PomeriumInstance } from "../support/pomerium-harness.js";
 import { requirePomeriumOrExplain } from "../interop/interop-availability.js";
 import { gateFirstSync } from "./gated-source.js";
 import { SESSION_TYPE, sleep, until } from "./scripted-source.js";
+import { startRecording } from "./loop-recorder.js";
 
 const SECRET = randomBytes(32).toString("base64");
 const FAST_RETRY = { initialDelayMs: 20, maxDelayMs: 300, authRetryDelayMs: 300, fastLoopMaxRetries: 50, fastLoopWindowMs: 1000 };
@@ -48,12 +49,7 @@ async function put(...ids: string[]): Promise<bigint[]> {
 function startSync(sharedSecret = SECRET) {
   const { loop } = createDatabrokerSync({ urls: [pomerium.url], sharedSecret, type: SESSION_TYPE, retry: FAST_RETRY });
   loops.push(loop);
-  const events: ReplicaEvent[] = [];
-  const statuses: SyncStatus[] = [];
-  loop.events$.subscribe((e) => events.push(e));
-  loop.status$.subscribe((s) => statuses.push(s));
-  loop.start();
-  return { loop, events, statuses };
+  return startRecording(loop);
 }
 
 const snapshots = (events: ReplicaEvent[]) => events.filter((e) => e.kind === "snapshot");
