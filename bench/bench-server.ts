@@ -32,7 +32,7 @@ export async function startBenchServer(kind: BenchServerKind, sharedSecret: stri
     const p = await startPomerium({ storage: "memory", sharedSecret, name: "bench" });
     return { kind, url: p.url, description: `Pomerium ${p.pomeriumVersion} databroker, memory storage (interop/pomerium)`, stop: () => p.stop() };
   }
-  const child = spawn(process.execPath, ["--import", "tsx", SERVER_SCRIPT], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", SERVER_SCRIPT], {
     stdio: ["pipe", "pipe", "inherit"],
     env: { ...process.env, [SECRET_ENV]: sharedSecret },
   });

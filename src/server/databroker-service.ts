@@ -129,15 +129,14 @@ export function createDatabrokerService({ storage, streams }: DatabrokerServiceD
       let after = req.recordVersion;
       for (;;) {
         endIfNeeded(signals.ended);
-        const batch = storage.changesAfter(req.type, after, SYNC_BATCH);
-        if (batch.length > 0) {
-          for (const record of batch) {
-            yield { response: { case: "record", value: record } } satisfies MessageInitShape<typeof SyncResponseSchema>;
-            if (record.version > after) after = record.version;
-            endIfNeeded(signals.ended);
-          }
-          continue;
+        const { records: batch, scannedThrough } = storage.scanChangesAfter(req.type, after, SYNC_BATCH);
+        for (const record of batch) {
+          yield { response: { case: "record", value: record } } satisfies MessageInitShape<typeof SyncResponseSchema>;
+          endIfNeeded(signals.ended);
         }
+        // Past other types' changes too: they are never rescanned on later wake-ups.
+        if (scannedThrough > after) after = scannedThrough;
+        if (batch.length > 0) continue;
         if (!wait) return;
         await signals.nextChange();
       }

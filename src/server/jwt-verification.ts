@@ -5,7 +5,10 @@
  */
 import { compactVerify } from "jose";
 
-export type JwtCheck = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+export type JwtCheck =
+  /** `expiryMs`: the last instant (Unix ms) at which the token is still accepted. */
+  | { readonly ok: true; readonly expiryMs: number }
+  | { readonly ok: false; readonly reason: string };
 
 export async function verifyDatabrokerJwt(token: string, key: Uint8Array, nowMs: number = Date.now()): Promise<JwtCheck> {
   let payload: Uint8Array;
@@ -29,6 +32,7 @@ export async function verifyDatabrokerJwt(token: string, key: Uint8Array, nowMs:
   const exp = (claims as { exp?: unknown }).exp;
   if (typeof exp !== "number" || !Number.isFinite(exp)) return { ok: false, reason: "expected exactly one claim (exp)" };
   // go-jose keeps whole seconds (truncated); the token is rejected once now is after exp.
-  if (nowMs > Math.trunc(exp) * 1000) return { ok: false, reason: "JWT expired" };
-  return { ok: true };
+  const expiryMs = Math.trunc(exp) * 1000;
+  if (nowMs > expiryMs) return { ok: false, reason: "JWT expired" };
+  return { ok: true, expiryMs };
 }

@@ -106,6 +106,19 @@ describe("DatabrokerStorage change log", () => {
     expect(storage.changesAfter(T, 0n, 2).map((r) => r.version)).toEqual([1n, 3n]);
   });
 
+  it("reports how far it scanned, past other types' changes, so a per-type stream never rescans them", () => {
+    const { storage } = newStorage();
+    storage.put([userRecord("a"), create(RecordSchema, { type: "x", id: "1" }), create(RecordSchema, { type: "x", id: "2" })]);
+    // No change of type T after version 1, but the log was examined up to version 3.
+    expect(storage.scanChangesAfter(T, 1n)).toEqual({ records: [], scannedThrough: 3n });
+    // Stopped by max: scanned through the last record returned, not the end of the log.
+    const limited = storage.scanChangesAfter("", 0n, 2);
+    expect(limited.records.map((r) => r.version)).toEqual([1n, 2n]);
+    expect(limited.scannedThrough).toBe(2n);
+    // Nothing after the position: the position itself.
+    expect(storage.scanChangesAfter(T, 3n)).toEqual({ records: [], scannedThrough: 3n });
+  });
+
   it("compacts to the newest change and moves earliest_record_version", () => {
     const { storage } = newStorage();
     storage.put([userRecord("a"), userRecord("b"), userRecord("c")]);

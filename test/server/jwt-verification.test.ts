@@ -14,7 +14,7 @@ async function sign(payload: Record<string, unknown>, alg = "HS256", signingKey 
 
 describe("verifyDatabrokerJwt", () => {
   it("accepts a token signed the way Pomerium's clients sign", async () => {
-    expect(await verifyDatabrokerJwt(await signDatabrokerJwt(key, nowMs), key, nowMs)).toEqual({ ok: true });
+    expect(await verifyDatabrokerJwt(await signDatabrokerJwt(key, nowMs), key, nowMs)).toEqual({ ok: true, expiryMs: (nowS + 3600) * 1000 });
   });
 
   it("accepts HS384 and HS512, as go-jose v3 does with a byte key", async () => {

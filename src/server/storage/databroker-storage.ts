@@ -184,6 +184,17 @@ export class DatabrokerStorage {
 
   /** Retained changes with version > afterRecordVersion, ascending; type "" = all types. */
   changesAfter(type: string, afterRecordVersion: bigint, max = Number.POSITIVE_INFINITY): Record[] {
+    return this.scanChangesAfter(type, afterRecordVersion, max).records;
+  }
+
+  /**
+   * Like {@link changesAfter}, and also how far the log was examined: `scannedThrough` is the
+   * version of the last change looked at (matching or not), or `afterRecordVersion` when none
+   * was. A Sync stream for one type resumes from there, so changes of other types are skipped
+   * once instead of on every wake-up (otherwise each write costs O(log since the type's last
+   * change) per stream).
+   */
+  scanChangesAfter(type: string, afterRecordVersion: bigint, max = Number.POSITIVE_INFINITY): { records: Record[]; scannedThrough: bigint } {
     let lo = 0;
     let hi = this.changes.length;
     while (lo < hi) {
@@ -191,12 +202,14 @@ export class DatabrokerStorage {
       if ((this.changes[mid] as Record).version <= afterRecordVersion) lo = mid + 1;
       else hi = mid;
     }
-    const out: Record[] = [];
-    for (let i = lo; i < this.changes.length && out.length < max; i++) {
+    const records: Record[] = [];
+    let scannedThrough = afterRecordVersion;
+    for (let i = lo; i < this.changes.length && records.length < max; i++) {
       const change = this.changes[i] as Record;
-      if (type === "" || change.type === type) out.push(change);
+      scannedThrough = change.version;
+      if (type === "" || change.type === type) records.push(change);
     }
-    return out;
+    return { records, scannedThrough };
   }
 
   // ---- writes ----
