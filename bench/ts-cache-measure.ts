@@ -3,13 +3,13 @@
  * against the benchmark server. Run with --expose-gc. Prints one JSON line (TsRunResult).
  *
  *   node --expose-gc --import tsx bench/ts-cache-measure.ts --url URL --sessions N --users M
- *        [--prop-count 3000] [--run-tag ts-1]
+ *        [--prop-count 3000] [--run-tag ts-1] [--projection full|lean] [--transport connect-node|grpc-js]
  */
 import { monitorEventLoopDelay, performance, PerformanceObserver } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { createDatabrokerCache, SESSION_TYPE } from "../src/index.js";
+import { createDatabrokerCache, DEFAULT_CACHE_TRANSPORT, SESSION_TYPE, type DatabrokerTransportImplementation } from "../src/index.js";
 import type { CacheChange } from "../src/index.js";
 import { DemoRecords } from "../src/demo/demo-records.js";
 import { create } from "@bufbuild/protobuf";
@@ -19,6 +19,10 @@ import { seededRandom } from "../src/demo/demo-records.js";
 import { percentile } from "./stats.js";
 
 export interface TsRunResult {
+  /** The cache's `projection` option for this run. */
+  projection: "full" | "lean";
+  /** Data bytes the cache holds after sync (sessions + users), after projection. */
+  keptDataBytes: number;
   sessions: number;
   users: number;
   readyMs: number;
@@ -57,6 +61,8 @@ const { values } = parseArgs({
     users: { type: "string" },
     "prop-count": { type: "string", default: "0" },
     "run-tag": { type: "string", default: "ts" },
+    projection: { type: "string", default: "full" },
+    transport: { type: "string", default: DEFAULT_CACHE_TRANSPORT },
   },
 });
 const url = values.url ?? "";
@@ -64,6 +70,8 @@ const sessions = Number(values.sessions);
 const users = Number(values.users);
 const propCount = Number(values["prop-count"]);
 const runTag = values["run-tag"];
+const projection = values.projection;
+if (projection !== "full" && projection !== "lean") throw new Error("--projection must be full or lean");
 
 await fullGc();
 const before = process.memoryUsage();
@@ -71,7 +79,7 @@ const before = process.memoryUsage();
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 loopDelay.enable();
 const t0 = performance.now();
-const cache = createDatabrokerCache({ url, sharedSecret: benchSecretFromEnv() });
+const cache = createDatabrokerCache({ url, sharedSecret: benchSecretFromEnv(), projection, transport: values.transport as DatabrokerTransportImplementation });
 await cache.ready({ timeoutMs: 300_000 });
 const readyMs = performance.now() - t0;
 loopDelay.disable();
@@ -84,6 +92,10 @@ if (heldSessions !== sessions || heldUsers !== users) {
 
 await fullGc();
 const after = process.memoryUsage();
+// The data bytes held (after projection), by the seeded ids.
+let keptDataBytes = 0;
+for (let n = 0; n < sessions; n++) keptDataBytes += cache.get(SESSION_TYPE, `session-${n}`)?.dataLength ?? 0;
+for (let n = 0; n < users; n++) keptDataBytes += cache.get("type.googleapis.com/user.User", `user-${n}`)?.dataLength ?? 0;
 
 // (c) first touch: lazy decode of sessions never read before, each timed on its own.
 const random = seededRandom(42);
@@ -176,6 +188,8 @@ if (propCount > 0) {
 await cache.close();
 const total2 = sessions + users;
 const result: TsRunResult = {
+  projection,
+  keptDataBytes,
   sessions: heldSessions,
   users: heldUsers,
   readyMs,

@@ -10,7 +10,7 @@
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { createDatabrokerCache, SESSION_TYPE, type CacheState } from "../src/index.js";
+import { createDatabrokerCache, DEFAULT_CACHE_TRANSPORT, SESSION_TYPE, type CacheState, type DatabrokerTransportImplementation } from "../src/index.js";
 import { seededRandom } from "../src/demo/demo-records.js";
 import { benchSecretFromEnv } from "./bench-secret.js";
 
@@ -26,12 +26,14 @@ export interface ResyncRunResult {
   maxLoopStallMs: number;
 }
 
-const { values } = parseArgs({ options: { url: { type: "string" }, sessions: { type: "string" }, "read-ids": { type: "string" } } });
+const { values } = parseArgs({
+  options: { url: { type: "string" }, sessions: { type: "string" }, "read-ids": { type: "string" }, transport: { type: "string", default: DEFAULT_CACHE_TRANSPORT } },
+});
 const sessions = Number(values.sessions);
 // Reads pick uniformly among the first `readIds` sessions (default all: the worst case, since
 // each first read decodes and memoises a session).
 const readIds = Math.min(sessions, Number(values["read-ids"] ?? sessions));
-const cache = createDatabrokerCache({ url: values.url ?? "", sharedSecret: benchSecretFromEnv() });
+const cache = createDatabrokerCache({ url: values.url ?? "", sharedSecret: benchSecretFromEnv(), transport: values.transport as DatabrokerTransportImplementation });
 await cache.ready({ timeoutMs: 300_000 });
 const initialServer = cache.state.streams[0]?.serverVersion;
 

@@ -15,7 +15,7 @@ export type {
   VersionOptions,
   WaitForVersionOptions,
 } from "./cache/databroker-cache.js";
-export { DEFAULT_CACHE_TYPES } from "./cache/cache-options.js";
+export { DEFAULT_CACHE_TRANSPORT, DEFAULT_CACHE_TYPES } from "./cache/cache-options.js";
 export type { DatabrokerCacheOptions, RetryOptions } from "./cache/cache-options.js";
 export type { CacheState, CacheStreamState } from "./cache/cache-state.js";
 export { DEFAULT_SUBSCRIBER_BUFFER_SIZE } from "./cache/change-buffer.js";
@@ -28,6 +28,7 @@ export type { LocalQueryRequest, ValidityOptions } from "./replica/replica.js";
 export type { SyncStateName } from "./sync/sync-state-machine.js";
 export type { Clock } from "./records/clock.js";
 export type { DatabrokerTlsOptions } from "./transport/tls-options.js";
+export type { DatabrokerTransportImplementation } from "./transport/databroker-transport.js";
 export type { DataBrokerClient } from "./transport/databroker-clients.js";
 
 // Observability hooks.
@@ -47,6 +48,8 @@ export {
   USER_TYPE,
 } from "./records/type-urls.js";
 export { isServiceAccountValid, isSessionValid } from "./records/validity.js";
+export { LEAN_REFRESH_TOKEN_PLACEHOLDER, leanProjection } from "./records/record-projection.js";
+export type { ProjectionOption, RecordProjection } from "./records/record-projection.js";
 
 // Errors: everything the SDK throws is a ConnectError with a gRPC Code, except a bad secret.
 export { Code, ConnectError } from "@connectrpc/connect";

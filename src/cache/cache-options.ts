@@ -2,14 +2,22 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Meter, MeterProvider } from "@opentelemetry/api";
 import type { Clock } from "../records/clock.js";
+import { projectionFunction, type ProjectionOption, type RecordProjection } from "../records/record-projection.js";
 import { SERVICE_ACCOUNT_TYPE, SESSION_TYPE, USER_TYPE } from "../records/type-urls.js";
 import type { IndexFunction } from "../replica/index-definitions.js";
 import type { RetryPolicy } from "../sync/retry-delay.js";
+import { DATABROKER_TRANSPORT_IMPLEMENTATIONS, type DatabrokerTransportImplementation } from "../transport/databroker-transport.js";
 import type { DatabrokerTlsOptions } from "../transport/tls-options.js";
 import type { DatabrokerCacheLogger } from "../observability/cache-logger.js";
 import { DEFAULT_SUBSCRIBER_BUFFER_SIZE } from "./change-buffer.js";
 
 /** Sessions, users and service accounts: what an authorizer needs. */
+/**
+ * The transport a cache uses unless `transport` says otherwise: grpc-js reads a SyncLatest from
+ * Pomerium 1.46x faster than connect-node at 0.59x the client CPU per record (BENCHMARKS.md).
+ */
+export const DEFAULT_CACHE_TRANSPORT: DatabrokerTransportImplementation = "grpc-js";
+
 export const DEFAULT_CACHE_TYPES: readonly string[] = Object.freeze([SESSION_TYPE, USER_TYPE, SERVICE_ACCOUNT_TYPE]);
 
 export type RetryOptions = Partial<RetryPolicy>;
@@ -44,6 +52,13 @@ export interface DatabrokerCacheOptions {
   readonly pingIntervalMs?: number;
   readonly pingTimeoutMs?: number;
   /**
+   * The HTTP/2 gRPC client under the generated Connect clients: "connect-node"
+   * (@connectrpc/connect-node) or "grpc-js" (@grpc/grpc-js behind a Connect Transport, which
+   * reads large SyncLatest streams with about half the CPU per record; BENCHMARKS.md).
+   * Default: see {@link DEFAULT_CACHE_TRANSPORT}.
+   */
+  readonly transport?: DatabrokerTransportImplementation;
+  /**
    * Host-defined indexes: `{ [type]: { [indexName]: record => key(s) } }`, read with byIndex.
    * Built in: sessions and service accounts by "user_id", users by "email".
    */
@@ -55,12 +70,26 @@ export interface DatabrokerCacheOptions {
   readonly subscriberBufferSize?: number;
   /** Time source for validity checks (sessions expire); for tests. */
   readonly clock?: Clock;
+  /**
+   * What the cache keeps of each record's data. "full" (the default) keeps every byte. "lean"
+   * drops what an authorizer never reads: a session's raw ID token and OAuth access token, and
+   * replaces a non-empty refresh token with the 1-byte placeholder "*" (so validity is unchanged);
+   * other types are kept whole. A function `(typeUrl, data) => bytes` projects the encoded data
+   * itself (compose with `leanProjection`); if it throws, the record is skipped like malformed
+   * data. Applies to synced records and to getConsistent's server reads, not to `client`.
+   */
+  readonly projection?: ProjectionOption;
 }
 
 export interface ResolvedCacheOptions {
   readonly urls: readonly string[];
   readonly types: readonly string[];
   readonly subscriberBufferSize: number;
+  /** undefined for "full": records are kept as received. The result may be kept as is. */
+  readonly projectData: RecordProjection | undefined;
+  /** The same for the replica, whose result is copied before the next call (no allocation for "lean"). */
+  readonly replicaProjectData: RecordProjection | undefined;
+  readonly transport: DatabrokerTransportImplementation;
 }
 
 function invalid(message: string): ConnectError {
@@ -80,5 +109,24 @@ export function resolveCacheOptions(options: DatabrokerCacheOptions): ResolvedCa
   for (const t of types) if (typeof t !== "string") throw invalid("`types` must be type URL strings");
   const subscriberBufferSize = options.subscriberBufferSize ?? DEFAULT_SUBSCRIBER_BUFFER_SIZE;
   if (!Number.isInteger(subscriberBufferSize) || subscriberBufferSize < 1) throw invalid("`subscriberBufferSize` must be a positive integer");
-  return { urls, types, subscriberBufferSize };
+  const projection = options.projection ?? "full";
+  if (projection !== "full" && projection !== "lean" && typeof projection !== "function") {
+    throw invalid('`projection` must be "full", "lean" or a function (typeUrl, data) => Uint8Array');
+  }
+  const projectData = typeof projection === "function" ? checkedProjection(projection) : projectionFunction(projection);
+  const replicaProjectData = typeof projection === "function" ? projectData : projectionFunction(projection, true);
+  const transport = options.transport ?? DEFAULT_CACHE_TRANSPORT;
+  if (!DATABROKER_TRANSPORT_IMPLEMENTATIONS.includes(transport)) {
+    throw invalid(`\`transport\` must be one of ${DATABROKER_TRANSPORT_IMPLEMENTATIONS.map((t) => JSON.stringify(t)).join(", ")}`);
+  }
+  return { urls, types, subscriberBufferSize, projectData, replicaProjectData, transport };
+}
+
+/** A host's projection must return bytes; anything else counts as a failure (the record is skipped). */
+function checkedProjection(project: RecordProjection): RecordProjection {
+  return (typeUrl, data) => {
+    const kept = project(typeUrl, data);
+    if (!(kept instanceof Uint8Array)) throw new TypeError("the projection did not return a Uint8Array");
+    return kept;
+  };
 }

@@ -19,11 +19,13 @@ import { rawRecordFromRecord } from "../replica/raw-record.js";
 import type { ReplicaEvent } from "../replica/replica-events.js";
 import { Replica, type LocalQueryRequest, type ValidityOptions } from "../replica/replica.js";
 import { SyncLoop, type SyncStatus } from "../sync/sync-loop.js";
+import { replicaSnapshotTarget } from "../sync/replica-snapshot-target.js";
 import { syncSourcesFromUrlSet } from "../sync/sync-stream-source.js";
 import { createDataBrokerClient, type DataBrokerClient } from "../transport/databroker-clients.js";
 import { createDatabrokerUrlSet, type DatabrokerUrlSet } from "../transport/databroker-url-set.js";
 import { cacheLog, type CacheLog } from "../observability/cache-logger.js";
 import { SyncerMetrics, recordTypeAttribute } from "../observability/syncer-metrics.js";
+import type { RecordProjection } from "../records/record-projection.js";
 import { resolveCacheOptions, type DatabrokerCacheOptions } from "./cache-options.js";
 import type { CacheState, CacheStreamState } from "./cache-state.js";
 import { ChangeHub } from "./change-hub.js";
@@ -167,6 +169,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
   #closing: Promise<void> | undefined;
   #ready = false;
   readonly #types: readonly string[];
+  readonly #projectData: RecordProjection | undefined;
   readonly #replica: Replica;
   readonly #urlSet: DatabrokerUrlSet;
   readonly #streams = new Map<string, TypeStream>();
@@ -184,10 +187,12 @@ class DatabrokerCacheImpl implements DatabrokerCache {
   constructor(options: DatabrokerCacheOptions) {
     const resolved = resolveCacheOptions(options);
     this.#types = resolved.types;
+    this.#projectData = resolved.projectData;
     this.#log = cacheLog(options.logger);
     this.#metrics = new SyncerMetrics(options);
     this.#replica = new Replica({
       clock: options.clock,
+      projectData: resolved.replicaProjectData,
       onListenerError: (error) => this.#log("error", "change listener failed", { error: errorMessage(error) }),
       // Never the id or the bytes: the version identifies the record on the server.
       onMalformedRecord: ({ type, version, dataLength }) => {
@@ -209,6 +214,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
       tls: options.tls,
       pingIntervalMs: options.pingIntervalMs,
       pingTimeoutMs: options.pingTimeoutMs,
+      implementation: resolved.transport,
     });
     this.client = createDataBrokerClient(currentUrlTransport(this.#urlSet, () => this.#lifecycle === "closed"));
     this.#hub = new ChangeHub(resolved.subscriberBufferSize, (type) => {
@@ -228,6 +234,11 @@ class DatabrokerCacheImpl implements DatabrokerCache {
           idleTimeoutMs: options.idleTimeoutMs,
           connectTimeoutMs: options.connectTimeoutMs,
           retry: options.retry,
+          // SyncLatest streams into the replica batch by batch and completes in slices (no long stall).
+          snapshots: replicaSnapshotTarget(this.#replica, (count, seconds) => {
+            this.#metrics.updated(type, count, seconds);
+            this.#waiters.check();
+          }),
         });
         this.#streams.set(type, { type, loop, status: loop.status, latestKnown: undefined });
       }
@@ -368,7 +379,16 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     const found = response.records[0];
     if (found === undefined || found.deletedAt !== undefined) return { source: "server", record: undefined };
     const raw = rawRecordFromRecord(found);
-    return { source: "server", record: new CachedRecord(raw.type, raw.id, raw.version, raw.modifiedAt, raw.typeUrl, raw.data) };
+    let data = raw.data;
+    if (this.#projectData !== undefined) {
+      // The same projection as synced records; a failing one skips the record, as the replica does.
+      try {
+        data = this.#projectData(raw.typeUrl, raw.data);
+      } catch {
+        return { source: "server", record: undefined };
+      }
+    }
+    return { source: "server", record: new CachedRecord(raw.type, raw.id, raw.version, raw.modifiedAt, raw.typeUrl, data) };
   }
 
   // ---- streams ----

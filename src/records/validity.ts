@@ -10,6 +10,7 @@ import { systemClock, type Clock } from "./clock.js";
 
 /** 1971-01-01T00:00:00Z: the first instant whose UTC year is > 1970. */
 const FIRST_SECOND_OF_1971 = 31_536_000n;
+const FIRST_SECOND_OF_1971_NUMBER = 31_536_000;
 
 /** True when `ts` counts as set (year > 1970) and lies strictly before `nowMs`. */
 export function isSetAndPast(ts: Timestamp | undefined, nowMs: number): boolean {
@@ -21,8 +22,12 @@ export function isSetAndPast(ts: Timestamp | undefined, nowMs: number): boolean 
 
 /** A set timestamp (year > 1970) in milliseconds, or +Infinity when unset. */
 function expiryMs(ts: Timestamp | undefined): number {
-  if (ts === undefined || ts.seconds < FIRST_SECOND_OF_1971) return Number.POSITIVE_INFINITY;
-  return Number(ts.seconds) * 1000 + ts.nanos / 1e6;
+  if (ts === undefined) return Number.POSITIVE_INFINITY;
+  // One BigInt conversion instead of a BigInt compare and a conversion (first touch runs this).
+  // Exact: rounding only happens beyond 2^53 s, far from the 1971 boundary on either side.
+  const seconds = Number(ts.seconds);
+  if (seconds < FIRST_SECOND_OF_1971_NUMBER) return Number.POSITIVE_INFINITY;
+  return seconds * 1000 + ts.nanos / 1e6;
 }
 
 /**

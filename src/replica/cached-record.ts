@@ -10,11 +10,16 @@
 import type { Message } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
 import { TimestampSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { coarseReading, tickCoarseClock, type Clock } from "../records/clock.js";
 import { decodeRecordData } from "../records/decode-record-data.js";
+import { ByteSlab, type SlabWriter } from "./byte-slab.js";
 
 let bytesOf: (record: CachedRecord) => Uint8Array;
+let moveOf: (record: CachedRecord, writer: SlabWriter) => void;
+let slabOf: (record: CachedRecord) => ByteSlab;
 let transientOf: (record: CachedRecord) => Message | undefined;
-let invalidAfterOf: <M extends Message>(record: CachedRecord, message: M, compute: (message: M) => number) => number;
+let isOfTypeOf: (record: CachedRecord, typeName: string, compute: (message: never) => number) => boolean;
+let isPastLimitOf: (record: CachedRecord, clock: Clock | undefined) => boolean;
 
 /** Marks a decode that failed (unknown type URL or malformed bytes), so it is not retried. */
 const UNDECODABLE = null;
@@ -25,27 +30,50 @@ export class CachedRecord {
   readonly version: bigint;
   /** The data's type URL (Any.type_url). */
   readonly typeUrl: string;
-  #data: Uint8Array;
+  // The encoded data: bytes [#offset, #offset + #length) of a slab shared with other records
+  // (byte-slab.ts), or of the record's own slab.
+  #slab: ByteSlab;
+  #offset: number;
+  #length: number;
   #message: Message | typeof UNDECODABLE | undefined = undefined;
-  // modified_at as two numbers (NaN seconds = unset): a kept Timestamp message costs ~100 bytes.
+  // modified_at as two numbers (nanos -1 = unset): a kept Timestamp message costs ~100 bytes.
+  // No NaN sentinel: a field that ever holds a non-integer is boxed (a 16-byte HeapNumber per
+  // record); seconds up to 2038 stay small integers stored in the field itself.
   #modifiedSeconds: number;
   #modifiedNanos: number;
-  // The validity limit derived from the decoded message (NaN = not computed yet).
-  #invalidAfterMs = Number.NaN;
+  // The validity limit derived from the decoded message (see isOfType); undefined = not computed
+  // yet. Not a NaN sentinel: a field that starts as a double is boxed in every record (16 B each),
+  // this way only records read through a typed read pay for one.
+  #invalidAfterMs: number | undefined = undefined;
 
-  constructor(type: string, id: string, version: bigint, modifiedAt: Timestamp | undefined, typeUrl: string, data: Uint8Array) {
+  /**
+   * @param data the encoded bytes, kept as they are (no copy); or a shared slab holding them at
+   *   `offset` (replica internals, see byte-slab.ts)
+   */
+  constructor(
+    type: string,
+    id: string,
+    version: bigint,
+    modifiedAt: Timestamp | undefined,
+    typeUrl: string,
+    data: Uint8Array | ByteSlab,
+    offset = 0,
+    length = data instanceof ByteSlab ? data.used - offset : data.length,
+  ) {
     this.type = type;
     this.id = id;
     this.version = version;
     this.typeUrl = typeUrl;
-    this.#data = data;
-    this.#modifiedSeconds = modifiedAt === undefined ? Number.NaN : Number(modifiedAt.seconds);
-    this.#modifiedNanos = modifiedAt === undefined ? 0 : modifiedAt.nanos;
+    this.#slab = data instanceof ByteSlab ? data : ByteSlab.own(data);
+    this.#offset = offset;
+    this.#length = length;
+    this.#modifiedSeconds = modifiedAt === undefined ? 0 : Number(modifiedAt.seconds);
+    this.#modifiedNanos = modifiedAt === undefined ? -1 : modifiedAt.nanos;
   }
 
   /** When the server last wrote the record; a new Timestamp on each read. */
   get modifiedAt(): Timestamp | undefined {
-    if (Number.isNaN(this.#modifiedSeconds)) return undefined;
+    if (this.#modifiedNanos < 0) return undefined;
     return create(TimestampSchema, { seconds: BigInt(this.#modifiedSeconds), nanos: this.#modifiedNanos });
   }
 
@@ -56,7 +84,7 @@ export class CachedRecord {
   get message(): Message | undefined {
     let m = this.#message;
     if (m === undefined) {
-      m = decodeRecordData(this.typeUrl, this.#data) ?? UNDECODABLE;
+      m = decodeRecordData(this.typeUrl, bytesOf(this)) ?? UNDECODABLE;
       this.#message = m;
     }
     return m ?? undefined;
@@ -64,21 +92,43 @@ export class CachedRecord {
 
   /** The number of encoded data bytes held. */
   get dataLength(): number {
-    return this.#data.length;
+    return this.#length;
   }
 
   static {
-    bytesOf = (record) => record.#data;
+    bytesOf = (record) => {
+      const bytes = record.#slab.bytes;
+      const offset = record.#offset;
+      const length = record.#length;
+      return offset === 0 && length === bytes.length ? bytes : bytes.subarray(offset, offset + length);
+    };
+    moveOf = (record, writer) => {
+      const from = record.#slab;
+      const place = writer.write(from.bytes.subarray(record.#offset, record.#offset + record.#length), record);
+      from.live -= record.#length;
+      record.#slab = place.slab;
+      record.#offset = place.offset;
+    };
+    slabOf = (record) => record.#slab;
     // Full scans (free-text queries) must not decode and pin every record: decode without memoising.
     transientOf = (record) => {
       const m = record.#message;
       if (m !== undefined) return m ?? undefined;
-      return decodeRecordData(record.typeUrl, record.#data);
+      return decodeRecordData(record.typeUrl, bytesOf(record));
     };
-    invalidAfterOf = (record, message, compute) => {
-      let limit = record.#invalidAfterMs;
-      if (Number.isNaN(limit)) record.#invalidAfterMs = limit = compute(message);
-      return limit;
+    // Both return booleans and compare inside: a double returned by a call that is not inlined
+    // is boxed (a 16-byte allocation per read).
+    isOfTypeOf = (record, typeName, compute) => {
+      if (record.#invalidAfterMs === undefined) {
+        const message = record.message;
+        record.#invalidAfterMs = message !== undefined && message.$typeName === typeName ? compute(message as never) : NOT_OF_TYPE;
+      }
+      return record.#invalidAfterMs !== NOT_OF_TYPE;
+    };
+    isPastLimitOf = (record, clock) => {
+      if (clock !== undefined) return clock.now() > (record.#invalidAfterMs as number);
+      tickCoarseClock();
+      return (coarseReading[0] as number) > (record.#invalidAfterMs as number);
     };
   }
 }
@@ -93,20 +143,47 @@ export function transientMessage(record: CachedRecord): Message | undefined {
   return transientOf(record);
 }
 
+/** The validity limit of a record whose data is not of the asked type (or does not decode). */
+const NOT_OF_TYPE = Number.NEGATIVE_INFINITY;
+
 /**
- * Internal: the instant after which the record's (decoded, memoised) message is invalid,
- * computed with `compute` on first use and kept, like the message itself (records are
- * immutable per version).
+ * Internal, for the typed reads (getSession, getUser, getServiceAccount): true when the record's
+ * data is a `typeName` message. The first call decodes and memoises the message and computes its
+ * validity limit with `compute` (the instant after which it is invalid, in ms; +Infinity for
+ * never; never NaN or -Infinity), kept like the message: records are immutable per version, and
+ * a record is only read through its own type's typed read, so one slot serves every type.
  */
-export function invalidAfterMs<M extends Message>(record: CachedRecord, message: M, compute: (message: M) => number): number {
-  return invalidAfterOf(record, message, compute);
+export function isOfType<M extends Message>(record: CachedRecord, typeName: M["$typeName"], compute: (message: M) => number): boolean {
+  return isOfTypeOf(record, typeName, compute as (message: never) => number);
+}
+
+/**
+ * Internal: true when the clock reads strictly after the record's validity limit (call
+ * {@link isOfType} first). Without a clock, the coarse system clock (records/clock.ts).
+ */
+export function isPastLimit(record: CachedRecord, clock: Clock | undefined): boolean {
+  return isPastLimitOf(record, clock);
+}
+
+/** Internal: re-copies a record's bytes through `writer` (same content; see byte-slab.ts). */
+export function moveRecordBytes(record: CachedRecord, writer: SlabWriter): void {
+  moveOf(record, writer);
+}
+
+/** Internal: the slab holding a record's bytes. */
+export function recordSlab(record: CachedRecord): ByteSlab {
+  return slabOf(record);
 }
 
 /** True when two records carry the same version, type URL and data bytes. */
 export function sameContent(a: CachedRecord, b: CachedRecord): boolean {
   if (a.version !== b.version || a.typeUrl !== b.typeUrl) return false;
-  const x = bytesOf(a);
-  const y = bytesOf(b);
+  return sameBytes(a, bytesOf(b));
+}
+
+/** True when a record's data bytes equal `data`. */
+export function sameBytes(record: CachedRecord, data: Uint8Array): boolean {
+  const x = bytesOf(record);
   // Native memcmp: a resync compares every held record, ~2 KB each.
-  return x.length === y.length && Buffer.compare(x, y) === 0;
+  return x.length === data.length && Buffer.compare(x, data) === 0;
 }

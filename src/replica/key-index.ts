@@ -6,6 +6,8 @@
  * its second id. Either way `get` hands out the stored object itself: no allocation on read.
  */
 
+import { ShardedMap } from "./sharded-map.js";
+
 const EMPTY: ReadonlySet<string> = Object.freeze(new Set<string>());
 
 /** A read-only set of exactly one id. */
@@ -35,7 +37,9 @@ class SingleIdSet implements ReadonlySet<string> {
 }
 
 export class KeyIndex {
-  readonly #byKey = new Map<string, SingleIdSet | Set<string>>();
+  // Sharded like the tables: a key index can reach 1M keys (users by email), and a Map that size
+  // rehashes in one 100+ ms step as it grows.
+  readonly #byKey = new ShardedMap<SingleIdSet | Set<string>>();
 
   add(key: string, id: string): void {
     const ids = this.#byKey.get(key);

@@ -17,6 +17,26 @@ export function rawRecordFromRecord(record: Record): RawRecord {
   };
 }
 
+/**
+ * Flattens a decoded Record WITHOUT copying: `data` stays a view into the network buffer. For
+ * the sync loop, whose records go straight into the replica, which copies the bytes it keeps
+ * into its slabs (byte-slab.ts) and drops the view, so nothing pins the buffer.
+ */
+export function rawRecordView(record: Record): RawRecord {
+  const data = record.data;
+  return {
+    type: record.type,
+    id: record.id,
+    version: record.version,
+    modifiedAt: record.modifiedAt,
+    deletedAt: record.deletedAt,
+    typeUrl: data === undefined ? "" : data.typeUrl,
+    data: data === undefined ? EMPTY : data.value,
+  };
+}
+
+const EMPTY = new Uint8Array(0);
+
 /** Builds a generated Record (live, no deleted_at) from stored fields; used by local queries. */
 export function recordMessage(
   type: string,

@@ -10,9 +10,10 @@ import type { Options } from "../../gen/databroker/databroker_pb.js";
  *
  * Why not the generated Record: the replica keeps every record for a long time, and a decoded
  * Record holds an Any message whose `value` is a view into the network buffer (protobuf-es reads
- * bytes fields with subarray), pinning the whole chunk. A flat object with a copied `data` makes
- * ownership explicit: the replica stores these bytes as they are, with no second copy and no
- * wrapper objects. Use {@link rawRecordFromRecord} to build one from a generated Record.
+ * bytes fields with subarray), pinning the whole chunk. The replica copies the `data` of each
+ * record it keeps into its own slabs (byte-slab.ts) and keeps nothing else of this object, so
+ * `data` may be a view into a network buffer: {@link rawRecordView} builds one without a copy,
+ * {@link rawRecordFromRecord} with a copy (for bytes kept outside the replica).
  */
 export interface RawRecord {
   /** The record type (by convention the type URL of the data). */
@@ -24,7 +25,7 @@ export interface RawRecord {
   readonly deletedAt?: Timestamp | undefined;
   /** The Any's type URL ("" when the record had no data). */
   readonly typeUrl: string;
-  /** The Any's value bytes, COPIED out of the network buffer: the replica keeps this array. */
+  /** The Any's value bytes; may be a view into a network buffer (the replica copies what it keeps). */
   readonly data: Uint8Array;
 }
 

@@ -6,25 +6,29 @@
  *   record replaces the held one only when its version is higher, and a change at or below the
  *   stream position (the snapshot's latest_record_version, then the last change) is a replay;
  * - readiness is sticky: a resync builds new tables on the side and swaps them in one step, then
- *   emits one "resync" batch per type holding only the real differences;
+ *   emits one "resync" batch per type holding only the real differences; a superseded or
+ *   discarded snapshot leaves the held tables serving and nothing of itself behind;
+ * - no step is proportional to a table's size: snapshots arrive in chunks (beginSnapshot) and
+ *   complete in slices (finishInSteps), the tables are sharded maps (no big rehash), and the
+ *   records' bytes live in shared slabs (byte-slab.ts), so a large load never stalls reads;
  * - listeners run after the state is consistent; a throwing listener cannot break the replica.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 import type { Struct } from "@bufbuild/protobuf/wkt";
 import type { Options, QueryResponse } from "../../gen/databroker/databroker_pb.js";
-import type { Session } from "../../gen/session/session_pb.js";
-import type { ServiceAccount, User } from "../../gen/user/user_pb.js";
-import { systemClock, type Clock } from "../records/clock.js";
-import { isServiceAccount, isSession, isUser } from "../records/decode-record-data.js";
+import { SessionSchema, type Session } from "../../gen/session/session_pb.js";
+import { ServiceAccountSchema, UserSchema, type ServiceAccount, type User } from "../../gen/user/user_pb.js";
+import type { Clock } from "../records/clock.js";
 import { isMalformedRecordData } from "../records/malformed-data.js";
-import { SERVICE_ACCOUNT_TYPE, SESSION_TYPE, USER_TYPE } from "../records/type-urls.js";
 import { serviceAccountInvalidAfterMs, sessionInvalidAfterMs } from "../records/validity.js";
-import { CachedRecord, invalidAfterMs, sameContent } from "./cached-record.js";
+import { SlabWriter, type ByteSlab } from "./byte-slab.js";
+import { CachedRecord, isOfType, isPastLimit, moveRecordBytes, recordSlab, sameBytes } from "./cached-record.js";
 import type { ChangeBatch, ChangeListener } from "./change-batch.js";
 import { builtInIndexes, type IndexDefinition, type IndexFunction } from "./index-definitions.js";
 import { queryTables } from "./local-query.js";
 import type { ChangeEvent, OptionsEvent, RawRecord, ReplicaEvent, SnapshotEvent } from "./replica-events.js";
+import { TableMap } from "./table-map.js";
 import { TypeTable } from "./type-table.js";
 
 /** The versions a table is synced to: its stream's server version and position. */
@@ -46,18 +50,90 @@ export interface SnapshotBuilder {
   add(records: readonly RawRecord[]): void;
   /** Completes the snapshot with the final Versions and the options seen; swaps and emits. */
   finish(versions: ReplicaVersions, options?: ReadonlyMap<string, Options>): readonly ChangeBatch[];
+  /**
+   * Completes the snapshot like `finish`, in slices, so a large table never blocks the event
+   * loop: call `prepare(budgetMs)` (yielding to the event loop in between) until it returns
+   * true, then `swap()`, which swaps the tables in and emits (a short step). Reads see the held
+   * tables until the swap. Both throw ConnectError Aborted once the snapshot is superseded or
+   * discarded (nothing swapped).
+   */
+  finishInSteps(versions: ReplicaVersions, options?: ReadonlyMap<string, Options>): SnapshotCompletion;
+  /** Drops the snapshot (its stream failed): the held tables stay; later calls throw Aborted. */
+  discard(): void;
+}
+
+/** The slices of a finishing snapshot; see {@link SnapshotBuilder.finishInSteps}. */
+export interface SnapshotCompletion {
+  /** Works for about `budgetMs`; true once only the swap is left. */
+  prepare(budgetMs: number): boolean;
+  /** Swaps the snapshot in and emits its batches (doing in one go what prepare has not); idempotent. */
+  swap(): readonly ChangeBatch[];
 }
 
 interface SnapshotBuilderState {
   add(records: readonly RawRecord[]): void;
-  finish(serverVersion: bigint, recordVersion: bigint, options: ReadonlyMap<string, Options>): ChangeBatch[];
+  finish(serverVersion: bigint, recordVersion: bigint, options: ReadonlyMap<string, Options>): Generator<Slice, ChangeBatch[], void>;
+  discard(): void;
+  readonly pending: PendingSnapshot;
+}
+
+/** A snapshot in progress; "superseded" by a newer overlapping one, "discarded" by its stream. */
+interface PendingSnapshot {
+  readonly type: string;
+  status: "building" | "finishing" | "finished" | "superseded" | "discarded";
+  /** A covered live table changed meanwhile: the swap recomputes the diff. */
+  dirty: boolean;
+}
+
+/** One type's table on the side, with the held table it will replace and what differs from it. */
+interface SideTable {
+  readonly table: TypeTable;
+  old: TypeTable | undefined;
+  /** Added records that are not the held object, in order; `exact` unless an id came twice. */
+  upserts: CachedRecord[];
+  exact: boolean;
+}
+
+interface BuiltTable {
+  readonly table: TypeTable;
+  readonly old: TypeTable | undefined;
+  /** Held records the snapshot cannot know about (newer than its versions): put back at the swap. */
+  readonly keeps: readonly CachedRecord[];
+  readonly upserts: CachedRecord[];
+  readonly deletes: CachedRecord[];
+  /** Bytes of held records the swap drops, per slab. */
+  readonly dead: ReadonlyMap<ByteSlab, number>;
+}
+
+/** Slices of finishing work are checked against the clock every 256 records. */
+const SLICE_MASK = 255;
+
+/** Two SyncLatest scopes overlap when either covers every type or they name the same type. */
+function overlaps(a: string, b: string): boolean {
+  return a === "" || b === "" || a === b;
+}
+
+/** What a sliced computation yields: a point to pause at; SWAP_NEXT: only the swap is left. */
+type Slice = void | typeof SWAP_NEXT;
+const SWAP_NEXT = "swap-next";
+
+/** Runs a sliced computation to its end. */
+function drain<T>(steps: Generator<Slice, T, void>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
 }
 
 /** Explicit lifecycle: "ready" is entered by the first snapshot and never left. */
 type ReplicaState = "empty" | "ready";
 
 export interface ReplicaOptions {
-  /** Time source for validity checks (default: Date.now). */
+  /**
+   * Time source for validity checks, read on every getSession/getServiceAccount. Default: a
+   * coarse Date.now() read once per synchronous job and at most every 4,096 reads, so a hot read
+   * allocates nothing (records/clock.ts); pass `{ now: () => Date.now() }` for a reading per call.
+   */
   readonly clock?: Clock;
   /** Where listener exceptions go (default: rethrown in a microtask, like an unhandled error). */
   readonly onListenerError?: (error: unknown) => void;
@@ -66,6 +142,14 @@ export interface ReplicaOptions {
    * for logs and metrics. Exceptions go to `onListenerError`.
    */
   readonly onMalformedRecord?: (record: MalformedRecord) => void;
+  /**
+   * Called once per live record before it is stored, after the malformed check; returns the
+   * bytes to keep (may be the same array). If it throws, the record is treated as malformed
+   * (counted, reported through `onMalformedRecord`, not held).
+   */
+  readonly projectData?: (typeUrl: string, data: Uint8Array) => Uint8Array;
+  /** Size of the slabs the records' bytes are copied into (byte-slab.ts); a tuning knob for tests. */
+  readonly slabBytes?: number;
 }
 
 /**
@@ -98,23 +182,39 @@ export interface LocalQueryRequest {
 }
 
 const EMPTY_IDS: ReadonlySet<string> = Object.freeze(new Set<string>());
+const SESSION_TYPE_NAME = SessionSchema.typeName;
+const USER_TYPE_NAME = UserSchema.typeName;
+const SERVICE_ACCOUNT_TYPE_NAME = ServiceAccountSchema.typeName;
+const neverInvalid = (): number => Number.POSITIVE_INFINITY;
 
 export class Replica {
   #state: ReplicaState = "empty";
-  readonly #tables = new Map<string, TypeTable>();
+  readonly #tables = new TableMap();
   readonly #scopeOf = new Map<string, SyncScope>();
   #allTypesScope: SyncScope | undefined;
   readonly #hostIndexes = new Map<string, IndexDefinition[]>();
-  #snapshotGeneration = 0;
+  readonly #pending = new Set<PendingSnapshot>();
+  /** Where change records' bytes go (byte-slab.ts); each snapshot has a writer of its own. */
+  readonly #writer: SlabWriter;
+  readonly #slabBytes: number | undefined;
+  /** Slabs below half live, compacted one per change event. */
+  readonly #sparse = new Set<ByteSlab>();
+  readonly #typeUrls = new Map<string, string>();
+  #lastTypeUrl = "";
   readonly #listeners = new Set<ChangeListener>();
-  readonly #clock: Clock;
+  /** Undefined: the coarse system clock (records/clock.ts). */
+  readonly #clock: Clock | undefined;
   readonly #onListenerError: (error: unknown) => void;
   readonly #onMalformedRecord: ((record: MalformedRecord) => void) | undefined;
+  readonly #projectData: ((typeUrl: string, data: Uint8Array) => Uint8Array) | undefined;
   #malformedRecords = 0;
 
   constructor(options: ReplicaOptions = {}) {
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = options.clock;
     this.#onMalformedRecord = options.onMalformedRecord;
+    this.#projectData = options.projectData;
+    this.#slabBytes = options.slabBytes;
+    this.#writer = new SlabWriter(options.slabBytes);
     this.#onListenerError =
       options.onListenerError ??
       ((error) =>
@@ -163,10 +263,48 @@ export class Replica {
     return {
       add: (records) => state.add(records),
       finish: (versions, options = new Map()) => {
-        const batches = state.finish(versions.serverVersion, versions.recordVersion, options);
+        const batches = drain(state.finish(versions.serverVersion, versions.recordVersion, options));
         this.#emit(batches);
         return batches;
       },
+      finishInSteps: (versions, options = new Map()) => {
+        const steps = state.finish(versions.serverVersion, versions.recordVersion, options);
+        let prepared = false;
+        let batches: ChangeBatch[] | undefined;
+        const live = (): void => {
+          if (state.pending.status === "superseded" || state.pending.status === "discarded") {
+            steps.return([]);
+            throw new ConnectError(`snapshot ${state.pending.status}`, Code.Aborted);
+          }
+        };
+        return {
+          prepare: (budgetMs) => {
+            if (prepared || batches !== undefined) return true;
+            const deadline = performance.now() + budgetMs;
+            for (;;) {
+              live();
+              const r = steps.next();
+              if (r.done === true) throw new Error("unreachable: the swap is announced before it runs");
+              if (r.value === SWAP_NEXT) return (prepared = true);
+              if (performance.now() >= deadline) return false;
+            }
+          },
+          swap: () => {
+            if (batches !== undefined) return batches;
+            for (;;) {
+              live();
+              const r = steps.next();
+              if (r.done === true) {
+                batches = r.value;
+                break;
+              }
+            }
+            this.#emit(batches);
+            return batches;
+          },
+        };
+      },
+      discard: () => state.discard(),
     };
   }
 
@@ -208,26 +346,25 @@ export class Replica {
 
   /** The session, or undefined when absent, not a Session, or invalid (expired) unless asked. */
   getSession(id: string, options?: ValidityOptions): Session | undefined {
-    const record = this.#tables.get(SESSION_TYPE)?.get(id);
-    const message = record?.message;
-    if (!isSession(message)) return undefined;
+    const record = this.#tables.sessions?.get(id);
     // Same rule as isSessionValid, with the limit computed once per record version.
-    if (options?.includeInvalid !== true && this.#clock.now() > invalidAfterMs(record!, message, sessionInvalidAfterMs)) return undefined;
-    return message;
+    if (record === undefined || !isOfType(record, SESSION_TYPE_NAME, sessionInvalidAfterMs)) return undefined;
+    if (options?.includeInvalid !== true && isPastLimit(record, this.#clock)) return undefined;
+    return record.message as Session;
   }
 
   getUser(id: string): User | undefined {
-    const message = this.#tables.get(USER_TYPE)?.get(id)?.message;
-    return isUser(message) ? message : undefined;
+    const record = this.#tables.users?.get(id);
+    if (record === undefined || !isOfType(record, USER_TYPE_NAME, neverInvalid)) return undefined;
+    return record.message as User;
   }
 
   /** The service account, or undefined when absent or expired (unless asked). */
   getServiceAccount(id: string, options?: ValidityOptions): ServiceAccount | undefined {
-    const record = this.#tables.get(SERVICE_ACCOUNT_TYPE)?.get(id);
-    const message = record?.message;
-    if (!isServiceAccount(message)) return undefined;
-    if (options?.includeInvalid !== true && this.#clock.now() > invalidAfterMs(record!, message, serviceAccountInvalidAfterMs)) return undefined;
-    return message;
+    const record = this.#tables.serviceAccounts?.get(id);
+    if (record === undefined || !isOfType(record, SERVICE_ACCOUNT_TYPE_NAME, serviceAccountInvalidAfterMs)) return undefined;
+    if (options?.includeInvalid !== true && isPastLimit(record, this.#clock)) return undefined;
+    return record.message as ServiceAccount;
   }
 
   /** The decoded data of a record, or undefined (absent, unknown type URL, malformed). */
@@ -310,109 +447,235 @@ export class Replica {
   #applySnapshot(event: SnapshotEvent): ChangeBatch[] {
     const builder = this.#startSnapshot(event.type);
     builder.add(event.records);
-    return builder.finish(event.serverVersion, event.recordVersion, event.options);
+    return drain(builder.finish(event.serverVersion, event.recordVersion, event.options));
   }
 
+  /**
+   * A snapshot builds its tables on the side. While it does, the live tables of the types it
+   * covers do not change (their stream is busy with this SyncLatest), so the diff against them is
+   * computed in slices before the swap; a change or options event for a covered type meanwhile
+   * (only possible when overlapping streams feed one replica) marks it dirty and the swap then
+   * recomputes the diff in one go. A newer snapshot of an overlapping scope supersedes this one.
+   */
   #startSnapshot(type: string): SnapshotBuilderState {
-    const generation = ++this.#snapshotGeneration;
-    const side = new Map<string, TypeTable>();
-    let finished = false;
-    const current = (): void => {
-      if (finished) throw new ConnectError("snapshot already finished", Code.FailedPrecondition);
-      if (generation !== this.#snapshotGeneration) {
-        throw new ConnectError("snapshot superseded by a newer one", Code.Aborted);
+    for (const p of this.#pending) {
+      if (overlaps(p.type, type)) {
+        p.status = "superseded";
+        this.#pending.delete(p);
       }
+    }
+    const pending: PendingSnapshot = { type, status: "building", dirty: false };
+    this.#pending.add(pending);
+    let side = new Map<string, SideTable>();
+    const writer = new SlabWriter(this.#slabBytes);
+    const check = (): void => {
+      if (pending.status === "finished") throw new ConnectError("snapshot already finished", Code.FailedPrecondition);
+      if (pending.status === "superseded") throw new ConnectError("snapshot superseded by a newer one", Code.Aborted);
+      if (pending.status === "discarded") throw new ConnectError("snapshot discarded", Code.Aborted);
     };
     const add = (records: readonly RawRecord[]): void => {
-      current();
+      check();
+      if (pending.status !== "building") throw new ConnectError("snapshot is finishing: no more records", Code.FailedPrecondition);
       for (const raw of records) {
         // SyncLatest never sends tombstones or other types; ignore any that slip through.
         if (raw.deletedAt !== undefined) continue;
         if (type !== "" && raw.type !== type) continue;
-        if (this.#isMalformed(raw)) continue;
-        let table = side.get(raw.type);
-        if (table === undefined) side.set(raw.type, (table = new TypeTable(raw.type, this.#definitions(raw.type), undefined)));
-        const held = table.get(raw.id);
-        if (held !== undefined && raw.version <= held.version) continue;
-        table.put(reuseOrCreate(this.#tables.get(raw.type), raw));
+        const data = this.#keptData(raw);
+        if (data === undefined) continue;
+        let s = side.get(raw.type);
+        if (s === undefined) {
+          const old = this.#tables.get(raw.type);
+          // Start with the held options: when they stay the same, field indexes fill as records come.
+          const table = new TypeTable(raw.type, this.#definitions(raw.type), old?.options);
+          side.set(raw.type, (s = { table, old, upserts: [], exact: true }));
+        }
+        const held = s.table.get(raw.id);
+        if (held !== undefined) {
+          if (raw.version <= held.version) continue;
+          s.exact = false; // the earlier one is in upserts: filtered at finish
+        }
+        const record = reuseOrCreate(s.old, raw, s.table.type, this.#typeUrl(raw.typeUrl), data, writer);
+        s.table.put(record);
+        if (record !== s.old?.get(raw.id)) s.upserts.push(record);
       }
     };
-    const finish = (serverVersion: bigint, recordVersion: bigint, options: ReadonlyMap<string, Options>): ChangeBatch[] => {
-      current();
-      finished = true;
-      return this.#finishSnapshot(type, side, serverVersion, recordVersion, options);
+    const finish = (serverVersion: bigint, recordVersion: bigint, options: ReadonlyMap<string, Options>): Generator<Slice, ChangeBatch[], void> => {
+      check();
+      if (pending.status !== "building") throw new ConnectError("snapshot already finishing", Code.FailedPrecondition);
+      pending.status = "finishing";
+      return this.#finishSnapshot(pending, side, writer, serverVersion, recordVersion, options);
     };
-    return { add, finish };
+    const discard = (): void => {
+      if (pending.status === "building" || pending.status === "finishing") {
+        pending.status = "discarded";
+        this.#pending.delete(pending);
+        side = new Map();
+        writer.restart();
+      }
+    };
+    return { add, finish, discard, pending };
   }
 
-  #finishSnapshot(
-    type: string,
-    side: Map<string, TypeTable>,
+  /** Marks snapshots in progress over `type` dirty: the live table changed under them. */
+  #touchedLive(type: string): void {
+    for (const p of this.#pending) if (overlaps(p.type, type)) p.dirty = true;
+  }
+
+  /**
+   * Completes a snapshot: everything proportional to the table sizes (indexes added meanwhile,
+   * a field re-index for changed options, the scan of the held table for deletes and kept
+   * records, the upsert filter) runs in slices (each `yield` is a point to pause at), then
+   * the swap and the batches in one short synchronous step.
+   */
+  *#finishSnapshot(
+    pending: PendingSnapshot,
+    side: Map<string, SideTable>,
+    writer: SlabWriter,
     serverVersion: bigint,
     recordVersion: bigint,
     options: ReadonlyMap<string, Options>,
-  ): ChangeBatch[] {
-    const covered = new Set<string>();
-    if (type === "") {
-      for (const t of this.#tables.keys()) covered.add(t);
-      for (const t of side.keys()) covered.add(t);
-      for (const t of options.keys()) covered.add(t);
-    } else {
-      covered.add(type);
+  ): Generator<Slice, ChangeBatch[], void> {
+    const type = pending.type;
+    const coveredTypes = (): Set<string> => {
+      const covered = new Set<string>();
+      if (type === "") {
+        for (const t of this.#tables.keys()) covered.add(t);
+        for (const t of side.keys()) covered.add(t);
+        for (const t of options.keys()) covered.add(t);
+      } else {
+        covered.add(type);
+      }
+      return covered;
+    };
+    const sideFor = (t: string): SideTable => {
+      let s = side.get(t);
+      if (s === undefined) {
+        const old = this.#tables.get(t);
+        side.set(t, (s = { table: new TypeTable(t, this.#definitions(t), old?.options), old, upserts: [], exact: true }));
+      }
+      return s;
+    };
+
+    let covered = coveredTypes();
+    let built: BuiltTable[] = [];
+    for (const t of covered) {
+      const s = sideFor(t);
+      const table = s.table;
+      // Indexes added by the host while the snapshot streamed in; options as sent last.
+      for (const def of this.#definitions(t)) if (!table.hasNamedIndex(def.name)) yield* table.addIndexSteps(def);
+      yield* table.setOptionsSteps(options.get(t));
+      built.push(yield* this.#diffSteps(s, serverVersion, recordVersion));
+    }
+
+    yield SWAP_NEXT;
+    // The swap. A live table that changed meanwhile (overlapping streams) invalidates the diff.
+    if (pending.dirty || [...coveredTypes()].some((t) => !covered.has(t) || this.#tables.get(t) !== side.get(t)?.old)) {
+      covered = coveredTypes();
+      built = [];
+      for (const t of covered) {
+        const s = sideFor(t);
+        s.old = this.#tables.get(t);
+        s.exact = false;
+        s.upserts = [...s.table.values()];
+        built.push(drain(this.#diffSteps(s, serverVersion, recordVersion)));
+      }
+    }
+    for (const { table } of built) {
+      for (const def of this.#definitions(table.type)) if (!table.hasNamedIndex(def.name)) table.addIndex(def);
     }
 
     // Within one server version the position never moves back (a lagging instance's snapshot).
     let position = recordVersion;
     for (const t of covered) {
-      const s = this.#scopeOf.get(t);
-      if (s !== undefined && s.serverVersion === serverVersion && s.recordVersion > position) position = s.recordVersion;
+      const held = this.#scopeOf.get(t);
+      if (held !== undefined && held.serverVersion === serverVersion && held.recordVersion > position) position = held.recordVersion;
     }
     const scope: SyncScope = { type, serverVersion, recordVersion: position };
+    for (const { table, keeps, dead } of built) {
+      for (const previous of keeps) {
+        // Re-copied with the snapshot's bytes, so the previous generation of slabs is let go.
+        moveRecordBytes(previous, writer);
+        table.put(previous);
+      }
+      this.#tables.set(table.type, table);
+      this.#scopeOf.set(table.type, scope);
+      for (const [slab, bytes] of dead) this.#released(slab, bytes);
+    }
+    // Change records start a fresh slab: the one being filled may hold records just dropped.
+    this.#writer.restart();
+    writer.restart();
+    if (type === "") this.#allTypesScope = scope;
+    this.#state = "ready";
+    pending.status = "finished";
+    this.#pending.delete(pending);
 
-    // Complete every covered table on the side; live tables keep serving until the swap below.
-    const built: { table: TypeTable; old: TypeTable | undefined }[] = [];
-    for (const t of covered) {
-      const old = this.#tables.get(t);
-      const sameServer = old !== undefined && this.#scopeOf.get(t)?.serverVersion === serverVersion;
-      let table = side.get(t);
-      if (table === undefined) table = new TypeTable(t, this.#definitions(t), undefined);
-      // Indexes added by the host while the snapshot streamed in.
-      for (const def of this.#definitions(t)) if (!table.hasNamedIndex(def.name)) table.addIndex(def);
-      table.setOptions(options.get(t));
-      if (old !== undefined && sameServer) {
-        for (const previous of old.values()) {
-          const next = table.get(previous.id);
-          // Keep what the snapshot cannot know about (newer than its versions) or is older than held.
-          if (next === undefined ? previous.version > recordVersion : next !== previous && previous.version >= next.version) {
-            table.put(previous);
+    return built.map(({ table, old, upserts, deletes }) => ({
+      kind: old === undefined ? "snapshot" : "resync",
+      type: table.type,
+      serverVersion: scope.serverVersion,
+      recordVersion: scope.recordVersion,
+      upserts,
+      deletes,
+    }));
+  }
+
+  /**
+   * The differences between a side table and the held one, in slices: held records the
+   * snapshot lacks are deletes, unless the same server holds them newer than the snapshot's
+   * versions (then kept, like a held record at or above the incoming version).
+   */
+  *#diffSteps(s: SideTable, serverVersion: bigint, recordVersion: bigint): Generator<void, BuiltTable, void> {
+    const { table, old } = s;
+    const sameServer = old !== undefined && this.#scopeOf.get(table.type)?.serverVersion === serverVersion;
+    const keeps: CachedRecord[] = [];
+    const deletes: CachedRecord[] = [];
+    let replaced: Set<string> | undefined;
+    // Bytes the swap drops, per slab (consecutive records mostly share one).
+    const dead = new Map<ByteSlab, number>();
+    let deadSlab: ByteSlab | undefined;
+    let deadBytes = 0;
+    const drop = (record: CachedRecord): void => {
+      const slab = recordSlab(record);
+      if (slab !== deadSlab) {
+        if (deadSlab !== undefined) dead.set(deadSlab, (dead.get(deadSlab) ?? 0) + deadBytes);
+        deadSlab = slab;
+        deadBytes = 0;
+      }
+      deadBytes += record.dataLength;
+    };
+    if (old !== undefined) {
+      let n = 0;
+      for (const previous of old.values()) {
+        if ((++n & SLICE_MASK) === 0) yield;
+        const next = table.get(previous.id);
+        if (next === undefined) {
+          if (sameServer && previous.version > recordVersion) keeps.push(previous);
+          else {
+            deletes.push(previous);
+            drop(previous);
+          }
+        } else if (next !== previous) {
+          if (sameServer && previous.version >= next.version) {
+            keeps.push(previous);
+            (replaced ??= new Set()).add(previous.id);
+          } else {
+            drop(previous);
           }
         }
       }
-      built.push({ table, old });
+      if (deadSlab !== undefined) dead.set(deadSlab, (dead.get(deadSlab) ?? 0) + deadBytes);
     }
-
-    // The swap: one synchronous step, then the diffs.
-    for (const { table } of built) {
-      this.#tables.set(table.type, table);
-      this.#scopeOf.set(table.type, scope);
+    let upserts = s.upserts;
+    if (!s.exact || replaced !== undefined) {
+      const filtered: CachedRecord[] = [];
+      let n = 0;
+      for (const record of upserts) {
+        if ((++n & SLICE_MASK) === 0) yield;
+        if (table.get(record.id) === record && old?.get(record.id) !== record && replaced?.has(record.id) !== true) filtered.push(record);
+      }
+      upserts = filtered;
     }
-    if (type === "") this.#allTypesScope = scope;
-    this.#state = "ready";
-
-    return built.map(({ table, old }) => {
-      const upserts: CachedRecord[] = [];
-      const deletes: CachedRecord[] = [];
-      for (const record of table.values()) if (old?.get(record.id) !== record) upserts.push(record);
-      if (old !== undefined) for (const previous of old.values()) if (table.get(previous.id) === undefined) deletes.push(previous);
-      return {
-        kind: old === undefined ? "snapshot" : "resync",
-        type: table.type,
-        serverVersion: scope.serverVersion,
-        recordVersion: scope.recordVersion,
-        upserts,
-        deletes,
-      };
-    });
+    return { table, old, keeps, upserts, deletes, dead };
   }
 
   #applyChange(event: ChangeEvent): ChangeBatch[] {
@@ -433,11 +696,13 @@ export class Replica {
       if (scope === undefined) continue; // a type no snapshot covers
       if (raw.version <= scope.recordVersion) continue; // already reflected: a replay
       scope.recordVersion = raw.version;
+      if (this.#pending.size > 0) this.#touchedLive(raw.type);
       let table = this.#tables.get(raw.type);
       const held = table?.get(raw.id);
       if (held !== undefined && raw.version <= held.version) continue;
       // A malformed update is not usable: it removes what was held, like a delete.
-      const removes = raw.deletedAt !== undefined || this.#isMalformed(raw);
+      const data = raw.deletedAt !== undefined ? undefined : this.#keptData(raw);
+      const removes = data === undefined;
       if (removes && held === undefined) continue; // tombstone for an unknown id
       if (table === undefined) {
         // A new type under an all-types snapshot.
@@ -449,9 +714,11 @@ export class Replica {
       if (touched === undefined) before.set(raw.type, (touched = new Map()));
       if (!touched.has(raw.id)) touched.set(raw.id, held);
       if (removes) table.delete(raw.id);
-      else table.put(createRecord(raw));
+      else table.put(createRecord(raw, table.type, this.#typeUrl(raw.typeUrl), data, this.#writer));
+      if (held !== undefined) this.#released(recordSlab(held), held.dataLength);
     }
 
+    if (this.#sparse.size > 0) this.#compactOne();
     const batches: ChangeBatch[] = [];
     for (const [type, touched] of before) {
       const table = this.#tables.get(type) as TypeTable;
@@ -472,6 +739,7 @@ export class Replica {
 
   #applyOptions(event: OptionsEvent): void {
     if (this.#scopeFor(event.type) === undefined) return;
+    if (this.#pending.size > 0) this.#touchedLive(event.type);
     let table = this.#tables.get(event.type);
     if (table === undefined) {
       table = new TypeTable(event.type, this.#definitions(event.type), undefined);
@@ -481,9 +749,65 @@ export class Replica {
     table.setOptions(event.options);
   }
 
-  /** Checks a live record's data; counts and reports a malformed one. */
-  #isMalformed(raw: RawRecord): boolean {
-    if (raw.deletedAt !== undefined || !isMalformedRecordData(raw.typeUrl, raw.data)) return false;
+  /**
+   * One string per type URL for all records: each decoded message carries its own copy (~50 B
+   * kept per record otherwise). Bounded, so odd data cannot grow it without limit.
+   */
+  #typeUrl(url: string): string {
+    if (url === this.#lastTypeUrl) return this.#lastTypeUrl;
+    let canonical = this.#typeUrls.get(url);
+    if (canonical === undefined) {
+      canonical = url;
+      if (this.#typeUrls.size < 256) this.#typeUrls.set(url, url);
+    }
+    this.#lastTypeUrl = canonical;
+    return canonical;
+  }
+
+  /** Accounts bytes that no held record uses any more; a slab below half live gets compacted. */
+  #released(slab: ByteSlab, bytes: number): void {
+    slab.live -= bytes;
+    if (slab.records === undefined || slab.filling) return;
+    if (slab.live <= 0) {
+      slab.records = undefined; // nothing held here: the GC takes it once callers let go
+    } else if (slab.live * 2 < slab.used) {
+      this.#sparse.add(slab);
+    }
+  }
+
+  /** Re-copies the held records of one sparse slab into the current one (bounded work). */
+  #compactOne(): void {
+    const slab = this.#sparse.values().next().value;
+    if (slab === undefined) return;
+    this.#sparse.delete(slab);
+    const records = slab.records;
+    if (records === undefined) return; // already compacted or emptied
+    slab.records = undefined;
+    for (const record of records) {
+      if (recordSlab(record) === slab && this.#tables.get(record.type)?.get(record.id) === record) moveRecordBytes(record, this.#writer);
+    }
+  }
+
+  /**
+   * The bytes to keep for a live record: its data, through `projectData` when set; undefined
+   * when malformed (or the projection throws), which is counted and reported.
+   */
+  #keptData(raw: RawRecord): Uint8Array | undefined {
+    if (isMalformedRecordData(raw.typeUrl, raw.data)) {
+      this.#reportMalformed(raw);
+      return undefined;
+    }
+    if (this.#projectData === undefined) return raw.data;
+    try {
+      return this.#projectData(raw.typeUrl, raw.data);
+    } catch {
+      this.#reportMalformed(raw);
+      return undefined;
+    }
+  }
+
+  /** Counts and reports a malformed record. */
+  #reportMalformed(raw: RawRecord): void {
     this.#malformedRecords++;
     if (this.#onMalformedRecord !== undefined) {
       try {
@@ -492,7 +816,6 @@ export class Replica {
         this.#onListenerError(error);
       }
     }
-    return true;
   }
 
   #emit(batches: readonly ChangeBatch[]): void {
@@ -510,13 +833,31 @@ export class Replica {
 
 const EMPTY_TABLE = new TypeTable("", [], undefined);
 
-function createRecord(raw: RawRecord): CachedRecord {
-  return new CachedRecord(raw.type, raw.id, raw.version, raw.modifiedAt, raw.typeUrl, raw.data);
+/** A record whose bytes are copied into `writer`'s slab (`data` may be a view into a network buffer). */
+function createRecord(raw: RawRecord, type: string, typeUrl: string, data: Uint8Array, writer: SlabWriter): CachedRecord {
+  const place = writer.write(data);
+  const slab = place.slab;
+  const record = new CachedRecord(type, raw.id, raw.version, raw.modifiedAt, typeUrl, slab, place.offset, data.length);
+  slab.records?.push(record);
+  return record;
 }
 
-/** The held record when the incoming one has the same content (keeps its decoded message). */
-function reuseOrCreate(old: TypeTable | undefined, raw: RawRecord): CachedRecord {
-  const candidate = createRecord(raw);
+/**
+ * The held record when the incoming one has the same content (keeps its decoded message), its
+ * bytes re-copied into the snapshot's slab; else a new record.
+ */
+function reuseOrCreate(
+  old: TypeTable | undefined,
+  raw: RawRecord,
+  type: string,
+  typeUrl: string,
+  data: Uint8Array,
+  writer: SlabWriter,
+): CachedRecord {
   const held = old?.get(raw.id);
-  return held !== undefined && sameContent(held, candidate) ? held : candidate;
+  if (held !== undefined && held.version === raw.version && held.typeUrl === typeUrl && sameBytes(held, data)) {
+    moveRecordBytes(held, writer);
+    return held;
+  }
+  return createRecord(raw, type, typeUrl, data, writer);
 }

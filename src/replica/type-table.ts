@@ -9,12 +9,20 @@ import { schemaForTypeUrl } from "../records/record-registry.js";
 import { recordBytes, type CachedRecord } from "./cached-record.js";
 import { forEachKey, type IndexDefinition } from "./index-definitions.js";
 import { KeyIndex } from "./key-index.js";
+import { ShardedMap } from "./sharded-map.js";
 
 const EMPTY: ReadonlySet<string> = Object.freeze(new Set<string>());
+/** Sliced work pauses every 256 records. */
+const SLICE_MASK = 255;
+
+function drainSteps(steps: Generator<void, void, void>): void {
+  while (steps.next().done !== true);
+}
 
 export class TypeTable {
   readonly type: string;
-  readonly #records = new Map<string, CachedRecord>();
+  // Sharded: a 1M-entry Map's growth rehash alone stalls the event loop for 100+ ms.
+  readonly #records = new ShardedMap<CachedRecord>();
   readonly #named = new Map<string, { def: IndexDefinition; index: KeyIndex }>();
   #options: Options | undefined;
   #fieldPaths: IndexableFieldPath[] = [];
@@ -78,19 +86,40 @@ export class TypeTable {
 
   /** Adds a named index and fills it from the records already held. */
   addIndex(def: IndexDefinition): void {
+    drainSteps(this.addIndexSteps(def));
+  }
+
+  /**
+   * addIndex in slices (each `yield` is a point to pause at). Only for a table nobody else
+   * mutates meanwhile: one being built on the side.
+   */
+  *addIndexSteps(def: IndexDefinition): Generator<void, void, void> {
     const index = new KeyIndex();
     this.#named.set(def.name, { def, index });
-    for (const record of this.#records.values()) forEachKey(def, record, (k) => index.add(k, record.id));
+    let n = 0;
+    for (const record of this.#records.values()) {
+      if ((++n & SLICE_MASK) === 0) yield;
+      forEachKey(def, record, (k) => index.add(k, record.id));
+    }
   }
 
   /** Replaces the options; the field indexes are rebuilt when indexable_fields change. */
   setOptions(options: Options | undefined): void {
+    drainSteps(this.setOptionsSteps(options));
+  }
+
+  /** setOptions in slices; like {@link addIndexSteps}, only for a table built on the side. */
+  *setOptionsSteps(options: Options | undefined): Generator<void, void, void> {
     const before = this.#fieldPaths.map((p) => p.name).join("\n");
     const after = (options?.indexableFields ?? []).join("\n");
     this.#options = options;
     if (before === after) return;
     this.#setFieldPaths(options);
-    for (const record of this.#records.values()) this.#indexFields(record, true);
+    let n = 0;
+    for (const record of this.#records.values()) {
+      if ((++n & SLICE_MASK) === 0) yield;
+      this.#indexFields(record, true);
+    }
   }
 
   #setFieldPaths(options: Options | undefined): void {

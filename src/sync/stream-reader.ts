@@ -14,6 +14,12 @@ import type { SyncMachineEvent } from "./sync-state-machine.js";
 export interface LoopInput {
   readonly event: SyncMachineEvent;
   readonly outputs?: readonly ReplicaEvent[];
+  /**
+   * Run when the event is accepted, before the state changes (a streamed snapshot's swap, so it
+   * happens in the same step as the move to Sync); if it throws, the error is the stream's
+   * failure instead.
+   */
+  readonly commit?: () => void;
 }
 
 export interface StreamReaderOptions {
@@ -25,11 +31,22 @@ export interface StreamReaderOptions {
 export interface StreamHandlers<M> {
   /** Called with each batch, in stream order; returns what to tell the loop. */
   onBatch(batch: readonly M[], at: number): LoopInput;
-  /** Called when the stream ends OK (after the last batch). */
-  onEnd(at: number): LoopInput;
+  /**
+   * Called when the stream ends OK (after the last batch). May complete asynchronously (a
+   * snapshot finishing in slices); the reader drops the result if it was unsubscribed meanwhile.
+   */
+  onEnd(at: number): LoopInput | Promise<LoopInput>;
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * A stream whose messages are already buffered arrives in microtasks only; once reading plus
+ * the expected handling of the batch gathered so far reaches this long without a macrotask, the
+ * reader flushes and yields, whatever the batch size, so one turn of the event loop stays short
+ * (issue 5: stalls <= 20 ms).
+ */
+export const MAX_TURN_MS = 6;
 
 export function readStream<M>(
   open: (signal: AbortSignal) => AsyncIterable<M>,
@@ -41,6 +58,9 @@ export function readStream<M>(
     let idleTimer: NodeJS.Timeout | undefined;
     let flushTimer: NodeJS.Immediate | undefined;
     let batch: M[] = [];
+    // What handling one message costs, learnt from each flush; the first guess (10 us, about a
+    // session into the replica) bounds the first batch of a stream that is read faster than that.
+    let handleMs = 0.01;
 
     const stopTimers = () => {
       if (idleTimer !== undefined) clearTimeout(idleTimer);
@@ -54,7 +74,11 @@ export function readStream<M>(
       if (batch.length === 0 || abort.signal.aborted) return;
       const full = batch;
       batch = [];
+      const started = performance.now();
       subscriber.next(handlers.onBatch(full, options.now()));
+      // What handling one message costs (a snapshot's go into the replica): the recent worst,
+      // slowly forgotten, since a GC marking step can make one batch several times slower.
+      handleMs = Math.max(0.9 * handleMs, (performance.now() - started) / full.length);
     };
     const armIdle = () => {
       if (idleTimer !== undefined) clearTimeout(idleTimer);
@@ -69,22 +93,34 @@ export function readStream<M>(
 
     const run = async () => {
       armIdle();
+      // When this turn of the event loop started (reset by each macrotask we wait for).
+      let turnStarted = performance.now();
+      const newTurn = () => {
+        turnStarted = performance.now();
+      };
       try {
         for await (const message of open(abort.signal)) {
           if (abort.signal.aborted) return;
           armIdle();
           batch.push(message);
-          if (batch.length >= options.maxBatchSize) {
+          if (batch.length >= options.maxBatchSize || performance.now() - turnStarted + batch.length * handleMs >= MAX_TURN_MS) {
             flush();
             await yieldToEventLoop();
+            turnStarted = performance.now();
           } else if (flushTimer === undefined) {
-            flushTimer = setImmediate(flush);
+            flushTimer = setImmediate(() => {
+              newTurn(); // the event loop went round since this batch began
+              flush();
+            });
           }
         }
         if (abort.signal.aborted) return;
         flush();
         stopTimers();
-        subscriber.next(handlers.onEnd(options.now()));
+        const end = handlers.onEnd(options.now());
+        const input = end instanceof Promise ? await end : end;
+        if (abort.signal.aborted) return;
+        subscriber.next(input);
         subscriber.complete();
       } catch (reason) {
         // Our own abort (unsubscribe or idle timeout) is not a stream failure.

@@ -16,10 +16,11 @@
  */
 import { BehaviorSubject, Observable, Subject, Subscription, map, timer } from "rxjs";
 import type { Options, SyncLatestResponse, SyncResponse } from "../../gen/databroker/databroker_pb.js";
-import { rawRecordFromRecord } from "../replica/raw-record.js";
+import { rawRecordView } from "../replica/raw-record.js";
 import type { RawRecord, ReplicaEvent } from "../replica/replica-events.js";
 import { FastLoopDetector, resolveRetryPolicy, retryDelay, type RetryPolicy } from "./retry-delay.js";
 import { streamErrorEvent } from "./stream-error-events.js";
+import { SNAPSHOT_SLICE_MS, type SnapshotSink, type SnapshotSwap, type SnapshotTarget } from "./snapshot-sink.js";
 import { readStream, type LoopInput, type StreamReaderOptions } from "./stream-reader.js";
 import {
   INITIAL_SYNC_STATE,
@@ -53,6 +54,13 @@ export interface SyncLoopOptions {
   readonly onClose?: () => void;
   readonly now?: () => number;
   readonly random?: () => number;
+  /**
+   * Where SyncLatest records go as they stream (e.g. the replica's beginSnapshot): batch by
+   * batch, then completed in slices before the loop moves to Sync, so a large snapshot never
+   * blocks the event loop for long and is never held twice. Without it the loop buffers the
+   * whole SyncLatest and emits one `snapshot` event on events$.
+   */
+  readonly snapshots?: SnapshotTarget;
 }
 
 /** A snapshot of the loop's condition, for dashboards, readiness checks and logs. */
@@ -149,10 +157,18 @@ export class SyncLoop {
     }
   }
 
-  private process({ event, outputs }: LoopInput): void {
+  private process({ event, outputs, commit }: LoopInput): void {
     const previous = this.state;
     const next = transition(previous, event);
     if (next === previous) return;
+    if (commit !== undefined) {
+      try {
+        commit();
+      } catch (error) {
+        this.process({ event: streamErrorEvent(error) });
+        return;
+      }
+    }
     this.state = next;
 
     if (outputs !== undefined) for (const output of outputs) this.eventsSubject.next(output);
@@ -254,21 +270,34 @@ export class SyncLoop {
     return open(source);
   }
 
-  /** SyncLatest, buffered on the side; one snapshot event when its versions arrive and it ends. */
+  /**
+   * SyncLatest. With a snapshot target, each batch goes straight into the target and the
+   * snapshot completes in slices when the stream ends; leaving the state early (failure,
+   * close) discards it. Without one, the records are buffered on the side and one snapshot
+   * event goes out when the versions arrive and the stream ends.
+   */
   private snapshotStream(source: SyncStreamSource): Observable<LoopInput> {
     const type = this.options.type;
+    const target = this.options.snapshots;
     const records: RawRecord[] = [];
     const options = new Map<string, Options>();
     let versions: { serverVersion: bigint; recordVersion: bigint } | undefined;
-    return readStream<SyncLatestResponse>(
+    let sink: SnapshotSink | undefined;
+    let completed = false;
+    const stream = readStream<SyncLatestResponse>(
       (signal) => source.syncLatest(type, signal),
       {
         onBatch(batch, at) {
+          let chunk: RawRecord[] | undefined;
           for (const message of batch) {
             const r = message.response;
-            if (r.case === "record") records.push(rawRecordFromRecord(r.value));
+            if (r.case === "record") (chunk ??= []).push(rawRecordView(r.value));
             else if (r.case === "options" && r.value.options !== undefined) options.set(r.value.typeURL, r.value.options);
             else if (r.case === "versions") versions = { serverVersion: r.value.serverVersion, recordVersion: r.value.latestRecordVersion };
+          }
+          if (chunk !== undefined) {
+            if (target === undefined) for (const record of chunk) records.push(record);
+            else (sink ??= target.begin(type)).add(chunk);
           }
           return { event: { type: "streamMessage", at } };
         },
@@ -276,14 +305,30 @@ export class SyncLoop {
           if (versions === undefined) {
             return { event: { type: "error", message: "SyncLatest ended without its versions message", connectionFailure: false } };
           }
-          return {
-            event: { type: "snapshotReceived", at, ...versions },
-            outputs: [{ kind: "snapshot", type, ...versions, records, options }],
-          };
+          const event = { type: "snapshotReceived", at, ...versions } as const;
+          if (target === undefined) return { event, outputs: [{ kind: "snapshot", type, ...versions, records, options }] };
+          const completion = (sink ??= target.begin(type)).finishInSteps(versions, options);
+          return prepareInSlices(completion).then(
+            (): LoopInput => ({
+              event,
+              commit: () => {
+                completion.swap();
+                completed = true;
+              },
+            }),
+          );
         },
       },
       this.reader,
     );
+    if (target === undefined) return stream;
+    return new Observable<LoopInput>((subscriber) => {
+      const inner = stream.subscribe(subscriber);
+      return () => {
+        inner.unsubscribe();
+        if (!completed) sink?.discard();
+      };
+    });
   }
 
   /** Sync from our position, waiting for changes; each batch becomes one change event. */
@@ -301,7 +346,7 @@ export class SyncLoop {
           for (const message of batch) {
             const r = message.response;
             if (r.case === "record") {
-              records.push(rawRecordFromRecord(r.value));
+              records.push(rawRecordView(r.value));
               if (highest === undefined || r.value.version > highest) highest = r.value.version;
             } else if (r.case === "options" && r.value.options !== undefined) {
               if (records.length > 0) outputs.push({ kind: "change", serverVersion, records });
@@ -339,6 +384,11 @@ export class SyncLoop {
     this.statusSubject.complete();
     this.options.onClose?.();
   }
+}
+
+/** Prepares a snapshot's swap slice by slice, yielding to the event loop in between. */
+async function prepareInSlices(completion: SnapshotSwap): Promise<void> {
+  while (!completion.prepare(SNAPSHOT_SLICE_MS)) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /** Creates a loop (idle until start()). */

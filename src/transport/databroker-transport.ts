@@ -1,12 +1,14 @@
 /**
  * One Connect transport to one databroker URL: the gRPC protocol over HTTP/2 (h2c for
  * `http://`, TLS for `https://`), keepalive pings Pomerium accepts, no compression offered,
- * and the per-call JWT interceptor. We own the HTTP/2 session manager so close() can tear the
+ * and the per-call JWT interceptor. Carried by connect-node (below) or, on request, by
+ * @grpc/grpc-js (grpc-js-databroker-transport.ts). We own the HTTP/2 session manager so close() can tear the
  * connection down and leave no sockets or timers behind.
  */
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { guardSessionErrors, isSessionShuttingDown } from "./guarded-session-manager.js";
+import { createGrpcJsDatabrokerTransport } from "./grpc-js-databroker-transport.js";
 import { createJwtInterceptor } from "./jwt-interceptor.js";
 import { parseSharedSecret } from "./shared-secret.js";
 import { http2OptionsFor, type DatabrokerTlsOptions } from "./tls-options.js";
@@ -25,6 +27,17 @@ export const DEFAULT_PING_TIMEOUT_MS = 20_000;
 export const CLOSE_STREAMS_TIMEOUT_MS = 1000;
 const CLOSE_POLL_MS = 5;
 
+/**
+ * Which HTTP/2 gRPC client carries the calls. Both give the same Connect `Transport` (the
+ * generated Connect clients are the API either way), the same JWT, TLS, keepalive and close
+ * behaviour:
+ * - `"connect-node"`: @connectrpc/connect-node's gRPC transport over node:http2.
+ * - `"grpc-js"`: @grpc/grpc-js's channel under a Connect transport (grpc-js-transport.ts);
+ *   reads server streams with fewer async layers per message (faster SyncLatest).
+ */
+export type DatabrokerTransportImplementation = "connect-node" | "grpc-js";
+export const DATABROKER_TRANSPORT_IMPLEMENTATIONS: readonly DatabrokerTransportImplementation[] = ["connect-node", "grpc-js"];
+
 export interface DatabrokerTransportOptions {
   /** Base64 of 32 bytes, as Pomerium's `shared_secret`. Checked at construction. */
   readonly sharedSecret: string;
@@ -38,6 +51,8 @@ export interface DatabrokerTransportOptions {
   readonly interceptors?: readonly Interceptor[];
   /** Clock for token expiry; injectable for tests. */
   readonly now?: () => number;
+  /** The gRPC client underneath (see {@link DatabrokerTransportImplementation}). Default `"connect-node"`. */
+  readonly implementation?: DatabrokerTransportImplementation;
 }
 
 export interface DatabrokerTransport {
@@ -89,6 +104,15 @@ export function pingSettings(options: DatabrokerTransportOptions): { pingInterva
   return { pingIntervalMs, pingTimeoutMs };
 }
 
+/** Checks the implementation option. */
+export function transportImplementation(options: DatabrokerTransportOptions): DatabrokerTransportImplementation {
+  const implementation = options.implementation ?? "connect-node";
+  if (!DATABROKER_TRANSPORT_IMPLEMENTATIONS.includes(implementation)) {
+    throw new ConnectError(`implementation must be one of ${DATABROKER_TRANSPORT_IMPLEMENTATIONS.join(", ")}, got ${JSON.stringify(implementation)}`, Code.InvalidArgument);
+  }
+  return implementation;
+}
+
 /**
  * Creates the transport for one URL. Throws SharedSecretError for a bad secret and
  * ConnectError(InvalidArgument) for a bad URL or bad settings, before any network activity.
@@ -98,6 +122,17 @@ export function createDatabrokerTransport(url: string, options: DatabrokerTransp
   const parsed = parseDatabrokerUrl(url);
   const { pingIntervalMs, pingTimeoutMs } = pingSettings(options);
   const nodeOptions = http2OptionsFor(parsed, options.tls);
+  const implementation = transportImplementation(options);
+  if (implementation === "grpc-js") {
+    return createGrpcJsDatabrokerTransport({
+      url: parsed,
+      tls: options.tls,
+      pingIntervalMs,
+      pingTimeoutMs,
+      interceptors: [createJwtInterceptor(key, options.now), ...(options.interceptors ?? [])],
+      closeStreamsTimeoutMs: CLOSE_STREAMS_TIMEOUT_MS,
+    });
+  }
   const baseUrl = parsed.origin;
   const sessionManager = guardSessionErrors(
     new Http2SessionManager(

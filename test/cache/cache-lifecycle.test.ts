@@ -103,6 +103,8 @@ describe("cache lifecycle", () => {
     expect(() => createDatabrokerCache({ url: "http://127.0.0.1:1", sharedSecret: SECRET, types: [] })).toThrow(/at least one/);
     expect(() => createDatabrokerCache({ url: "http://127.0.0.1:1", sharedSecret: SECRET, types: ["", SESSION_TYPE] })).toThrow(/cannot be combined/);
     expect(() => createDatabrokerCache({ url: "http://127.0.0.1:1", sharedSecret: SECRET, subscriberBufferSize: 0 })).toThrow(/subscriberBufferSize/);
+    expect(() => createDatabrokerCache({ url: "http://127.0.0.1:1", sharedSecret: SECRET, projection: "slim" as never })).toThrow(/`projection` must be "full", "lean" or a function/);
+    expect(() => createDatabrokerCache({ url: "http://127.0.0.1:1", sharedSecret: SECRET, transport: "undici" as never })).toThrow(/`transport` must be one of "connect-node", "grpc-js"/);
   });
 });
 
@@ -112,11 +114,13 @@ describe("public surface", () => {
       [
         "Code",
         "ConnectError",
+        "DEFAULT_CACHE_TRANSPORT",
         "DEFAULT_CACHE_TYPES",
         "DEFAULT_SUBSCRIBER_BUFFER_SIZE",
         "DIRECTORY_GROUP_TYPE",
         "DIRECTORY_USER_TYPE",
         "IDENTITY_BINDING_TYPE",
+        "LEAN_REFRESH_TOKEN_PLACEHOLDER",
         "METER_NAME",
         "RecordSchema",
         "SERVICE_ACCOUNT_TYPE",
@@ -133,6 +137,7 @@ describe("public surface", () => {
         "createDatabrokerCache",
         "isServiceAccountValid",
         "isSessionValid",
+        "leanProjection",
         "startInMemoryDatabroker",
       ].sort(),
     );

@@ -20,9 +20,15 @@ const BASE = 1_900_000_000; // seconds, 2030
 const timestamp: fc.Arbitrary<Timestamp | undefined> = fc.oneof(
   fc.constant(undefined),
   fc.record({
-    seconds: fc.oneof(fc.integer({ min: BASE - 5, max: BASE + 5 }), fc.integer({ min: 31_535_990, max: 31_536_010 }), fc.constant(0)),
+    seconds: fc.oneof(
+      fc.integer({ min: BASE - 5, max: BASE + 5 }).map(BigInt),
+      fc.integer({ min: 31_535_990, max: 31_536_010 }).map(BigInt),
+      fc.constant(0n),
+      // Any int64, negative and beyond 2^53 included (the limit converts seconds to a double once).
+      fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+    ),
     nanos: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 999_999_999 })),
-  }).map(({ seconds, nanos }) => create(TimestampSchema, { seconds: BigInt(seconds), nanos })),
+  }).map(({ seconds, nanos }) => create(TimestampSchema, { seconds, nanos })),
 );
 /** Clock readings on and around the interesting instants, in ms. */
 const nowMs = fc.oneof(

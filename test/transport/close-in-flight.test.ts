@@ -7,7 +7,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { startInMemoryDatabroker, type RunningInMemoryDatabroker } from "../../src/server/index.js";
 import { createDataBrokerClient } from "../../src/transport/databroker-clients.js";
-import { createDatabrokerTransport } from "../../src/transport/databroker-transport.js";
+import { DATABROKER_TRANSPORT_IMPLEMENTATIONS, createDatabrokerTransport } from "../../src/transport/databroker-transport.js";
 import { startTcpFaultProxy, type TcpFaultProxy } from "../support/tcp-fault-proxy.js";
 import { sleep } from "../support/wait-until.js";
 
@@ -21,10 +21,10 @@ describe("transport close with a call in flight", () => {
     await server?.close();
   });
 
-  it("refuses the call instead of opening a new connection after close()", async () => {
+  it.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("refuses the call instead of opening a new connection after close() (%s)", async (implementation) => {
     server = await startInMemoryDatabroker({ sharedSecret, port: 0 });
     proxy = await startTcpFaultProxy(server.port);
-    const transport = createDatabrokerTransport(proxy.url, { sharedSecret });
+    const transport = createDatabrokerTransport(proxy.url, { sharedSecret, implementation });
     const client = createDataBrokerClient(transport.transport);
     await client.serverInfo({});
     expect(proxy.connectionsAccepted).toBe(1);

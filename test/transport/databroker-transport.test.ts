@@ -3,7 +3,12 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { decodeProtectedHeader, jwtVerify } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DataBrokerService } from "../../gen/databroker/databroker_pb.js";
-import { createDatabrokerTransport, type DatabrokerTransport } from "../../src/transport/databroker-transport.js";
+import {
+  DATABROKER_TRANSPORT_IMPLEMENTATIONS,
+  createDatabrokerTransport,
+  type DatabrokerTransport,
+  type DatabrokerTransportImplementation,
+} from "../../src/transport/databroker-transport.js";
 import { SharedSecretError } from "../../src/transport/shared-secret.js";
 import { startRecordingServer, type RecordingServer } from "./recording-databroker.js";
 
@@ -22,13 +27,13 @@ afterEach(() => {
   for (const t of transports.splice(0)) t.close();
 });
 
-function transportFor(url: string, extra: Partial<Parameters<typeof createDatabrokerTransport>[1]> = {}) {
-  const t = createDatabrokerTransport(url, { sharedSecret: SECRET, ...extra });
-  transports.push(t);
-  return t;
-}
+describe.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("databroker transport over h2c (%s)", (implementation: DatabrokerTransportImplementation) => {
+  function transportFor(url: string, extra: Partial<Parameters<typeof createDatabrokerTransport>[1]> = {}) {
+    const t = createDatabrokerTransport(url, { sharedSecret: SECRET, implementation, ...extra });
+    transports.push(t);
+    return t;
+  }
 
-describe("databroker transport over h2c", () => {
   it("sends a freshly signed HS256 token under metadata key jwt on every unary call and every stream", async () => {
     let clock = Date.UTC(2030, 0, 1);
     const transport = transportFor(server.url, { now: () => (clock += 1000) });
@@ -65,13 +70,22 @@ describe("databroker transport over h2c", () => {
     expect(payload.exp! - Date.now() / 1000).toBeGreaterThan(3590);
   });
 
-  it("offers no compression to the server", async () => {
+  it("sends uncompressed messages and, with connect-node, offers no compression to the server", async () => {
     const client = createClient(DataBrokerService, transportFor(server.url).transport);
-    await client.serverInfo({});
+    let responseEncoding: string | null = "unset";
+    await client.serverInfo({}, { onHeader: (h) => (responseEncoding = h.get("grpc-encoding")) });
     const headers = server.calls.at(-1)!.headers;
-    expect(headers.get("grpc-accept-encoding") ?? "").not.toMatch(/gzip|br/);
     expect(headers.get("grpc-encoding") ?? "identity").toBe("identity");
-    expect(headers.get("content-type")).toBe("application/grpc+proto");
+    expect(responseEncoding ?? "identity").toBe("identity");
+    if (implementation === "connect-node") {
+      expect(headers.get("grpc-accept-encoding") ?? "").not.toMatch(/gzip|br/);
+      expect(headers.get("content-type")).toBe("application/grpc+proto");
+    } else {
+      // grpc-js always advertises these and has no option to stop it (a known gap, see
+      // grpc-js-channel-settings.ts); if a release drops gzip here, tighten this test.
+      expect(headers.get("grpc-accept-encoding")).toBe("identity,deflate,gzip");
+      expect(headers.get("content-type")).toBe("application/grpc");
+    }
   });
 
   it("refuses calls after close() and drops its connection", async () => {
@@ -91,7 +105,7 @@ describe("databroker transport over h2c", () => {
     expect(server.openSessions()).toBe(sessionsBefore + 1);
     const dead = await startRecordingServer();
     await dead.close();
-    await expect(transportFor(dead.url).connect()).rejects.toMatchObject({ code: Code.Unavailable });
+    await expect(transportFor(dead.url).connect()).rejects.toMatchObject({ code: Code.Unavailable, message: expect.stringMatching(/ECONNREFUSED/) });
   });
 
   it("reports an unreachable URL as Unavailable", async () => {
@@ -133,6 +147,12 @@ describe("databroker transport settings are checked at construction", () => {
   it("refuses keepalive pings more often than every 5 minutes (Pomerium would drop the connection)", () => {
     expect(() => createDatabrokerTransport("http://127.0.0.1:1", { sharedSecret: SECRET, pingIntervalMs: 60_000 })).toThrow(/at least 300000/);
     expect(() => createDatabrokerTransport("http://127.0.0.1:1", { sharedSecret: SECRET, pingIntervalMs: 300_000 }).close()).not.toThrow();
+  });
+
+  it("refuses an unknown implementation with InvalidArgument", () => {
+    expect(() =>
+      createDatabrokerTransport("http://127.0.0.1:1", { sharedSecret: SECRET, implementation: "grpc-go" as DatabrokerTransportImplementation }),
+    ).toThrow(expect.objectContaining({ code: Code.InvalidArgument }));
   });
 
   it("refuses a client certificate without its key", () => {

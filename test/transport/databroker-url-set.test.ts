@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isConnectionFailure } from "../../src/transport/connection-errors.js";
+import { DATABROKER_TRANSPORT_IMPLEMENTATIONS } from "../../src/transport/databroker-transport.js";
 import { createDatabrokerUrlSet } from "../../src/transport/databroker-url-set.js";
 import { SharedSecretError } from "../../src/transport/shared-secret.js";
 import { startRecordingServer, type RecordingServer } from "./recording-databroker.js";
@@ -21,8 +22,8 @@ afterAll(async () => {
 });
 
 describe("databroker URL set", () => {
-  it("starts on the first URL and moves to the next one in order after a connection failure", async () => {
-    const set = createDatabrokerUrlSet([deadUrl, alive.url], { sharedSecret: SECRET });
+  it.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("starts on the first URL and moves to the next one in order after a connection failure (%s)", async (implementation) => {
+    const set = createDatabrokerUrlSet([deadUrl, alive.url], { sharedSecret: SECRET, implementation });
     try {
       const first = set.current();
       expect(first.url).toBe(deadUrl);
@@ -63,8 +64,8 @@ describe("databroker URL set", () => {
     expect(() => createDatabrokerUrlSet(["https://a:1"], { sharedSecret: SECRET, tls: { key: "k" } })).toThrow(/cert and tls.key/);
   });
 
-  it("refuses use after close()", async () => {
-    const set = createDatabrokerUrlSet([alive.url], { sharedSecret: SECRET });
+  it.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("refuses use after close() (%s)", async (implementation) => {
+    const set = createDatabrokerUrlSet([alive.url], { sharedSecret: SECRET, implementation });
     const connection = set.current();
     set.close();
     expect(() => set.current()).toThrow(ConnectError);

@@ -2,7 +2,12 @@ import { randomBytes } from "node:crypto";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DataBrokerService } from "../../gen/databroker/databroker_pb.js";
-import { createDatabrokerTransport, type DatabrokerTransport } from "../../src/transport/databroker-transport.js";
+import {
+  DATABROKER_TRANSPORT_IMPLEMENTATIONS,
+  createDatabrokerTransport,
+  type DatabrokerTransport,
+  type DatabrokerTransportImplementation,
+} from "../../src/transport/databroker-transport.js";
 import { isConnectionFailure } from "../../src/transport/connection-errors.js";
 import { effectiveServerName, type DatabrokerTlsOptions } from "../../src/transport/tls-options.js";
 import { startRecordingServer, type RecordingServer } from "./recording-databroker.js";
@@ -28,11 +33,6 @@ afterEach(() => {
   for (const t of transports.splice(0)) t.close();
 });
 
-async function callWith(target: RecordingServer, tls: DatabrokerTlsOptions | undefined) {
-  const transport = createDatabrokerTransport(target.url, { sharedSecret: SECRET, tls });
-  transports.push(transport);
-  return createClient(DataBrokerService, transport.transport).serverInfo({});
-}
 
 async function failureOf(promise: Promise<unknown>): Promise<ConnectError> {
   try {
@@ -43,7 +43,13 @@ async function failureOf(promise: Promise<unknown>): Promise<ConnectError> {
   throw new Error("the call succeeded but was expected to fail");
 }
 
-describe("databroker transport over TLS", () => {
+describe.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("databroker transport over TLS (%s)", (implementation: DatabrokerTransportImplementation) => {
+  async function callWith(target: RecordingServer, tls: DatabrokerTlsOptions | undefined) {
+    const transport = createDatabrokerTransport(target.url, { sharedSecret: SECRET, tls, implementation });
+    transports.push(transport);
+    return createClient(DataBrokerService, transport.transport).serverInfo({});
+  }
+
   it("connects to 127.0.0.1 with our CA and a server-name override, sending that name as SNI", async () => {
     const res = await callWith(server, { ca: certs.caCert, serverName: "databroker.internal" });
     expect(res.latestRecordVersion).toBe(3n);
@@ -64,6 +70,14 @@ describe("databroker transport over TLS", () => {
     expect(error.message).toMatch(/certificate|issuer/i);
   });
 
+  it("connect() rejects as a connection failure naming the certificate problem", async () => {
+    const transport = createDatabrokerTransport(server.url, { sharedSecret: SECRET, tls: { serverName: "databroker.internal" }, implementation });
+    transports.push(transport);
+    const error = await failureOf(transport.connect());
+    expect(isConnectionFailure(error)).toBe(true);
+    expect(error.message).toMatch(/certificate|issuer/i);
+  });
+
   it("does not trust a certificate from a different CA", async () => {
     const error = await failureOf(callWith(server, { ca: certs.otherCaCert, serverName: "databroker.internal" }));
     expect(isConnectionFailure(error)).toBe(true);
@@ -80,11 +94,12 @@ describe("databroker transport over TLS", () => {
     expect(isConnectionFailure(error)).toBe(true);
   });
 
-  it("checks an IP address override against the certificate's IP SANs, without sending it as SNI", async () => {
+  it("checks an IP address override against the certificate's IP SANs without sending it as SNI", async () => {
     // The server listens on 127.0.0.1; the certificate names only 127.0.0.2.
     const error = await failureOf(callWith(server, { ca: certs.caCert, serverName: "127.0.0.3" }));
     expect(isConnectionFailure(error)).toBe(true);
     await callWith(server, { ca: certs.caCert, serverName: "127.0.0.2" });
+    // RFC 6066: no IP address in SNI (grpc-js would send it; our channel settings leave it out).
     expect(server.serverNames.at(-1)).toBe(false);
   });
 

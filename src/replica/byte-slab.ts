@@ -1,0 +1,103 @@
+/**
+ * Shared storage for the records' encoded bytes. A copied Uint8Array per record costs an
+ * ArrayBuffer, a backing store and a typed-array object each (~200 B beside the data), 1M small
+ * mallocs that fragment RSS, and a GC that has to track 1M array buffers. Instead the bytes are
+ * copied straight out of the network buffer into large slabs, and a record keeps (slab, offset,
+ * length); views are made when the bytes are read.
+ *
+ * Bounded waste: a slab counts its live bytes; when a change replaces or deletes a record, its
+ * bytes stop being live, and a slab (not the one being filled) whose live bytes fall below half
+ * of what it holds is compacted: the records the replica still holds are re-copied into the
+ * current slab, and the old slab is left to the GC (a caller still holding a replaced record
+ * keeps only that slab alive). A snapshot writes into slabs of its own and re-copies the held
+ * records it keeps, so after the swap the previous generation of slabs is unreferenced.
+ * Moving bytes is always safe: the content is identical and records are single-threaded.
+ */
+import type { CachedRecord } from "./cached-record.js";
+
+export const DEFAULT_SLAB_BYTES = 1 << 20;
+/** A writer's first slab; each next one doubles up to the full size, so a small table stays small. */
+const FIRST_SLAB_BYTES = 1 << 14;
+
+export class ByteSlab {
+  /** The whole slab; a record's bytes are `bytes[offset, offset + length)`. */
+  readonly bytes: Uint8Array;
+  /** Bytes written so far. */
+  used = 0;
+  /** Bytes of records not yet released. */
+  live = 0;
+  /** The records written here, for compaction; undefined for a record's own (unshared) bytes. */
+  records: CachedRecord[] | undefined;
+  /** A writer (the replica's or a snapshot's) is filling it: never compacted meanwhile. */
+  filling = false;
+
+  constructor(bytes: Uint8Array, shared: boolean) {
+    this.bytes = bytes;
+    this.records = shared ? [] : undefined;
+  }
+
+  /** A slab holding one record's own bytes, as they are (no copy). */
+  static own(data: Uint8Array): ByteSlab {
+    const slab = new ByteSlab(data, false);
+    slab.used = slab.live = data.length;
+    return slab;
+  }
+}
+
+/**
+ * Memory that is not zero-filled (every byte is written before it is read), as a plain
+ * Uint8Array: a Buffer's subarray() goes through Node's slower Buffer path.
+ */
+function uninitialised(size: number): Uint8Array {
+  const buffer = Buffer.allocUnsafeSlow(size);
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, size);
+}
+
+/** Where a write went; reused by every write (read it before the next one). */
+export interface SlabPlace {
+  slab: ByteSlab;
+  offset: number;
+}
+
+/** Appends bytes to a chain of slabs, one being filled at a time. */
+export class SlabWriter {
+  readonly #slabBytes: number;
+  #nextBytes: number;
+  #fill: ByteSlab | undefined;
+  readonly #place: SlabPlace = { slab: undefined as unknown as ByteSlab, offset: 0 };
+
+  constructor(slabBytes = DEFAULT_SLAB_BYTES) {
+    this.#slabBytes = slabBytes;
+    this.#nextBytes = Math.min(FIRST_SLAB_BYTES, slabBytes);
+  }
+
+  /** Starts a new slab on the next write; the current one becomes compactable. */
+  restart(): void {
+    if (this.#fill !== undefined) this.#fill.filling = false;
+    this.#fill = undefined;
+  }
+
+  /** Copies `data` in (`data` may be a view into a network buffer) and says where it went. */
+  write(data: Uint8Array, record?: CachedRecord): SlabPlace {
+    const length = data.length;
+    let slab = this.#fill;
+    if (length > this.#slabBytes >>> 2) {
+      // A large record gets a slab of its own, so it never strands a mostly empty slab.
+      slab = new ByteSlab(uninitialised(length), true);
+    } else if (slab === undefined || slab.used + length > slab.bytes.length) {
+      if (slab !== undefined) slab.filling = false;
+      while (this.#nextBytes < length) this.#nextBytes *= 2;
+      slab = this.#fill = new ByteSlab(uninitialised(this.#nextBytes), true);
+      slab.filling = true;
+      this.#nextBytes = Math.min(this.#nextBytes * 2, this.#slabBytes);
+    }
+    const offset = slab.used;
+    slab.bytes.set(data, offset);
+    slab.used = offset + length;
+    slab.live += length;
+    if (record !== undefined) slab.records?.push(record);
+    this.#place.slab = slab;
+    this.#place.offset = offset;
+    return this.#place;
+  }
+}

@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { ShardedMap, shardOf } from "../../src/replica/sharded-map.js";
+
+describe("ShardedMap", () => {
+  it("behaves as a Map before and after it splits: size counts distinct keys, overwrite and delete of a missing key keep it right", () => {
+    const m = new ShardedMap<number>();
+    const reference = new Map<string, number>();
+    for (let i = 0; i < 120_000; i++) {
+      const key = `k${(i * 7919) % 50_021}`;
+      if (i % 5 === 0) {
+        expect(m.delete(key)).toBe(reference.delete(key));
+      } else {
+        m.set(key, i);
+        reference.set(key, i);
+      }
+      if (i % 1000 === 0 || i > 119_990) expect(m.size).toBe(reference.size);
+    }
+    expect(m.size).toBeGreaterThan(8_192); // past the split
+    for (const [k, v] of reference) expect(m.get(k)).toBe(v);
+    expect([...m.values()].sort((a, b) => a - b)).toEqual([...reference.values()].sort((a, b) => a - b));
+    expect(m.has("absent")).toBe(false);
+    expect(m.get("")).toBeUndefined();
+  });
+
+  it("spreads the id shapes we see (UUIDs, numbered ids, emails) over the shards, so no shard grows alone", () => {
+    const shapes = [
+      (i: number) => `${(i * 2654435761) >>> 0}`.padStart(10, "0") + "-4c1b-9a7e-3f2d1c0b9a88",
+      (i: number) => `session-${i}`,
+      (i: number) => `user.${i}@example.com`,
+      (i: number) => `${["ada", "grace", "alan"][i % 3]}.${["lovelace", "hopper"][i % 2]}.${i}@corp.example.org`,
+      (i: number) => `user-${i}`,
+    ];
+    for (const shape of shapes) {
+      const counts = new Array<number>(64).fill(0);
+      for (let i = 0; i < 64_000; i++) counts[shardOf(shape(i))]!++;
+      // Even spread is 1000 per shard; none grows alone (the largest stays within 4x of it).
+      expect(Math.max(...counts)).toBeLessThan(4000);
+    }
+  });
+});

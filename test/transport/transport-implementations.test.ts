@@ -1,0 +1,211 @@
+/**
+ * Both DatabrokerTransport implementations ("connect-node" and "grpc-js") against one real
+ * server: the same errors (code, message, metadata, details), headers and trailers, abort,
+ * timeout, resets classified as connection failures, close() with a stream open, and
+ * resetConnection(). What one does, the other must do too.
+ */
+import { randomBytes } from "node:crypto";
+import { StringValueSchema } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { DataBrokerService } from "../../gen/databroker/databroker_pb.js";
+import { isConnectionFailure } from "../../src/transport/connection-errors.js";
+import {
+  CLOSE_STREAMS_TIMEOUT_MS,
+  DATABROKER_TRANSPORT_IMPLEMENTATIONS,
+  createDatabrokerTransport,
+  type DatabrokerTransport,
+  type DatabrokerTransportImplementation,
+} from "../../src/transport/databroker-transport.js";
+import { streamErrorEvent } from "../../src/sync/stream-error-events.js";
+import { until } from "../support/wait-until.js";
+import {
+  DROP_CONNECTION,
+  FAIL_CODE,
+  HANG,
+  RECORDS,
+  RESET_STREAM,
+  WITH_DETAIL,
+  startBehaviourServer,
+  type BehaviourServer,
+} from "./transport-behaviour-server.js";
+
+const SECRET = randomBytes(32).toString("base64");
+let server: BehaviourServer;
+const transports: DatabrokerTransport[] = [];
+beforeAll(async () => {
+  server = await startBehaviourServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+afterEach(async () => {
+  await Promise.all(transports.splice(0).map((t) => t.close()));
+});
+
+async function failureOf(promise: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await promise;
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConnectError);
+    return e as ConnectError;
+  }
+  throw new Error("expected the call to fail, it succeeded");
+}
+
+async function drain(iterable: AsyncIterable<unknown>): Promise<number> {
+  let n = 0;
+  for await (const _ of iterable) n += 1;
+  return n;
+}
+
+const ALL_ERROR_CODES = Object.values(Code).filter((c): c is Code => typeof c === "number");
+
+describe.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("transport behaviour (%s)", (implementation: DatabrokerTransportImplementation) => {
+  function open(): { transport: DatabrokerTransport; client: Client<typeof DataBrokerService> } {
+    const transport = createDatabrokerTransport(server.url, { sharedSecret: SECRET, implementation });
+    transports.push(transport);
+    return { transport, client: createClient(DataBrokerService, transport.transport) };
+  }
+
+  it.each(ALL_ERROR_CODES)("maps a unary error with code %i to the same ConnectError code, message and metadata", async (code) => {
+    const { client } = open();
+    const error = await failureOf(client.serverInfo({}, { headers: { [FAIL_CODE]: String(code) } }));
+    expect(error.code).toBe(code);
+    expect(error.rawMessage).toBe(`failed with ${Code[code]} ü%`);
+    expect(error.metadata.get("x-error-meta")).toBe("m1");
+  });
+
+  it("decodes error details sent as grpc-status-details-bin", async () => {
+    const { client } = open();
+    const error = await failureOf(client.serverInfo({}, { headers: { [FAIL_CODE]: String(Code.FailedPrecondition), [WITH_DETAIL]: "1" } }));
+    expect(error.code).toBe(Code.FailedPrecondition);
+    expect(error.findDetails(StringValueSchema).map((d) => d.value)).toEqual(["the detail"]);
+  });
+
+  it("maps an error at the end of a stream after its messages, with the trailer metadata", async () => {
+    const { client } = open();
+    const received: unknown[] = [];
+    const error = await failureOf(
+      (async () => {
+        for await (const m of client.syncLatest({}, { headers: { [RECORDS]: "3", [FAIL_CODE]: String(Code.Aborted) } })) received.push(m);
+      })(),
+    );
+    expect(received).toHaveLength(3);
+    expect(error.code).toBe(Code.Aborted);
+    expect(error.rawMessage).toBe("stream failed with Aborted");
+    expect(error.metadata.get("x-error-meta")).toBe("m1");
+    expect(streamErrorEvent(error).type).toBe("aborted");
+  });
+
+  it("exposes response headers and trailers of unary calls and streams", async () => {
+    const { client } = open();
+    const seen: Array<[string, string | null]> = [];
+    await client.serverInfo({}, { onHeader: (h) => seen.push(["h", h.get("x-response-header")]), onTrailer: (t) => seen.push(["t", t.get("x-response-trailer")]) });
+    await drain(client.syncLatest({}, { headers: { [RECORDS]: "2" }, onHeader: (h) => seen.push(["h", h.get("x-response-header")]), onTrailer: (t) => seen.push(["t", t.get("x-response-trailer")]) }));
+    expect(seen).toEqual([["h", "h1"], ["t", "t1"], ["h", "h1"], ["t", "t1"]]);
+  });
+
+  it("delivers a long stream complete and in order", async () => {
+    const { client } = open();
+    const ids: string[] = [];
+    for await (const m of client.syncLatest({}, { headers: { [RECORDS]: "3000" } })) {
+      if (m.response.case === "record") ids.push(m.response.value.id);
+    }
+    expect(ids).toHaveLength(3000);
+    expect(ids.every((id, i) => id === `r-${i}`)).toBe(true);
+  });
+
+  it("signs a fresh token for every stream", async () => {
+    const { client } = open();
+    const before = server.tokens.length;
+    await drain(client.syncLatest({}));
+    await new Promise((r) => setTimeout(r, 1100)); // exp has 1 s resolution
+    await drain(client.syncLatest({}));
+    const tokens = server.tokens.slice(before);
+    expect(tokens).toHaveLength(2);
+    expect(tokens[0]).not.toBe(tokens[1]);
+  });
+
+  it("cancels a stream when its signal aborts: the reader sees Canceled and the server's handler is cancelled", async () => {
+    const { client } = open();
+    const controller = new AbortController();
+    const cancelledBefore = server.cancelledHandlers;
+    const it = client.syncLatest({}, { signal: controller.signal, headers: { [RECORDS]: "1", [HANG]: "1" } })[Symbol.asyncIterator]();
+    expect((await it.next()).done).toBe(false);
+    const pending = it.next();
+    controller.abort();
+    const error = await failureOf(pending);
+    expect(error.code).toBe(Code.Canceled);
+    await until(() => server.cancelledHandlers > cancelledBefore, "the server handler to see the cancellation", 3000);
+  });
+
+  it("fails a call past its timeout with DeadlineExceeded", async () => {
+    const { client } = open();
+    const start = Date.now();
+    const error = await failureOf(client.serverInfo({}, { timeoutMs: 150, headers: { [HANG]: "1" } }));
+    expect(error.code).toBe(Code.DeadlineExceeded);
+    expect(Date.now() - start).toBeLessThan(3000);
+  });
+
+  it("reports a stream the server resets (RST_STREAM CANCEL) as a connection failure", async () => {
+    const { client } = open();
+    const error = await failureOf(drain(client.syncLatest({}, { headers: { [RESET_STREAM]: "1" } })));
+    expect(isConnectionFailure(error)).toBe(true);
+    expect(streamErrorEvent(error)).toMatchObject({ type: "error", connectionFailure: true });
+  });
+
+  it("reports a connection dropped mid-stream as a connection failure", async () => {
+    const { client } = open();
+    const error = await failureOf(drain(client.syncLatest({}, { headers: { [DROP_CONNECTION]: "1" } })));
+    expect(isConnectionFailure(error)).toBe(true);
+    expect(streamErrorEvent(error)).toMatchObject({ type: "error", connectionFailure: true });
+  });
+
+  it("close() with a stream open: refuses new calls at once, ends the stream and drops the connection", async () => {
+    const { transport, client } = open();
+    const it = client.syncLatest({}, { headers: { [RECORDS]: "1", [HANG]: "1" } })[Symbol.asyncIterator]();
+    expect((await it.next()).done).toBe(false);
+    const sessionsOpen = server.openSessions();
+    const pending = it.next();
+    const start = Date.now();
+    const closing = transport.close();
+    await expect(client.serverInfo({})).rejects.toMatchObject({ code: Code.Canceled });
+    await closing;
+    expect(Date.now() - start).toBeLessThan(CLOSE_STREAMS_TIMEOUT_MS + 1000);
+    const error = await failureOf(pending);
+    expect([Code.Canceled, Code.Unavailable, Code.Aborted]).toContain(error.code);
+    await until(() => server.openSessions() < sessionsOpen, "the connection to close", 3000);
+  });
+
+  it("close() resolves soon once the caller cancels its open stream", async () => {
+    const { transport, client } = open();
+    const controller = new AbortController();
+    const it = client.syncLatest({}, { signal: controller.signal, headers: { [RECORDS]: "1", [HANG]: "1" } })[Symbol.asyncIterator]();
+    await it.next();
+    const pending = it.next().catch(() => undefined);
+    const start = Date.now();
+    const closing = transport.close();
+    controller.abort();
+    await closing;
+    await pending;
+    expect(Date.now() - start).toBeLessThan(CLOSE_STREAMS_TIMEOUT_MS / 2);
+  });
+
+  it("resetConnection() drops the connection: the open stream ends with Canceled (not a failure of its own) and the next call reconnects", async () => {
+    const { transport, client } = open();
+    await transport.connect();
+    const it = client.syncLatest({}, { headers: { [RECORDS]: "1", [HANG]: "1" } })[Symbol.asyncIterator]();
+    await it.next();
+    const pending = it.next();
+    transport.resetConnection();
+    const error = await failureOf(pending);
+    // connect-node's wording: the other streams of a connection some caller reported as failed
+    // must not each report it again (with one URL that would reset the next connection too).
+    expect(error.code).toBe(Code.Canceled);
+    expect(error.rawMessage).toBe("connection aborted");
+    expect(isConnectionFailure(error)).toBe(false);
+    const info = await client.serverInfo({});
+    expect(info.serverVersion).toBe(7n);
+  });
+});
