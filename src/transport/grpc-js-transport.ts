@@ -6,11 +6,11 @@
  *
  * Connect interceptors run as with any Connect transport (runUnaryCall/runStreamingCall), so
  * the JWT interceptor still signs a fresh token per call and per stream. Messages are
- * serialized with toBinary/fromBinary from the method's schemas; calls go straight to
+ * serialized with toBinary/fromBinary from the method's schemas (SyncLatest and Sync responses with
+ * the equivalent fast decoder of sync-response-decoder.ts); calls go straight to
  * `Channel.createCall` (no grpc-js Client, no Node Readable per stream).
  */
 import {
-  fromBinary,
   toBinary,
   type DescMessage,
   type DescMethodStreaming,
@@ -33,6 +33,7 @@ import {
 import { createMethodUrl, runStreamingCall, runUnaryCall } from "@connectrpc/connect/protocol";
 import { status as GrpcStatus, type Channel, type InterceptingListener, type Metadata, type StatusObject } from "@grpc/grpc-js";
 import { connectErrorFromStatus, copyMetadataToHeaders, metadataFromHeaders } from "./grpc-js-metadata.js";
+import { responseDecoderFor } from "./sync-response-decoder.js";
 
 type GrpcJsCall = ReturnType<Channel["createCall"]>;
 
@@ -98,6 +99,7 @@ class CallReader<O extends DescMessage> implements InterceptingListener, AsyncIt
   constructor(
     readonly channel: Channel,
     private readonly output: O,
+    private readonly decode: (bytes: Uint8Array) => MessageShape<O>,
     private readonly readAhead: number,
     private readonly onEnd: (reader: CallReader<O>) => void,
   ) {
@@ -119,7 +121,7 @@ class CallReader<O extends DescMessage> implements InterceptingListener, AsyncIt
     if (this.ended !== undefined) return;
     let decoded: MessageShape<O>;
     try {
-      decoded = fromBinary(this.output, message);
+      decoded = this.decode(message);
     } catch (e) {
       this.fail(new ConnectError(`cannot decode ${this.output.typeName}: ${e instanceof Error ? e.message : String(e)}`, Code.Internal));
       return;
@@ -216,7 +218,7 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Transpor
     const metadata = metadataFromHeaders(req.header);
     const channel = options.channel();
     const onAbort = () => reader.fail(ConnectError.from(req.signal.reason, Code.Canceled));
-    const reader = new CallReader<O>(channel, method.output, readAhead, (ended) => {
+    const reader = new CallReader<O>(channel, method.output, responseDecoderFor(method), readAhead, (ended) => {
       req.signal.removeEventListener("abort", onAbort);
       openCalls?.delete(ended);
     });
