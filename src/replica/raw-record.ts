@@ -6,15 +6,8 @@ import type { RawRecord } from "./replica-events.js";
 
 /** Flattens a decoded Record, copying the data bytes so no network buffer stays pinned. */
 export function rawRecordFromRecord(record: Record): RawRecord {
-  return {
-    type: record.type,
-    id: record.id,
-    version: record.version,
-    modifiedAt: record.modifiedAt,
-    deletedAt: record.deletedAt,
-    typeUrl: record.data?.typeUrl ?? "",
-    data: record.data === undefined ? new Uint8Array(0) : record.data.value.slice(),
-  };
+  const view = rawRecordView(record);
+  return { ...view, data: view.data.slice() };
 }
 
 /**
