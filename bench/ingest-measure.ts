@@ -33,14 +33,9 @@ import { SESSION_TYPE } from "../src/records/type-urls.js";
 import { Replica } from "../src/replica/replica.js";
 import { SyncLoop, type SyncLoopOptions } from "../src/sync/sync-loop.js";
 import type { SyncSourceProvider, SyncStreamSource } from "../src/sync/sync-stream-source.js";
+import { fullGc, requireExposedGc } from "./full-gc.js";
 
-const gc = (globalThis as { gc?: () => void }).gc;
-if (gc === undefined) throw new Error("run with --expose-gc");
-const fullGc = async () => {
-  gc();
-  await nextTurn();
-  gc();
-};
+requireExposedGc();
 
 const { values } = parseArgs({
   options: {

@@ -17,6 +17,7 @@ import { RecordSchema, type Record } from "../gen/databroker/databroker_pb.js";
 import { benchSecretFromEnv } from "./bench-secret.js";
 import { seededRandom } from "../src/demo/demo-records.js";
 import { percentile } from "./stats.js";
+import { fullGc, requireExposedGc } from "./full-gc.js";
 
 export interface TsRunResult {
   /** The cache's `projection` option for this run. */
@@ -45,14 +46,7 @@ export interface TsRunResult {
   propChangeUnixMs: number[];
 }
 
-const gc = (globalThis as { gc?: () => void }).gc;
-if (gc === undefined) throw new Error("run with --expose-gc");
-const fullGc = async () => {
-  // Twice with a turn in between so weak/finalised objects are gone.
-  gc();
-  await nextTurn();
-  gc();
-};
+requireExposedGc();
 
 const { values } = parseArgs({
   options: {
