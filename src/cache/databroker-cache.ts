@@ -462,7 +462,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
       this.#log("error", "replica refused a sync event", { "record-type": recordTypeAttribute(type), error: errorMessage(error) });
       return;
     }
-    if (event.kind !== "options") this.#metrics.updated(type, event.records.length, (performance.now() - started) / 1000);
+    if (event.kind === "change" || event.kind === "snapshot") this.#metrics.updated(type, event.records.length, (performance.now() - started) / 1000);
     // The stream position may advance without a batch (replays, tombstones of unknown ids).
     this.#waiters.check();
   }

@@ -48,7 +48,11 @@ export interface SnapshotEvent {
   readonly options: ReadonlyMap<string, Options>;
 }
 
-/** Incremental changes from Sync, in ascending version order; may include tombstones. */
+/**
+ * Changes from Sync, in ascending version order; may include tombstones. A stream that resumes
+ * or re-reads from an older position replays changes already applied: the replica recognises
+ * them by version (see Replica), so replays are harmless.
+ */
 export interface ChangeEvent {
   readonly kind: "change";
   readonly serverVersion: bigint;
@@ -62,4 +66,18 @@ export interface OptionsEvent {
   readonly options: Options;
 }
 
-export type ReplicaEvent = SnapshotEvent | ChangeEvent | OptionsEvent;
+/**
+ * The sync loop will never again replay changes at or below `recordVersion` for this scope (it is
+ * about to re-read from there, or has moved past it): the replica may forget the deletions it
+ * remembers up to it. Ignored when the server version differs from the held one; never raises
+ * the floor above the held position.
+ */
+export interface FloorEvent {
+  readonly kind: "floor";
+  /** The scope's type ("" for an all-types stream). */
+  readonly type: string;
+  readonly serverVersion: bigint;
+  readonly recordVersion: bigint;
+}
+
+export type ReplicaEvent = SnapshotEvent | ChangeEvent | OptionsEvent | FloorEvent;

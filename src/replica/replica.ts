@@ -27,7 +27,8 @@ import { CachedRecord, isOfType, isPastLimit, moveRecordBytes, recordSlab, sameB
 import type { ChangeBatch, ChangeListener } from "./change-batch.js";
 import { builtInIndexes, type IndexDefinition, type IndexFunction } from "./index-definitions.js";
 import { queryTables } from "./local-query.js";
-import type { ChangeEvent, OptionsEvent, RawRecord, ReplicaEvent, SnapshotEvent } from "./replica-events.js";
+import { RecentDeletions } from "./recent-deletions.js";
+import type { ChangeEvent, FloorEvent, OptionsEvent, RawRecord, ReplicaEvent, SnapshotEvent } from "./replica-events.js";
 import { TableMap } from "./table-map.js";
 import { TypeTable } from "./type-table.js";
 
@@ -37,11 +38,22 @@ export interface ReplicaVersions {
   readonly recordVersion: bigint;
 }
 
-/** One SyncLatest scope ("" = every type): the types it covers share its versions. */
+/**
+ * One SyncLatest scope ("" = every type): the types it covers share its versions.
+ *
+ * Knowledge horizons (the rules every event obeys, see {@link Replica}):
+ * - `recordVersion` (the position): the tables reflect every change up to it that the server
+ *   streamed in version order, and it only grows within a server version;
+ * - `floor` <= position: changes at or below it are settled and never applied again;
+ * - `deletions`: every deletion above the floor the replica has seen, so a replayed older upsert
+ *   of a deleted record is recognised as stale.
+ */
 interface SyncScope {
   readonly type: string;
   readonly serverVersion: bigint;
   recordVersion: bigint;
+  floor: bigint;
+  readonly deletions: RecentDeletions;
 }
 
 /** A snapshot being built on the side; see {@link Replica.beginSnapshot}. */
@@ -83,6 +95,21 @@ interface PendingSnapshot {
   status: "building" | "finishing" | "finished" | "superseded" | "discarded";
   /** A covered live table changed meanwhile: the swap recomputes the diff. */
   dirty: boolean;
+  /** The highest version listed (0 when none): the listing reflects the server at least that far. */
+  maxListed: bigint;
+}
+
+/**
+ * How a completed snapshot relates to what the replica knows of the same server version.
+ * `lagging`: its latest_record_version is behind the held position (a lagging instance, a
+ * standby): the held tables know more, so records it lists that the replica saw deleted, or
+ * that are at or below the floor and not held, are stale and stay out.
+ */
+interface SnapshotMerge {
+  readonly serverVersion: bigint;
+  /** max(latest_record_version, highest listed version): held records at or below it that the listing lacks were deleted. */
+  readonly horizon: bigint;
+  readonly lagging: SyncScope | undefined;
 }
 
 /** One type's table on the side, with the held table it will replace and what differs from it. */
@@ -242,6 +269,10 @@ export class Replica {
         break;
       case "options":
         this.#applyOptions(event);
+        batches = [];
+        break;
+      case "floor":
+        this.#applyFloor(event);
         batches = [];
         break;
     }
@@ -464,7 +495,7 @@ export class Replica {
         this.#pending.delete(p);
       }
     }
-    const pending: PendingSnapshot = { type, status: "building", dirty: false };
+    const pending: PendingSnapshot = { type, status: "building", dirty: false, maxListed: 0n };
     this.#pending.add(pending);
     let side = new Map<string, SideTable>();
     const writer = new SlabWriter(this.#slabBytes);
@@ -480,6 +511,7 @@ export class Replica {
         // SyncLatest never sends tombstones or other types; ignore any that slip through.
         if (raw.deletedAt !== undefined) continue;
         if (type !== "" && raw.type !== type) continue;
+        if (raw.version > pending.maxListed) pending.maxListed = raw.version;
         const data = this.#keptData(raw);
         if (data === undefined) continue;
         let s = side.get(raw.type);
@@ -556,6 +588,15 @@ export class Replica {
       return s;
     };
 
+    // Within one server version the position never moves back: a snapshot behind the held
+    // position (a lagging instance) is merged under the held versions instead of replacing them.
+    const previous = type === "" ? this.#allTypesScope : this.#scopeFor(type);
+    const lagging = previous !== undefined && previous.serverVersion === serverVersion && previous.recordVersion > recordVersion ? previous : undefined;
+    const merge: SnapshotMerge = {
+      serverVersion,
+      horizon: pending.maxListed > recordVersion ? pending.maxListed : recordVersion,
+      lagging,
+    };
     let covered = coveredTypes();
     let built: BuiltTable[] = [];
     for (const t of covered) {
@@ -564,7 +605,7 @@ export class Replica {
       // Indexes added by the host while the snapshot streamed in; options as sent last.
       for (const def of this.#definitions(t)) if (!table.hasNamedIndex(def.name)) yield* table.addIndexSteps(def);
       yield* table.setOptionsSteps(options.get(t));
-      built.push(yield* this.#diffSteps(s, serverVersion, recordVersion));
+      built.push(yield* this.#diffSteps(s, merge));
     }
 
     yield SWAP_NEXT;
@@ -577,20 +618,16 @@ export class Replica {
         s.old = this.#tables.get(t);
         s.exact = false;
         s.upserts = [...s.table.values()];
-        built.push(drain(this.#diffSteps(s, serverVersion, recordVersion)));
+        built.push(drain(this.#diffSteps(s, merge)));
       }
     }
     for (const { table } of built) {
       for (const def of this.#definitions(table.type)) if (!table.hasNamedIndex(def.name)) table.addIndex(def);
     }
 
-    // Within one server version the position never moves back (a lagging instance's snapshot).
-    let position = recordVersion;
-    for (const t of covered) {
-      const held = this.#scopeOf.get(t);
-      if (held !== undefined && held.serverVersion === serverVersion && held.recordVersion > position) position = held.recordVersion;
-    }
-    const scope: SyncScope = { type, serverVersion, recordVersion: position };
+    // A lagging snapshot keeps the held versions (position, floor, remembered deletions); any
+    // other starts from its own latest_record_version, below which everything is settled.
+    const scope: SyncScope = lagging ?? { type, serverVersion, recordVersion, floor: recordVersion, deletions: new RecentDeletions() };
     for (const { table, keeps, dead } of built) {
       for (const previous of keeps) {
         // Re-copied with the snapshot's bytes, so the previous generation of slabs is let go.
@@ -621,12 +658,15 @@ export class Replica {
 
   /**
    * The differences between a side table and the held one, in slices: held records the
-   * snapshot lacks are deletes, unless the same server holds them newer than the snapshot's
-   * versions (then kept, like a held record at or above the incoming version).
+   * snapshot lacks are deletes, unless the same server holds them newer than the listing's
+   * horizon (then kept, like a held record at or above the incoming version); and for a lagging
+   * snapshot, listed records the replica knows to be deleted (remembered, or at or below its
+   * floor and not held) stay out.
    */
-  *#diffSteps(s: SideTable, serverVersion: bigint, recordVersion: bigint): Generator<void, BuiltTable, void> {
+  *#diffSteps(s: SideTable, merge: SnapshotMerge): Generator<void, BuiltTable, void> {
     const { table, old } = s;
-    const sameServer = old !== undefined && this.#scopeOf.get(table.type)?.serverVersion === serverVersion;
+    const { horizon, lagging } = merge;
+    const sameServer = old !== undefined && this.#scopeOf.get(table.type)?.serverVersion === merge.serverVersion;
     const keeps: CachedRecord[] = [];
     const deletes: CachedRecord[] = [];
     let replaced: Set<string> | undefined;
@@ -649,7 +689,7 @@ export class Replica {
         if ((++n & SLICE_MASK) === 0) yield;
         const next = table.get(previous.id);
         if (next === undefined) {
-          if (sameServer && previous.version > recordVersion) keeps.push(previous);
+          if (sameServer && previous.version > horizon) keeps.push(previous);
           else {
             deletes.push(previous);
             drop(previous);
@@ -666,12 +706,19 @@ export class Replica {
       if (deadSlab !== undefined) dead.set(deadSlab, (dead.get(deadSlab) ?? 0) + deadBytes);
     }
     let upserts = s.upserts;
-    if (!s.exact || replaced !== undefined) {
+    if (!s.exact || replaced !== undefined || lagging !== undefined) {
       const filtered: CachedRecord[] = [];
       let n = 0;
       for (const record of upserts) {
         if ((++n & SLICE_MASK) === 0) yield;
-        if (table.get(record.id) === record && old?.get(record.id) !== record && replaced?.has(record.id) !== true) filtered.push(record);
+        if (table.get(record.id) !== record || old?.get(record.id) === record || replaced?.has(record.id) === true) continue;
+        if (lagging !== undefined && old?.get(record.id) === undefined && staleForLaggingSnapshot(lagging, record)) {
+          table.delete(record.id);
+          const slab = recordSlab(record);
+          dead.set(slab, (dead.get(slab) ?? 0) + record.dataLength);
+          continue;
+        }
+        filtered.push(record);
       }
       upserts = filtered;
     }
@@ -694,15 +741,24 @@ export class Replica {
     for (const raw of event.records) {
       const scope = this.#scopeFor(raw.type);
       if (scope === undefined) continue; // a type no snapshot covers
-      if (raw.version <= scope.recordVersion) continue; // already reflected: a replay
-      scope.recordVersion = raw.version;
+      if (raw.version <= scope.floor) continue; // settled: a replay from before the floor
+      const replay = raw.version <= scope.recordVersion;
+      if (!replay) scope.recordVersion = raw.version;
       if (this.#pending.size > 0) this.#touchedLive(raw.type);
       let table = this.#tables.get(raw.type);
       const held = table?.get(raw.id);
-      if (held !== undefined && raw.version <= held.version) continue;
-      // A malformed update is not usable: it removes what was held, like a delete.
-      const data = raw.deletedAt !== undefined ? undefined : this.#keptData(raw);
+      // Per record, only a newer version applies: what is held, or the deletion remembered.
+      if (held !== undefined) {
+        if (raw.version <= held.version) continue;
+      } else if (replay) {
+        const deletedAt = scope.deletions.deletedAt(raw.type, raw.id);
+        if (deletedAt !== undefined && raw.version <= deletedAt) continue;
+      }
+      // A malformed update is not usable: it removes what was held, like a delete (a replay of
+      // one is not reported again).
+      const data = raw.deletedAt !== undefined ? undefined : this.#keptData(raw, !replay);
       const removes = data === undefined;
+      if (removes) scope.deletions.remember(raw.type, raw.id, raw.version);
       if (removes && held === undefined) continue; // tombstone for an unknown id
       if (table === undefined) {
         // A new type under an all-types snapshot.
@@ -735,6 +791,15 @@ export class Replica {
       batches.push({ kind: "change", type, serverVersion: scope.serverVersion, recordVersion: scope.recordVersion, upserts, deletes });
     }
     return batches;
+  }
+
+  #applyFloor(event: FloorEvent): void {
+    const scope = event.type === "" ? this.#allTypesScope : this.#scopeOf.get(event.type);
+    if (scope === undefined || scope.serverVersion !== event.serverVersion) return;
+    const floor = event.recordVersion < scope.recordVersion ? event.recordVersion : scope.recordVersion;
+    if (floor <= scope.floor) return;
+    scope.floor = floor;
+    scope.deletions.forgetThrough(floor);
   }
 
   #applyOptions(event: OptionsEvent): void {
@@ -792,16 +857,16 @@ export class Replica {
    * The bytes to keep for a live record: its data, through `projectData` when set; undefined
    * when malformed (or the projection throws), which is counted and reported.
    */
-  #keptData(raw: RawRecord): Uint8Array | undefined {
+  #keptData(raw: RawRecord, report = true): Uint8Array | undefined {
     if (isMalformedRecordData(raw.typeUrl, raw.data)) {
-      this.#reportMalformed(raw);
+      if (report) this.#reportMalformed(raw);
       return undefined;
     }
     if (this.#projectData === undefined) return raw.data;
     try {
       return this.#projectData(raw.typeUrl, raw.data);
     } catch {
-      this.#reportMalformed(raw);
+      if (report) this.#reportMalformed(raw);
       return undefined;
     }
   }
@@ -832,6 +897,17 @@ export class Replica {
 }
 
 const EMPTY_TABLE = new TypeTable("", [], undefined);
+
+/**
+ * A record a lagging snapshot lists but the replica does not hold is stale when the replica has
+ * seen it deleted at or after its version, or when its version is at or below the floor (every
+ * change up to the floor is reflected, so a live record there would be held).
+ */
+function staleForLaggingSnapshot(scope: SyncScope, record: CachedRecord): boolean {
+  if (record.version <= scope.floor) return true;
+  const deletedAt = scope.deletions.deletedAt(record.type, record.id);
+  return deletedAt !== undefined && record.version <= deletedAt;
+}
 
 /** A record whose bytes are copied into `writer`'s slab (`data` may be a view into a network buffer). */
 function createRecord(raw: RawRecord, type: string, typeUrl: string, data: Uint8Array, writer: SlabWriter): CachedRecord {
