@@ -15,6 +15,8 @@ export type {
   VersionOptions,
   WaitForVersionOptions,
 } from "./cache/databroker-cache.js";
+export { versionOfWrite } from "./cache/databroker-version.js";
+export type { DatabrokerVersion } from "./cache/databroker-version.js";
 export { DEFAULT_CACHE_TRANSPORT, DEFAULT_CACHE_TYPES } from "./cache/cache-options.js";
 export type { DatabrokerCacheOptions, RetryOptions } from "./cache/cache-options.js";
 export type { CacheState, CacheStreamState } from "./cache/cache-state.js";
@@ -26,6 +28,7 @@ export type { CachedRecord } from "./replica/cached-record.js";
 export type { IndexFunction } from "./replica/index-definitions.js";
 export type { LocalQueryRequest, ValidityOptions } from "./replica/replica.js";
 export type { SyncStateName } from "./sync/sync-state-machine.js";
+export type { StreamRefreshOptions } from "./sync/sync-loop.js";
 export type { Clock } from "./records/clock.js";
 export type { DatabrokerTlsOptions } from "./transport/tls-options.js";
 export type { DatabrokerTransportImplementation } from "./transport/databroker-transport.js";

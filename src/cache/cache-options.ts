@@ -6,6 +6,7 @@ import { projectionFunction, type ProjectionOption, type RecordProjection } from
 import { SERVICE_ACCOUNT_TYPE, SESSION_TYPE, USER_TYPE } from "../records/type-urls.js";
 import type { IndexFunction } from "../replica/index-definitions.js";
 import type { RetryPolicy } from "../sync/retry-delay.js";
+import type { StreamRefreshOptions } from "../sync/sync-loop.js";
 import { DATABROKER_TRANSPORT_IMPLEMENTATIONS, type DatabrokerTransportImplementation } from "../transport/databroker-transport.js";
 import type { DatabrokerTlsOptions } from "../transport/tls-options.js";
 import type { DatabrokerCacheLogger } from "../observability/cache-logger.js";
@@ -46,8 +47,20 @@ export interface DatabrokerCacheOptions {
   readonly idleTimeoutMs?: number;
   /** Give up on connecting to a URL after this long and try the next. Default 10 s. */
   readonly connectTimeoutMs?: number;
-  /** Backoff settings (defaults as Pomerium's clients: 500 ms initial, 60 s cap). */
+  /**
+   * Backoff settings (defaults as Pomerium's clients: 500 ms initial, 60 s cap; 5 s cap after a
+   * connection failure, so a databroker that comes back is used again within 5 s).
+   */
   readonly retry?: RetryOptions;
+  /**
+   * Each type's live Sync stream is restarted every `intervalMs` (default 60 s) from the position
+   * it held `intervalMs + lateCommitGraceMs` (default 10 s) earlier. This bounds three gaps of
+   * the databroker itself: a commit that becomes visible after a higher version was streamed
+   * (Postgres under concurrent writers), options changed by SetOptions (sent only when a stream
+   * starts), and a compaction that removed changes a slow stream had not read yet (the restart
+   * gets ABORTED and resyncs). Re-read changes the cache already holds are recognised by version.
+   */
+  readonly streamRefresh?: StreamRefreshOptions;
   /** HTTP/2 keepalive; at least 5 minutes (Pomerium refuses more frequent pings). Default 6 minutes. */
   readonly pingIntervalMs?: number;
   readonly pingTimeoutMs?: number;

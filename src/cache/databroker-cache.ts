@@ -16,10 +16,9 @@ import { CachedRecord } from "../replica/cached-record.js";
 import type { ChangeBatch } from "../replica/change-batch.js";
 import { EMAIL_INDEX, USER_ID_INDEX } from "../replica/index-definitions.js";
 import { rawRecordFromRecord } from "../replica/raw-record.js";
-import type { ReplicaEvent } from "../replica/replica-events.js";
 import { Replica, type LocalQueryRequest, type ValidityOptions } from "../replica/replica.js";
+import { replicaTarget } from "../sync/replica-target.js";
 import { SyncLoop, type SyncStatus } from "../sync/sync-loop.js";
-import { replicaSnapshotTarget } from "../sync/replica-snapshot-target.js";
 import { syncSourcesFromUrlSet } from "../sync/sync-stream-source.js";
 import { createDataBrokerClient, type DataBrokerClient } from "../transport/databroker-clients.js";
 import { createDatabrokerUrlSet, type DatabrokerUrlSet } from "../transport/databroker-url-set.js";
@@ -31,15 +30,18 @@ import type { CacheState, CacheStreamState } from "./cache-state.js";
 import { ChangeHub } from "./change-hub.js";
 import type { CacheChange } from "./change-buffer.js";
 import { currentUrlTransport } from "./current-url-transport.js";
+import type { DatabrokerVersion } from "./databroker-version.js";
 import { Waiters, type WaitOptions } from "./waiters.js";
 
 /**
- * How far a cached answer can be trusted for a read-your-writes version (spec 9):
- * - "fresh": the record held is at least that version, or the type's stream has delivered
- *   record version >= it, so the cache reflects every write up to it;
- * - "stale": the type is synced but its stream has not reached the version yet (Pomerium's
+ * How far a cached answer can be trusted for a read-your-writes version:
+ * - "fresh": the cache holds the same server version, and the record held is at least that
+ *   record version or the type's stream has delivered every change up to it;
+ * - "stale": same server version, but the stream has not reached the version yet (Pomerium's
  *   SyncQuerier rule `latest < hint`: do not answer from the cache);
- * - "unknown": the type has no snapshot yet (not mirrored, or not ready).
+ * - "unknown": the type has no snapshot yet (not mirrored, or not ready), or the version belongs
+ *   to another server version than the one the cache holds (the write was made before a Clear or
+ *   restart, or the cache has not resynced to the new server yet): the cache cannot tell.
  */
 export type Freshness = "fresh" | "stale" | "unknown";
 
@@ -49,8 +51,8 @@ export interface Lookup {
 }
 
 export interface VersionOptions {
-  /** The record version the caller needs reflected (e.g. from a Put response or a session handle). */
-  readonly minRecordVersion?: bigint;
+  /** The version the caller needs reflected (e.g. from a Put response or a session handle). */
+  readonly minVersion?: DatabrokerVersion;
 }
 
 export interface WaitForVersionOptions extends WaitOptions {
@@ -107,14 +109,18 @@ export interface DatabrokerCache {
    * path use freshness() and get() instead.
    */
   lookup(type: string, id: string, options?: VersionOptions): Lookup;
-  /** Whether the type's stream is fresh for `minRecordVersion` (see Freshness); allocation-free. */
-  freshness(type: string, minRecordVersion?: bigint): Freshness;
-  /** Resolves once the type's stream has delivered record version >= `version`. */
-  waitForVersion(version: bigint, options?: WaitForVersionOptions): Promise<void>;
+  /** Whether the type's stream is fresh for `minVersion` (see Freshness); allocation-free. */
+  freshness(type: string, minVersion?: DatabrokerVersion): Freshness;
   /**
-   * Read-your-writes: answers from the cache when fresh for `minRecordVersion`, else waits up
-   * to `waitMs` for the stream, else asks the server (Query with the id/$index OR filter,
-   * limit 1, as Pomerium's storage.GetDataBrokerRecord).
+   * Resolves once the type's stream holds `version`'s server version and has delivered its
+   * record version. Rejects with DeadlineExceeded on timeout (a version from a server version
+   * the cache never reaches, e.g. written before a Clear, times out).
+   */
+  waitForVersion(version: DatabrokerVersion, options?: WaitForVersionOptions): Promise<void>;
+  /**
+   * Read-your-writes: answers from the cache when fresh for `minVersion`, else waits up to
+   * `waitMs` for the stream, else asks the server (Query with the id/$index OR filter, limit 1,
+   * as Pomerium's storage.GetDataBrokerRecord).
    */
   getConsistent(type: string, id: string, options?: ConsistentReadOptions): Promise<ConsistentRead>;
 
@@ -159,7 +165,8 @@ interface TypeStream {
   readonly type: string;
   readonly loop: SyncLoop;
   status: SyncStatus;
-  latestKnown: bigint | undefined;
+  /** The newest version known to exist on the server (record versions only compare within a server version). */
+  latestKnown: DatabrokerVersion | undefined;
 }
 
 const CLOSED = () => new ConnectError("databroker cache is closed", Code.Canceled);
@@ -234,11 +241,17 @@ class DatabrokerCacheImpl implements DatabrokerCache {
           idleTimeoutMs: options.idleTimeoutMs,
           connectTimeoutMs: options.connectTimeoutMs,
           retry: options.retry,
-          // SyncLatest streams into the replica batch by batch and completes in slices (no long stall).
-          snapshots: replicaSnapshotTarget(this.#replica, (count, seconds) => {
-            this.#metrics.updated(type, count, seconds);
-            this.#waiters.check();
+          refresh: options.streamRefresh,
+          // SyncLatest streams into the replica batch by batch and completes in slices (no long
+          // stall); changes apply in the step that advances the position (a refusal resyncs).
+          replica: replicaTarget(this.#replica, {
+            onApplied: (count, seconds) => {
+              this.#metrics.updated(type, count, seconds);
+              // The stream position may advance without a batch (replays, tombstones of unknown ids).
+              this.#waiters.check();
+            },
           }),
+          onInternalError: (error) => this.#log("error", "sync loop caught an internal error", { "record-type": recordTypeAttribute(type), error: errorMessage(error) }),
         });
         this.#streams.set(type, { type, loop, status: loop.status, latestKnown: undefined });
       }
@@ -251,7 +264,6 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     this.state$ = this.#state$.asObservable();
 
     for (const stream of this.#streams.values()) {
-      stream.loop.events$.subscribe((event) => this.#apply(stream.type, event));
       stream.loop.status$.subscribe((status) => this.#onStatus(stream, status));
     }
     this.#signal = options.signal;
@@ -322,33 +334,40 @@ class DatabrokerCacheImpl implements DatabrokerCache {
 
   lookup(type: string, id: string, options?: VersionOptions): Lookup {
     const record = this.#replica.get(type, id);
-    const min = options?.minRecordVersion;
-    if (record !== undefined && min !== undefined && record.version >= min) return { freshness: "fresh", record };
-    return { freshness: this.#freshness(type, min), record };
+    const min = options?.minVersion;
+    const freshness = this.#freshness(type, min);
+    // A record held at or above the version is fresh, on the same server version only.
+    if (freshness === "stale" && record !== undefined && min !== undefined && record.version >= min.recordVersion) return { freshness: "fresh", record };
+    return { freshness, record };
   }
 
-  freshness(type: string, minRecordVersion?: bigint): Freshness {
-    return this.#freshness(type, minRecordVersion);
+  freshness(type: string, minVersion?: DatabrokerVersion): Freshness {
+    return this.#freshness(type, minVersion);
   }
 
-  waitForVersion(version: bigint, options: WaitForVersionOptions = {}): Promise<void> {
+  waitForVersion(version: DatabrokerVersion, options: WaitForVersionOptions = {}): Promise<void> {
     let type: string;
     try {
       type = this.#typeFor(options.type);
+      checkVersion(version);
     } catch (error) {
       return Promise.reject(error);
     }
     return this.#waiters.wait(
       () => this.#freshness(type, version) === "fresh",
       options,
-      `record version ${version} of ${recordTypeAttribute(type)}`,
-      () => `stream at ${String(this.#replica.versions(type)?.recordVersion ?? "no snapshot")}; ${this.#describeStreams()}`,
+      `version ${version.recordVersion} of server version ${version.serverVersion} of ${recordTypeAttribute(type)}`,
+      () => {
+        const held = this.#replica.versions(type);
+        return `stream at ${held === undefined ? "no snapshot" : `${held.recordVersion} of server version ${held.serverVersion}`}; ${this.#describeStreams()}`;
+      },
     );
   }
 
   async getConsistent(type: string, id: string, options: ConsistentReadOptions = {}): Promise<ConsistentRead> {
     if (this.#lifecycle === "closed") throw CLOSED();
-    const min = options.minRecordVersion;
+    const min = options.minVersion;
+    if (min !== undefined) checkVersion(min);
     const first = this.lookup(type, id, options);
     if (first.freshness === "fresh") return { source: "cache", record: first.record };
     const waitMs = options.waitMs ?? 0;
@@ -371,11 +390,11 @@ class DatabrokerCacheImpl implements DatabrokerCache {
         type,
         filter: { $or: [{ id }, { $index: id }] },
         limit: 1n,
-        ...(min !== undefined && min > 0n ? { minimumRecordVersionHint: min } : {}),
+        ...(min !== undefined && min.recordVersion > 0n ? { minimumRecordVersionHint: min.recordVersion } : {}),
       },
       { signal: options.signal },
     );
-    if (this.#learnLatest(type, response.recordVersion)) this.#publishState();
+    if (this.#learnLatest(type, { serverVersion: response.serverVersion, recordVersion: response.recordVersion })) this.#publishState();
     const found = response.records[0];
     if (found === undefined || found.deletedAt !== undefined) return { source: "server", record: undefined };
     const raw = rawRecordFromRecord(found);
@@ -446,30 +465,17 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     throw new ConnectError("waitForVersion: pass `type` (each mirrored type has its own stream position)", Code.InvalidArgument);
   }
 
-  #freshness(type: string, min: bigint | undefined): "fresh" | "stale" | "unknown" {
+  #freshness(type: string, min: DatabrokerVersion | undefined): Freshness {
     if (!this.#replica.isReady(type)) return "unknown";
     if (min === undefined) return "fresh";
-    const position = this.#replica.versions(type)?.recordVersion;
-    return position !== undefined && position >= min ? "fresh" : "stale";
-  }
-
-  #apply(type: string, event: ReplicaEvent): void {
-    const started = performance.now();
-    try {
-      this.#replica.apply(event);
-    } catch (error) {
-      // The loop resyncs on its own after ABORTED; a refused change is logged, never thrown into RxJS.
-      this.#log("error", "replica refused a sync event", { "record-type": recordTypeAttribute(type), error: errorMessage(error) });
-      return;
-    }
-    if (event.kind === "change" || event.kind === "snapshot") this.#metrics.updated(type, event.records.length, (performance.now() - started) / 1000);
-    // The stream position may advance without a batch (replays, tombstones of unknown ids).
-    this.#waiters.check();
+    const held = this.#replica.versions(type);
+    if (held === undefined || held.serverVersion !== min.serverVersion) return "unknown";
+    return held.recordVersion >= min.recordVersion ? "fresh" : "stale";
   }
 
   #onBatch(batch: ChangeBatch): void {
     const stream = this.#streams.get(batch.type) ?? this.#streams.get("");
-    if (stream !== undefined) this.#learnLatest(stream.type, batch.recordVersion);
+    if (stream !== undefined) this.#learnLatest(stream.type, batch);
     if (!this.#ready && this.#types.every((t) => this.#replica.isReady(t === "" ? undefined : t))) {
       this.#ready = true;
       this.#log("info", "databroker cache ready");
@@ -493,11 +499,13 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     this.#waiters.check();
   }
 
-  /** Returns true when `version` is news. */
-  #learnLatest(type: string, version: bigint): boolean {
+  /** Returns true when `version` is news: newer on the same server version, or another server version. */
+  #learnLatest(type: string, version: DatabrokerVersion): boolean {
     const stream = this.#streams.get(type) ?? this.#streams.get("");
-    if (stream === undefined || (stream.latestKnown !== undefined && version <= stream.latestKnown)) return false;
-    stream.latestKnown = version;
+    if (stream === undefined) return false;
+    const known = stream.latestKnown;
+    if (known !== undefined && known.serverVersion === version.serverVersion && version.recordVersion <= known.recordVersion) return false;
+    stream.latestKnown = { serverVersion: version.serverVersion, recordVersion: version.recordVersion };
     return true;
   }
 
@@ -508,8 +516,12 @@ class DatabrokerCacheImpl implements DatabrokerCache {
   #buildState(): CacheState {
     const streams: CacheStreamState[] = [];
     for (const s of this.#streams.values()) {
-      const recordVersion = this.#replica.versions(s.type)?.recordVersion;
-      const latest = s.latestKnown === undefined || (recordVersion !== undefined && recordVersion > s.latestKnown) ? recordVersion : s.latestKnown;
+      const held = this.#replica.versions(s.type);
+      const recordVersion = held?.recordVersion;
+      // Lag only compares versions of the server version the replica holds: after a Clear or
+      // restart it starts over from the new server's versions.
+      const known = s.latestKnown !== undefined && s.latestKnown.serverVersion === held?.serverVersion ? s.latestKnown.recordVersion : undefined;
+      const latest = known === undefined || (recordVersion !== undefined && recordVersion > known) ? recordVersion : known;
       streams.push({
         type: s.type,
         state: s.status.state,
@@ -531,6 +543,13 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     return [...this.#streams.values()]
       .map((s) => `${recordTypeAttribute(s.type)}: ${s.status.state}${s.status.url ? ` ${s.status.url}` : ""}${s.status.lastError ? `, last error: ${s.status.lastError}` : ""}`)
       .join("; ");
+  }
+}
+
+/** Versions are bigints (server versions exceed 2^53); anything else is a caller's mistake. */
+function checkVersion(version: DatabrokerVersion): void {
+  if (typeof version !== "object" || version === null || typeof version.serverVersion !== "bigint" || typeof version.recordVersion !== "bigint") {
+    throw new ConnectError("a version is { serverVersion: bigint, recordVersion: bigint } (e.g. from a Put response)", Code.InvalidArgument);
   }
 }
 

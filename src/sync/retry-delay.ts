@@ -1,18 +1,34 @@
 /**
- * How long the loop waits before the next attempt: capped full-jitter exponential backoff,
- * a fast-loop detector that forces the cap when retries bunch up, and a long fixed delay for
+ * How long the loop waits before the next attempt, by why it stopped (RetryKind in
+ * sync-state-machine.ts): nothing before a resync (as Pomerium's own syncer, which runs
+ * SyncLatest at once after ABORTED); a short jitter after a healthy stream ended; capped
+ * full-jitter exponential backoff for failures, capped low for connection failures so a
+ * databroker that comes back is used again within `maxReconnectDelayMs`; a fast-loop detector
+ * that forces the long delay when resyncs or failures bunch up (a refused connection is cheap
+ * for the server and already backs off, so it is not counted); and a long fixed delay for
  * authentication failures (a wrong secret does not fix itself quickly).
  */
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { RetryKind } from "./sync-state-machine.js";
 
 export interface RetryPolicy {
   /** Upper bound of the first retry's delay. Default 500 ms (as Pomerium's clients). */
   readonly initialDelayMs: number;
-  /** No delay exceeds this. Default 60 s (as Pomerium's clients). */
+  /** No backoff delay exceeds this. Default 60 s (as Pomerium's clients). */
   readonly maxDelayMs: number;
+  /**
+   * No delay after a connection failure (refused, reset, unreachable, TLS, connect timeout)
+   * exceeds this: after an outage, the databroker is used again at most this long after it is
+   * back. Default 5 s.
+   */
+  readonly maxReconnectDelayMs: number;
   /** Fixed delay after UNAUTHENTICATED / PERMISSION_DENIED. Default 30 s. */
   readonly authRetryDelayMs: number;
-  /** This many retries within `fastLoopWindowMs` force the capped delay. Default 6. */
+  /**
+   * This many resyncs or failed attempts within `fastLoopWindowMs` force a delay between half
+   * `maxDelayMs` and `maxDelayMs`. A stream that ends cleanly after it was open for at least
+   * `fastLoopWindowMs / fastLoopMaxRetries` was healthy: its end is not counted. Default 6.
+   */
   readonly fastLoopMaxRetries: number;
   /** Default 30 s. */
   readonly fastLoopWindowMs: number;
@@ -21,6 +37,7 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
   initialDelayMs: 500,
   maxDelayMs: 60_000,
+  maxReconnectDelayMs: 5_000,
   authRetryDelayMs: 30_000,
   fastLoopMaxRetries: 6,
   fastLoopWindowMs: 30_000,
@@ -51,6 +68,16 @@ export function backoffDelayMs(attempt: number, policy: RetryPolicy, random: () 
   return Math.floor(random() * ceiling);
 }
 
+/** How long a stream must have been open for its clean end not to count as a failure. */
+export function healthyStreamMs(policy: RetryPolicy): number {
+  return policy.fastLoopWindowMs / policy.fastLoopMaxRetries;
+}
+
+/** Whether a retry of this kind counts toward the fast-loop detector. */
+export function countsAsFastLoop(kind: RetryKind): boolean {
+  return kind === "resync" || kind === "backoff";
+}
+
 /** Remembers when recent retries happened, to spot a loop that keeps failing fast. */
 export class FastLoopDetector {
   private readonly times: number[] = [];
@@ -65,11 +92,11 @@ export class FastLoopDetector {
   }
 }
 
-export type RetryDelayReason = "backoff" | "fast-loop" | "auth";
+export type RetryDelayReason = RetryKind | "fast-loop";
 
 /** The delay for the next retry and why it was chosen. */
 export function retryDelay(
-  kind: "backoff" | "auth",
+  kind: RetryKind,
   attempt: number,
   fastLoop: boolean,
   policy: RetryPolicy,
@@ -78,5 +105,14 @@ export function retryDelay(
   if (kind === "auth") return { delayMs: policy.authRetryDelayMs, reason: "auth" };
   // Half jitter at the cap: still spreads a fleet out, but never lets a loop spin fast.
   if (fastLoop) return { delayMs: Math.floor(policy.maxDelayMs / 2 + (random() * policy.maxDelayMs) / 2), reason: "fast-loop" };
-  return { delayMs: backoffDelayMs(attempt, policy, random), reason: "backoff" };
+  switch (kind) {
+    case "resync":
+      return { delayMs: 0, reason: kind };
+    case "resume":
+      return { delayMs: Math.floor(random() * policy.initialDelayMs), reason: kind };
+    case "reconnect":
+      return { delayMs: backoffDelayMs(attempt, { ...policy, maxDelayMs: Math.min(policy.maxDelayMs, policy.maxReconnectDelayMs) }, random), reason: kind };
+    case "backoff":
+      return { delayMs: backoffDelayMs(attempt, policy, random), reason: kind };
+  }
 }

@@ -1,16 +1,10 @@
 /**
  * Where a SyncLatest goes as it streams: the loop adds each batch of records as it arrives and,
  * once the Versions message is in, completes the snapshot in slices, yielding to the event loop
- * between them, before it moves on to Sync. The replica's `beginSnapshot` is one (structurally):
- * the sync module does not depend on the replica.
+ * between them, before it moves on to Sync (see ReplicaTarget in replica-target.ts).
  */
 import type { Options } from "../../gen/databroker/databroker_pb.js";
 import type { RawRecord } from "../replica/replica-events.js";
-
-export interface SnapshotTarget {
-  /** Starts a snapshot of `type` ("" = every type); a newer one supersedes it. */
-  begin(type: string): SnapshotSink;
-}
 
 export interface SnapshotSink {
   add(records: readonly RawRecord[]): void;

@@ -4,6 +4,10 @@
  * which the reader yields to the event loop so a large stream does not starve other work).
  * A stream silent for longer than the idle limit is cancelled and reported. Unsubscribing
  * aborts the stream and clears every timer.
+ *
+ * Every callback the reader schedules (the deferred flush, the idle timer, the read loop)
+ * catches what its handlers throw and turns it into the stream's failure: nothing escapes into
+ * a timer, where it would be an uncaught exception in the host process.
  */
 import { Observable } from "rxjs";
 import type { ReplicaEvent } from "../replica/replica-events.js";
@@ -68,6 +72,15 @@ export function readStream<M>(
       idleTimer = undefined;
       flushTimer = undefined;
     };
+    /** Ends the stream with `reason` as its failure (once; nothing after it is delivered). */
+    const fail = (reason: unknown) => {
+      if (abort.signal.aborted) return;
+      abort.abort();
+      stopTimers();
+      batch = [];
+      subscriber.next({ event: streamErrorEvent(reason) });
+      subscriber.complete();
+    };
     const flush = () => {
       if (flushTimer !== undefined) clearImmediate(flushTimer);
       flushTimer = undefined;
@@ -75,7 +88,14 @@ export function readStream<M>(
       const full = batch;
       batch = [];
       const started = performance.now();
-      subscriber.next(handlers.onBatch(full, options.now()));
+      let input: LoopInput;
+      try {
+        input = handlers.onBatch(full, options.now());
+      } catch (reason) {
+        fail(reason);
+        return;
+      }
+      subscriber.next(input);
       // What handling one message costs (a snapshot's go into the replica): the recent worst,
       // slowly forgotten, since a GC marking step can make one batch several times slower.
       handleMs = Math.max(0.9 * handleMs, (performance.now() - started) / full.length);
@@ -84,13 +104,13 @@ export function readStream<M>(
       if (idleTimer !== undefined) clearTimeout(idleTimer);
       idleTimer = setTimeout(() => {
         flush();
+        if (abort.signal.aborted) return;
         abort.abort();
         stopTimers();
         subscriber.next({ event: { type: "idleTimeout", idleMs: options.idleTimeoutMs } });
         subscriber.complete();
       }, options.idleTimeoutMs);
     };
-
     const run = async () => {
       armIdle();
       // When this turn of the event loop started (reset by each macrotask we wait for).
@@ -116,6 +136,7 @@ export function readStream<M>(
         }
         if (abort.signal.aborted) return;
         flush();
+        if (abort.signal.aborted) return;
         stopTimers();
         const end = handlers.onEnd(options.now());
         const input = end instanceof Promise ? await end : end;
@@ -126,10 +147,7 @@ export function readStream<M>(
         // Our own abort (unsubscribe or idle timeout) is not a stream failure.
         if (abort.signal.aborted) return;
         flush();
-        stopTimers();
-        abort.abort();
-        subscriber.next({ event: streamErrorEvent(reason) });
-        subscriber.complete();
+        fail(reason);
       }
     };
     void run();

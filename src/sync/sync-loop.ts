@@ -1,26 +1,35 @@
 /**
  * The sync loop: drives the state machine (sync-state-machine.ts) with real streams and
- * timers, and publishes typed, versioned batches for the replica plus a state stream.
+ * timers, feeds what it reads into its replica target, and publishes a state stream.
  *
- * SyncLatest is read in full into a side buffer, then one snapshot event goes out, then Sync
- * resumes from (server_version, record_version) with wait=true and each batch of changes
- * that arrive together goes out as one change event. Every gap heals through backing-off:
- * ABORTED and a server-side CANCELLED resync from SyncLatest, an ended or idle stream and
- * connection errors resume Sync (a connection error also moves to the next URL), and an
- * authentication failure retries after a long fixed delay.
+ * SyncLatest streams into the target's snapshot builder batch by batch and completes in slices;
+ * the swap happens in the same step as the move to Sync. Sync then runs from
+ * (server_version, record_version) with wait=true, and each batch of changes that arrive
+ * together is applied to the target in the step that advances the position: if the target
+ * refuses it, the position is not taken and the type resyncs. Every gap heals through
+ * backing-off: ABORTED, a server-side CANCELLED and a refusal resync from SyncLatest at once, an
+ * ended or idle stream and connection errors resume Sync (a connection error also moves to the
+ * next URL), and an authentication failure retries after a long fixed delay. A live stream is
+ * restarted every `refresh.intervalMs` from the position it held that long (plus a grace) ago,
+ * which catches commits that became visible after the stream passed their version, brings the
+ * type's current options, and turns a stream that fell behind a compaction into ABORTED.
  *
  * Each effect (one stream, or one timer) belongs to one epoch of the machine; inputs from an
  * older epoch are dropped, and leaving the epoch unsubscribes the effect, which aborts its
  * stream and clears its timers. Inputs are processed one at a time from a queue, so an input
- * produced while another is being handled never re-enters the machine.
+ * produced while another is being handled never re-enters the machine, and nothing a step
+ * throws escapes into a timer: it is reported and the stream backs off.
  */
-import { BehaviorSubject, Observable, Subject, Subscription, map, timer } from "rxjs";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { BehaviorSubject, Observable, Subscription, map, merge, timer } from "rxjs";
 import type { Options, SyncLatestResponse, SyncResponse } from "../../gen/databroker/databroker_pb.js";
 import { rawRecordView } from "../replica/raw-record.js";
 import type { RawRecord, ReplicaEvent } from "../replica/replica-events.js";
-import { FastLoopDetector, resolveRetryPolicy, retryDelay, type RetryPolicy } from "./retry-delay.js";
+import { PositionHistory } from "./position-history.js";
+import type { ReplicaTarget } from "./replica-target.js";
+import { FastLoopDetector, countsAsFastLoop, healthyStreamMs, resolveRetryPolicy, retryDelay, type RetryPolicy } from "./retry-delay.js";
+import { SNAPSHOT_SLICE_MS, type SnapshotSink, type SnapshotSwap } from "./snapshot-sink.js";
 import { streamErrorEvent } from "./stream-error-events.js";
-import { SNAPSHOT_SLICE_MS, type SnapshotSink, type SnapshotSwap, type SnapshotTarget } from "./snapshot-sink.js";
 import { readStream, type LoopInput, type StreamReaderOptions } from "./stream-reader.js";
 import {
   INITIAL_SYNC_STATE,
@@ -36,11 +45,27 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60_000;
 export const DEFAULT_MAX_BATCH_SIZE = 1024;
 /** As Pomerium's grpc_client_timeout default. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_REFRESH_INTERVAL_MS = 60_000;
+export const DEFAULT_LATE_COMMIT_GRACE_MS = 10_000;
+
+/** How a live Sync stream is re-read (see the module comment). */
+export interface StreamRefreshOptions {
+  /** Restart a live Sync stream this often. Default 60 s: the bound on late commits, options and compaction. */
+  readonly intervalMs?: number;
+  /**
+   * How much later than its version's neighbours a commit may become visible and still be
+   * caught (Postgres under concurrent writers); the re-read starts this much further back.
+   * Default 10 s.
+   */
+  readonly lateCommitGraceMs?: number;
+}
 
 export interface SyncLoopOptions {
   /** The record type to mirror (a type URL), or "" for every type. */
   readonly type: string;
   readonly source: SyncSourceProvider;
+  /** Where snapshots and changes go (the replica). */
+  readonly replica: ReplicaTarget;
   /** Reconnect when an open stream has been silent this long. Default 10 minutes. */
   readonly idleTimeoutMs?: number;
   /** Give up on a connection attempt after this long and try the next URL. Default 10 s. */
@@ -54,13 +79,9 @@ export interface SyncLoopOptions {
   readonly onClose?: () => void;
   readonly now?: () => number;
   readonly random?: () => number;
-  /**
-   * Where SyncLatest records go as they stream (e.g. the replica's beginSnapshot): batch by
-   * batch, then completed in slices before the loop moves to Sync, so a large snapshot never
-   * blocks the event loop for long and is never held twice. Without it the loop buffers the
-   * whole SyncLatest and emits one `snapshot` event on events$.
-   */
-  readonly snapshots?: SnapshotTarget;
+  readonly refresh?: StreamRefreshOptions;
+  /** Told about an exception the loop caught in its own step (a bug, never the server's fault). */
+  readonly onInternalError?: (error: unknown) => void;
 }
 
 /** A snapshot of the loop's condition, for dashboards, readiness checks and logs. */
@@ -95,27 +116,31 @@ export class SyncLoop {
   private readonly fastLoop: FastLoopDetector;
   private readonly reader: StreamReaderOptions;
   private readonly connectTimeoutMs: number;
+  private readonly refreshIntervalMs: number;
+  private readonly lateCommitGraceMs: number;
+  private readonly history: PositionHistory;
   private readonly now: () => number;
   private readonly random: () => number;
-  private readonly eventsSubject = new Subject<ReplicaEvent>();
   private readonly statusSubject: BehaviorSubject<SyncStatus>;
   private readonly onAbort = () => this.close();
 
-  /** Snapshot and change batches, in order. Hot: subscribe before start(). */
-  readonly events$: Observable<ReplicaEvent> = this.eventsSubject.asObservable();
   /** The current status, replayed to each new subscriber, then every change. */
   readonly status$: Observable<SyncStatus>;
 
+  /** @throws ConnectError InvalidArgument for settings that can never work */
   constructor(private readonly options: SyncLoopOptions) {
     this.policy = resolveRetryPolicy(options.retry);
     this.fastLoop = new FastLoopDetector(this.policy);
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
-    const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-    if (!(idleTimeoutMs > 0)) throw new RangeError("idleTimeoutMs must be a positive number of milliseconds");
-    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    if (!(this.connectTimeoutMs > 0)) throw new RangeError("connectTimeoutMs must be a positive number of milliseconds");
-    this.reader = { idleTimeoutMs, maxBatchSize: options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE, now: this.now };
+    const idleTimeoutMs = positiveMs("idleTimeoutMs", options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
+    this.connectTimeoutMs = positiveMs("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    this.refreshIntervalMs = positiveMs("refresh.intervalMs", options.refresh?.intervalMs ?? DEFAULT_REFRESH_INTERVAL_MS);
+    this.lateCommitGraceMs = nonNegativeMs("refresh.lateCommitGraceMs", options.refresh?.lateCommitGraceMs ?? DEFAULT_LATE_COMMIT_GRACE_MS);
+    this.history = new PositionHistory(Math.max(1, this.lateCommitGraceMs / 4));
+    const maxBatchSize = options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE;
+    if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) throw new ConnectError("maxBatchSize must be a positive integer", Code.InvalidArgument);
+    this.reader = { idleTimeoutMs, maxBatchSize, now: this.now };
     this.statusSubject = new BehaviorSubject(this.statusOf(this.state));
     this.status$ = this.statusSubject.asObservable();
     if (options.signal?.aborted) {
@@ -143,6 +168,7 @@ export class SyncLoop {
     this.close();
   }
 
+  /** Never throws: it runs inside timers and stream callbacks. */
   private dispatch(input: LoopInput, epoch: number | undefined): void {
     this.queue.push({ input, epoch });
     if (this.processing) return;
@@ -150,28 +176,54 @@ export class SyncLoop {
     try {
       for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
         if (next.epoch !== undefined && next.epoch !== this.state.epoch) continue; // stale
-        this.process(next.input);
+        try {
+          this.process(next.input);
+        } catch (error) {
+          this.recover(error);
+        }
       }
     } finally {
       this.processing = false;
     }
   }
 
+  /** A step threw (a bug): report it, and back off so the stream starts over cleanly. */
+  private recover(error: unknown): void {
+    try {
+      this.options.onInternalError?.(error);
+    } catch {
+      // The reporter failed too: nothing more to tell.
+    }
+    if (this.state.name === "closed" || this.state.name === "idle" || this.state.name === "backing-off") return;
+    try {
+      this.process({ event: { type: "error", message: `internal error: ${errorMessage(error)}`, connectionFailure: false } });
+    } catch {
+      this.close();
+    }
+  }
+
+  /**
+   * One input: the transition, then (before the state changes) the input's commit (a snapshot's
+   * swap) and its events into the replica target. If either throws, the target has refused what
+   * the stream delivered: the position is not taken, and the type resyncs.
+   */
   private process({ event, outputs, commit }: LoopInput): void {
     const previous = this.state;
     const next = transition(previous, event);
     if (next === previous) return;
-    if (commit !== undefined) {
+    if (commit !== undefined || outputs !== undefined) {
       try {
-        commit();
+        commit?.();
+        if (outputs !== undefined) for (const output of outputs) this.options.replica.apply(output);
       } catch (error) {
-        this.process({ event: streamErrorEvent(error) });
+        this.process({ event: { type: "refused", message: errorMessage(error) } });
         return;
       }
     }
     this.state = next;
 
-    if (outputs !== undefined) for (const output of outputs) this.eventsSubject.next(output);
+    if (event.type === "snapshotReceived") this.history.reset(this.now(), event.recordVersion);
+    else if (event.type === "streamMessage" && next.recordVersion > previous.recordVersion) this.history.record(this.now(), next.recordVersion);
     if (event.type === "error" && event.connectionFailure && this.source !== undefined) {
       this.options.source.reportConnectionFailure(this.source);
     }
@@ -201,13 +253,15 @@ export class SyncLoop {
       case "live": {
         const serverVersion = state.serverVersion;
         if (serverVersion === undefined) throw new Error("sync loop entered live without a server version");
-        feed(this.withSource((source) => this.changeStream(source, serverVersion, state.recordVersion)));
+        const refresh = timer(this.refreshIntervalMs).pipe(map(() => this.refreshInput(serverVersion)));
+        feed(merge(this.withSource((source) => this.changeStream(source, serverVersion, state.recordVersion)), refresh));
         return;
       }
       case "backing-off": {
         const now = this.now();
-        const fast = state.retryKind === "backoff" && this.fastLoop.record(now);
-        const { delayMs } = retryDelay(state.retryKind ?? "backoff", state.attempt, fast, this.policy, this.random);
+        const kind = state.retryKind ?? "backoff";
+        const fast = countsAsFastLoop(kind) && this.fastLoop.record(now);
+        const { delayMs } = retryDelay(kind, state.attempt, fast, this.policy, this.random);
         this.retryInMs = delayMs;
         feed(timer(delayMs).pipe(map((): LoopInput => ({ event: { type: "retry" } }))));
         return;
@@ -263,23 +317,38 @@ export class SyncLoop {
     });
   }
 
-  /** The stream runs on the source that connecting picked. */
+  /**
+   * The stream runs on the source that connecting picked. A failure after this client reset
+   * that connection (another stream's failover) is the reset's doing, not the server's: it keeps
+   * the position, whatever code the cut stream reported (CANCELLED, UNAVAILABLE, ABORTED).
+   */
   private withSource(open: (source: SyncStreamSource) => Observable<LoopInput>): Observable<LoopInput> {
     const source = this.source;
     if (source === undefined) throw new Error("sync loop opened a stream before connecting");
-    return open(source);
+    const resets = source.resets;
+    return open(source).pipe(map((input) => (source.resets !== resets && CUT_BY_RESET.has(input.event.type) ? RESET_INPUT : input)));
   }
 
   /**
-   * SyncLatest. With a snapshot target, each batch goes straight into the target and the
-   * snapshot completes in slices when the stream ends; leaving the state early (failure,
-   * close) discards it. Without one, the records are buffered on the side and one snapshot
-   * event goes out when the versions arrive and the stream ends.
+   * The refresh of a live stream: re-read from the position held `intervalMs + grace` ago, and
+   * tell the replica nothing below it will be replayed again (it may forget older deletions).
+   */
+  private refreshInput(serverVersion: bigint): LoopInput {
+    const cutoff = this.now() - this.refreshIntervalMs - this.lateCommitGraceMs;
+    const from = this.history.rewindPoint(cutoff) ?? this.state.recordVersion;
+    return {
+      event: { type: "refresh", from },
+      outputs: [{ kind: "floor", type: this.options.type, serverVersion, recordVersion: from }],
+    };
+  }
+
+  /**
+   * SyncLatest: each batch goes straight into the target's snapshot builder and the snapshot
+   * completes in slices when the stream ends; leaving the state early (failure, close) discards it.
    */
   private snapshotStream(source: SyncStreamSource): Observable<LoopInput> {
     const type = this.options.type;
-    const target = this.options.snapshots;
-    const records: RawRecord[] = [];
+    const target = this.options.replica;
     const options = new Map<string, Options>();
     let versions: { serverVersion: bigint; recordVersion: bigint } | undefined;
     let sink: SnapshotSink | undefined;
@@ -295,10 +364,7 @@ export class SyncLoop {
             else if (r.case === "options" && r.value.options !== undefined) options.set(r.value.typeURL, r.value.options);
             else if (r.case === "versions") versions = { serverVersion: r.value.serverVersion, recordVersion: r.value.latestRecordVersion };
           }
-          if (chunk !== undefined) {
-            if (target === undefined) for (const record of chunk) records.push(record);
-            else (sink ??= target.begin(type)).add(chunk);
-          }
+          if (chunk !== undefined) (sink ??= target.begin(type)).add(chunk);
           return { event: { type: "streamMessage", at } };
         },
         onEnd(at) {
@@ -306,7 +372,6 @@ export class SyncLoop {
             return { event: { type: "error", message: "SyncLatest ended without its versions message", connectionFailure: false } };
           }
           const event = { type: "snapshotReceived", at, ...versions } as const;
-          if (target === undefined) return { event, outputs: [{ kind: "snapshot", type, ...versions, records, options }] };
           const completion = (sink ??= target.begin(type)).finishInSteps(versions, options);
           return prepareInSlices(completion).then(
             (): LoopInput => ({
@@ -321,7 +386,6 @@ export class SyncLoop {
       },
       this.reader,
     );
-    if (target === undefined) return stream;
     return new Observable<LoopInput>((subscriber) => {
       const inner = stream.subscribe(subscriber);
       return () => {
@@ -334,6 +398,8 @@ export class SyncLoop {
   /** Sync from our position, waiting for changes; each batch becomes one change event. */
   private changeStream(source: SyncStreamSource, serverVersion: bigint, recordVersion: bigint): Observable<LoopInput> {
     const type = this.options.type;
+    const healthyMs = healthyStreamMs(this.policy);
+    const openedAt = this.now();
     return readStream<SyncResponse>(
       (signal) => source.sync({ serverVersion, recordVersion, type }, signal),
       {
@@ -357,8 +423,8 @@ export class SyncLoop {
           if (records.length > 0) outputs.push({ kind: "change", serverVersion, records });
           return { event: { type: "streamMessage", at, highestRecordVersion: highest }, outputs };
         },
-        onEnd() {
-          return { event: { type: "streamEnded" } };
+        onEnd(at) {
+          return { event: { type: "streamEnded", healthy: at - openedAt >= healthyMs } };
         },
       },
       this.reader,
@@ -380,11 +446,32 @@ export class SyncLoop {
 
   private finish(): void {
     this.options.signal?.removeEventListener("abort", this.onAbort);
-    this.eventsSubject.complete();
     this.statusSubject.complete();
     this.options.onClose?.();
   }
 }
+
+function positiveMs(name: string, value: number): number {
+  if (!(typeof value === "number" && Number.isFinite(value) && value > 0)) {
+    throw new ConnectError(`${name} must be a positive number of milliseconds, got ${String(value)}`, Code.InvalidArgument);
+  }
+  return value;
+}
+
+function nonNegativeMs(name: string, value: number): number {
+  if (!(typeof value === "number" && Number.isFinite(value) && value >= 0)) {
+    throw new ConnectError(`${name} must be a non-negative number of milliseconds, got ${String(value)}`, Code.InvalidArgument);
+  }
+  return value;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof ConnectError ? error.rawMessage : error instanceof Error ? error.message : String(error);
+}
+
+/** The failures a stream reports when its connection is cut under it. */
+const CUT_BY_RESET: ReadonlySet<string> = new Set(["aborted", "cancelledByServer", "error", "streamEnded"]);
+const RESET_INPUT: LoopInput = { event: { type: "connectionReset" } };
 
 /** Prepares a snapshot's swap slice by slice, yielding to the event loop in between. */
 async function prepareInSlices(completion: SnapshotSwap): Promise<void> {

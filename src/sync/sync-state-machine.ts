@@ -5,15 +5,19 @@
  *                              --connected--> live           (position held: resume Sync)
  *   snapshotting --streamMessage--> snapshotting --snapshotReceived--> live
  *   live --streamMessage--> live                              (a change batch: real progress)
- *   connecting/snapshotting/live --aborted|cancelledByServer|streamEnded|idleTimeout|error|unauthenticated--> backing-off
+ *   live --refresh--> live                                    (a new Sync from an older position)
+ *   connecting/snapshotting/live --aborted|cancelledByServer|refused|connectionReset|streamEnded|idleTimeout|error|unauthenticated--> backing-off
  *   backing-off --retry--> connecting
  *   any --close--> closed (terminal)
  *
  * `connecting` means what it says: the HTTP/2 connection to the current URL is being opened
  * (or verified with a PING), so `live` is only shown for a Sync stream on a connected session.
- * Every path that loops back to a request passes through backing-off, so every retry waits
- * for the backoff (no hot loops). ABORTED and a server-side CANCELLED forget the position,
- * so the retry is a resync from SyncLatest; the other failures keep it and resume Sync.
+ * Every path that loops back to a request passes through backing-off, whose timer is the guard
+ * (no hot loops); how long it waits depends on why (see RetryKind). ABORTED, a server-side
+ * CANCELLED and a change the replica refused forget the position, so the retry is a resync from
+ * SyncLatest; the other failures keep it and resume Sync. `refresh` restarts a healthy Sync
+ * stream from an older position it held (re-reading a short window catches commits that became
+ * visible late, and a new stream brings the type's current options).
  *
  * `TRANSITIONS` is typed as a complete Record over (state, event): adding a state or an event
  * fails to compile until every pair is decided. The pure `transition` function applies it.
@@ -29,10 +33,13 @@ export const SYNC_EVENT_TYPES = [
   "snapshotReceived",
   "aborted",
   "cancelledByServer",
+  "refused",
+  "connectionReset",
   "streamEnded",
   "idleTimeout",
   "error",
   "unauthenticated",
+  "refresh",
   "retry",
   "close",
 ] as const;
@@ -51,19 +58,40 @@ export type SyncMachineEvent =
   | { readonly type: "aborted"; readonly message: string }
   /** CANCELLED that we did not cause: the server's Clear (or a shutdown) cancelled the stream. */
   | { readonly type: "cancelledByServer"; readonly message: string }
-  /** The stream ended OK (only expected of a Sync stream that was told to wait). */
-  | { readonly type: "streamEnded" }
+  /** The replica refused what the stream delivered (it no longer matches the position): resync. */
+  | { readonly type: "refused"; readonly message: string }
+  /**
+   * The stream failed because this client reset its connection (a failover after another
+   * stream's connection failure): not the server's doing, so the position is kept.
+   */
+  | { readonly type: "connectionReset" }
+  /**
+   * The stream ended OK (only expected of a Sync stream that was told to wait, e.g. a proxy's
+   * idle timeout). `healthy`: it had been open long enough not to count as a failure.
+   */
+  | { readonly type: "streamEnded"; readonly healthy: boolean }
   /** Nothing arrived for longer than the idle limit. */
   | { readonly type: "idleTimeout"; readonly idleMs: number }
   | { readonly type: "error"; readonly message: string; readonly connectionFailure: boolean }
   /** UNAUTHENTICATED or PERMISSION_DENIED: almost always a shared secret mismatch. */
   | { readonly type: "unauthenticated"; readonly message: string }
+  /** Restart the live Sync from `from`, a position this stream held (at or below the current one). */
+  | { readonly type: "refresh"; readonly from: bigint }
   /** The backoff timer fired. */
   | { readonly type: "retry" }
   | { readonly type: "close" };
 
-/** How backing-off waits: the jittered backoff, or the long fixed delay for auth failures. */
-export type RetryKind = "backoff" | "auth";
+/**
+ * How backing-off waits, by why the stream stopped (retry-delay.ts):
+ * - "resync": the position is gone (ABORTED, the server's Clear, a refused change): at once,
+ *   unless resyncs keep failing fast (then the fast-loop delay);
+ * - "resume": a healthy stream ended or went idle: a short jitter, the attempt count reset;
+ * - "reconnect": the connection failed (refused, reset, TLS, timeout): full-jitter backoff capped
+ *   low (`maxReconnectDelayMs`), so a databroker that comes back is used again within that bound;
+ * - "backoff": any other failure: full-jitter exponential backoff up to `maxDelayMs`;
+ * - "auth": a rejected token: the long fixed delay.
+ */
+export type RetryKind = "resync" | "resume" | "reconnect" | "backoff" | "auth";
 
 export interface SyncState {
   readonly name: SyncStateName;
@@ -100,6 +128,8 @@ export type TransitionTarget = SyncStateName | "resume" | "ignore";
 const STREAM_FAILURES = {
   aborted: "backing-off",
   cancelledByServer: "backing-off",
+  refused: "backing-off",
+  connectionReset: "backing-off",
   streamEnded: "backing-off",
   idleTimeout: "backing-off",
   error: "backing-off",
@@ -114,10 +144,13 @@ export const TRANSITIONS: { readonly [S in SyncStateName]: { readonly [E in Sync
     snapshotReceived: "ignore",
     aborted: "ignore",
     cancelledByServer: "ignore",
+    refused: "ignore",
+    connectionReset: "ignore",
     streamEnded: "ignore",
     idleTimeout: "ignore",
     error: "ignore",
     unauthenticated: "ignore",
+    refresh: "ignore",
     retry: "ignore",
     close: "closed",
   },
@@ -127,6 +160,7 @@ export const TRANSITIONS: { readonly [S in SyncStateName]: { readonly [E in Sync
     streamMessage: "ignore",
     snapshotReceived: "ignore",
     ...STREAM_FAILURES,
+    refresh: "ignore",
     retry: "ignore",
     close: "closed",
   },
@@ -136,6 +170,7 @@ export const TRANSITIONS: { readonly [S in SyncStateName]: { readonly [E in Sync
     streamMessage: "snapshotting",
     snapshotReceived: "live",
     ...STREAM_FAILURES,
+    refresh: "ignore",
     retry: "ignore",
     close: "closed",
   },
@@ -145,6 +180,7 @@ export const TRANSITIONS: { readonly [S in SyncStateName]: { readonly [E in Sync
     streamMessage: "live",
     snapshotReceived: "ignore",
     ...STREAM_FAILURES,
+    refresh: "live",
     retry: "ignore",
     close: "closed",
   },
@@ -155,10 +191,13 @@ export const TRANSITIONS: { readonly [S in SyncStateName]: { readonly [E in Sync
     snapshotReceived: "ignore",
     aborted: "ignore",
     cancelledByServer: "ignore",
+    refused: "ignore",
+    connectionReset: "ignore",
     streamEnded: "ignore",
     idleTimeout: "ignore",
     error: "ignore",
     unauthenticated: "ignore",
+    refresh: "ignore",
     retry: "connecting",
     close: "closed",
   },
@@ -169,10 +208,13 @@ export const TRANSITIONS: { readonly [S in SyncStateName]: { readonly [E in Sync
     snapshotReceived: "ignore",
     aborted: "ignore",
     cancelledByServer: "ignore",
+    refused: "ignore",
+    connectionReset: "ignore",
     streamEnded: "ignore",
     idleTimeout: "ignore",
     error: "ignore",
     unauthenticated: "ignore",
+    refresh: "ignore",
     retry: "ignore",
     close: "ignore",
   },
@@ -192,8 +234,12 @@ function lastErrorFor(event: SyncMachineEvent): string | undefined {
       return `sync aborted by the server (${event.message}): resyncing`;
     case "cancelledByServer":
       return `stream cancelled by the server (${event.message}): resyncing`;
+    case "refused":
+      return `the replica refused a change (${event.message}): resyncing`;
+    case "connectionReset":
+      return "connection reset by this client after another stream's connection failure: resuming";
     case "streamEnded":
-      return "stream ended: resuming";
+      return event.healthy ? "stream ended: resuming" : "stream ended right after it opened: backing off";
     case "idleTimeout":
       return `no message for ${event.idleMs} ms: reconnecting`;
     case "error":
@@ -213,7 +259,8 @@ export function transition(state: SyncState, event: SyncMachineEvent): SyncState
   const target = TRANSITIONS[state.name][event.type];
   if (target === "ignore") return state;
   const to: SyncStateName = target === "resume" ? (state.serverVersion === undefined ? "snapshotting" : "live") : target;
-  const epoch = to === state.name ? state.epoch : state.epoch + 1;
+  // A refresh stays live but replaces the stream: a new effect, so a new epoch.
+  const epoch = to === state.name && event.type !== "refresh" ? state.epoch : state.epoch + 1;
   const base = { ...state, name: to, epoch };
 
   switch (event.type) {
@@ -246,21 +293,32 @@ export function transition(state: SyncState, event: SyncMachineEvent): SyncState
         attempt: 0,
         lastError: undefined,
       };
+    case "refresh":
+      // Never past the position: a refresh only re-reads.
+      return { ...base, recordVersion: event.from < state.recordVersion ? event.from : state.recordVersion };
     case "aborted":
     case "cancelledByServer":
-      // The position is no good any more: the retry starts over with SyncLatest.
+    case "refused":
+      // The position is no good any more: the retry starts over with SyncLatest, at once.
       return {
         ...base,
         serverVersion: undefined,
         recordVersion: 0n,
         attempt: state.attempt + 1,
         lastError: lastErrorFor(event),
-        retryKind: "backoff",
+        retryKind: "resync",
       };
     case "streamEnded":
+      // A clean end of a healthy stream (a proxy closing idle streams) is not a failure.
+      return event.healthy
+        ? { ...base, attempt: 0, lastError: lastErrorFor(event), retryKind: "resume" }
+        : { ...base, attempt: state.attempt + 1, lastError: lastErrorFor(event), retryKind: "backoff" };
     case "idleTimeout":
+      return { ...base, attempt: 0, lastError: lastErrorFor(event), retryKind: "resume" };
+    case "connectionReset":
+      return { ...base, lastError: lastErrorFor(event), retryKind: "resume" };
     case "error":
-      return { ...base, attempt: state.attempt + 1, lastError: lastErrorFor(event), retryKind: "backoff" };
+      return { ...base, attempt: state.attempt + 1, lastError: lastErrorFor(event), retryKind: event.connectionFailure ? "reconnect" : "backoff" };
     case "unauthenticated":
       return { ...base, attempt: state.attempt + 1, lastError: lastErrorFor(event), retryKind: "auth" };
     default: {

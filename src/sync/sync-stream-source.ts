@@ -9,6 +9,11 @@ import type { DatabrokerConnection, DatabrokerUrlSet } from "../transport/databr
 export interface SyncStreamSource {
   /** Shown on the state stream. */
   readonly url: string;
+  /**
+   * Bumped each time this client resets the source's connection (after another stream's
+   * connection failure): a stream opened before a bump that then fails was cut by us.
+   */
+  readonly resets: number;
   /** Resolves once the connection to this databroker is up; rejects with why it is not. */
   connect(): Promise<void>;
   syncLatest(type: string, signal: AbortSignal): AsyncIterable<SyncLatestResponse>;
@@ -26,6 +31,10 @@ class UrlSetSource implements SyncStreamSource {
 
   get url(): string {
     return this.connection.url;
+  }
+
+  get resets(): number {
+    return this.connection.resets;
   }
 
   connect(): Promise<void> {

@@ -17,6 +17,11 @@ export interface DatabrokerConnection {
   readonly transport: DatabrokerTransport;
   readonly dataBroker: DataBrokerClient;
   readonly checkpoint: CheckpointClient;
+  /**
+   * How many times this client has reset the connection (failover). A stream opened before a
+   * reset that then fails failed because of it, not because of the server (see the sync loop).
+   */
+  readonly resets: number;
 }
 
 export interface DatabrokerUrlSet {
@@ -49,7 +54,7 @@ export function createDatabrokerUrlSet(urls: readonly string[], options: Databro
   // Fail on bad ping settings now rather than on first use.
   pingSettings(options);
 
-  const connections: Array<DatabrokerConnection | undefined> = normalized.map(() => undefined);
+  const connections: Array<{ -readonly [K in keyof DatabrokerConnection]: DatabrokerConnection[K] } | undefined> = normalized.map(() => undefined);
   let index = 0;
   let closed = false;
 
@@ -57,12 +62,13 @@ export function createDatabrokerUrlSet(urls: readonly string[], options: Databro
     const existing = connections[i];
     if (existing) return existing;
     const transport = createDatabrokerTransport(normalized[i]!, options);
-    const created: DatabrokerConnection = {
+    const created = {
       url: transport.url,
       index: i,
       transport,
       dataBroker: createDataBrokerClient(transport.transport),
       checkpoint: createCheckpointClient(transport.transport),
+      resets: 0,
     };
     connections[i] = created;
     return created;
@@ -80,8 +86,10 @@ export function createDatabrokerUrlSet(urls: readonly string[], options: Databro
     },
     failover(failed) {
       assertOpen();
-      if (failed.index === index && connections[index] === failed) {
-        failed.transport.resetConnection();
+      const held = connections[index];
+      if (failed.index === index && held === failed) {
+        held.resets++;
+        held.transport.resetConnection();
         index = (index + 1) % normalized.length;
       }
       return connectionAt(index);

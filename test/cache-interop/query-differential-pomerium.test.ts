@@ -116,7 +116,8 @@ describe.each(STORAGES)("local query vs Query of Pomerium's databroker on %s", (
     // In a few batches, so versions interleave across types.
     const all = [...seeded.sessions, ...seeded.users].sort((a, b) => (a.id < b.id ? -1 : 1)).reverse();
     for (let i = 0; i < all.length; i += 25) await db.put({ records: all.slice(i, i + 25) });
-    const latest = (await db.serverInfo({})).latestRecordVersion;
+    const info = await db.serverInfo({});
+    const latest = { serverVersion: info.serverVersion, recordVersion: info.latestRecordVersion };
     cache = createDatabrokerCache({ url: target.url, sharedSecret: target.sharedSecret, retry: FAST_RETRY, types: [SESSION_TYPE, USER_TYPE] });
     cleanups.add(() => cache.close());
     await cache.ready({ timeoutMs: 20_000 });

@@ -65,7 +65,7 @@ describe("cache lifecycle", () => {
     const info = await cache.client.serverInfo({});
     expect(info.serverVersion).toBe(server.serverVersion);
     const put = await cache.client.put({ records: [session("via-client", "u1")] });
-    await cache.waitForVersion(put.records[0]!.version, { timeoutMs: 5000 });
+    await cache.waitForVersion(api.versionOfWrite(put), { timeoutMs: 5000 });
     expect(cache.getSession("via-client")?.userId).toBe("u1");
     await cache.close();
     await expect(cache.client.serverInfo({})).rejects.toMatchObject({ code: api.Code.Canceled });
@@ -90,9 +90,9 @@ describe("cache lifecycle", () => {
     await cache.ready({ timeoutMs: 5000 });
     expect(cache.getSession("s1")?.userId).toBe("u1");
     expect(cache.userByEmail("a@example.com")?.id).toBe("u1");
-    const v = (await db.put({ records: [user("u2", "b@example.com")] })).records[0]!.version;
+    const v = api.versionOfWrite(await db.put({ records: [user("u2", "b@example.com")] }));
     await cache.waitForVersion(v, { type: USER_TYPE, timeoutMs: 5000 });
-    expect(cache.lookup(USER_TYPE, "u2", { minRecordVersion: v }).freshness).toBe("fresh");
+    expect(cache.lookup(USER_TYPE, "u2", { minVersion: v }).freshness).toBe("fresh");
     expect(cache.state.streams.map((s) => s.type)).toEqual([""]);
   });
 

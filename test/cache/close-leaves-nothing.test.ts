@@ -35,7 +35,7 @@ describe("closing the cache", () => {
     const server = await startServer(cleanups);
     const db = writer(server.url);
     await db.put({ records: [session("s1", "u1")] });
-    const child = runChild("./fixtures/cache-then-close.ts", { DATABROKER_URL: server.url, DATABROKER_SECRET: SECRET, WAIT_FOR_VERSION: "2" });
+    const child = runChild("./fixtures/cache-then-close.ts", { DATABROKER_URL: server.url, DATABROKER_SECRET: SECRET, WAIT_FOR_VERSION: "2", SERVER_VERSION: String(server.serverVersion) });
     const started = Date.now();
     while (!child.output().stdout.includes("ready")) {
       if (Date.now() - started > 20_000) throw new Error(`child never became ready: ${child.output().stderr}`);

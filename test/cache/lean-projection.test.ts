@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OptionsSchema, type Record as DatabrokerRecord } from "../../gen/databroker/databroker_pb.js";
 import { SessionSchema, type Session } from "../../gen/session/session_pb.js";
 import { DemoRecords } from "../../src/demo/demo-records.js";
-import { LEAN_REFRESH_TOKEN_PLACEHOLDER, leanProjection, SESSION_TYPE, USER_TYPE, type DatabrokerCache } from "../../src/index.js";
+import { LEAN_REFRESH_TOKEN_PLACEHOLDER, leanProjection, SESSION_TYPE, USER_TYPE, versionOfWrite, type DatabrokerCache } from "../../src/index.js";
 import { recordBytes } from "../../src/replica/cached-record.js";
 import type { LocalQueryRequest } from "../../src/replica/replica.js";
 import { Cleanups, cacheFor, startServer, until, writer } from "./cache-fixtures.js";
@@ -22,6 +22,7 @@ const USERS = 12;
 const cleanups = new Cleanups();
 let db: ReturnType<typeof writer>;
 let serverUrl: string;
+let serverVersion: bigint;
 let full: DatabrokerCache;
 let lean: DatabrokerCache;
 const sessions: Session[] = [];
@@ -57,13 +58,14 @@ function instantsOf(s: Session): number[] {
 beforeAll(async () => {
   const server = await startServer(cleanups);
   serverUrl = server.url;
+  serverVersion = server.serverVersion;
   db = writer(server.url);
   await db.setOptions({ type: SESSION_TYPE, options: create(OptionsSchema, { indexableFields: ["user_id", "idp_id", "id_token.issuer"] }) });
   const demo = new DemoRecords({ seed: 3, nowMs: NOW });
   const users: DatabrokerRecord[] = Array.from({ length: USERS }, (_, n) => DemoRecords.record(demo.user(n)));
   sessions.push(...makeSessions());
   const put = await db.put({ records: [...users, ...sessions.map((s) => DemoRecords.record(s))] });
-  const version = put.records.at(-1)!.version;
+  const version = versionOfWrite(put);
   full = cacheFor(cleanups, server.url, { clock });
   lean = cacheFor(cleanups, server.url, { clock, projection: "lean" });
   for (const cache of [full, lean]) {
@@ -170,7 +172,7 @@ describe('projection: "lean"', () => {
     expect(cache.size(USER_TYPE)).toBe(0);
     const s = sessions[2]!;
     expect(Buffer.from(recordBytes(cache.get(SESSION_TYPE, s.id)!)).includes(Buffer.from(s.idToken!.raw))).toBe(false);
-    await expect(cache.getConsistent(USER_TYPE, "user-1", { minRecordVersion: 1n << 60n })).resolves.toEqual({ source: "server", record: undefined });
+    await expect(cache.getConsistent(USER_TYPE, "user-1", { minVersion: { serverVersion, recordVersion: 1n << 60n } })).resolves.toEqual({ source: "server", record: undefined });
   });
 
   it("skips records for which a host function returns something other than bytes, and counts them as malformed", async () => {
@@ -187,7 +189,7 @@ describe('projection: "lean"', () => {
 
   it("applies to live changes too: an updated session is projected before it is stored", async () => {
     const updated = new DemoRecords({ seed: 99, nowMs: NOW }).session("s-live", 1);
-    const v = (await db.put({ records: [DemoRecords.record(updated)] })).records[0]!.version;
+    const v = versionOfWrite(await db.put({ records: [DemoRecords.record(updated)] }));
     await lean.waitForVersion(v, { type: SESSION_TYPE, timeoutMs: 5000 });
     const kept = recordBytes(lean.get(SESSION_TYPE, "s-live")!);
     expect(Buffer.from(kept).includes(Buffer.from(updated.oauthToken!.refreshToken))).toBe(false);

@@ -1,7 +1,7 @@
 /** Metrics (Pomerium's databroker.syncer.* names) and the logger hook, against a real databroker. */
 import type { Attributes, Meter } from "@opentelemetry/api";
 import { afterEach, describe, expect, it } from "vitest";
-import { SESSION_TYPE, USER_TYPE, type DatabrokerCacheLogger } from "../../src/index.js";
+import { SESSION_TYPE, USER_TYPE, versionOfWrite, type DatabrokerCacheLogger } from "../../src/index.js";
 import { Cleanups, SECRET, cacheFor, session, startServer, until, user, writer } from "./cache-fixtures.js";
 
 const cleanups = new Cleanups();
@@ -43,7 +43,7 @@ describe("metrics", () => {
     const cache = cacheFor(cleanups, server.url, { types: [SESSION_TYPE, USER_TYPE], meter });
     await cache.ready({ timeoutMs: 5000 });
     await until(() => last(points, "databroker.syncer.active", "session.Session") === 1, "session stream live");
-    const v = (await db.put({ records: [session("s3", "u1")] })).records[0]!.version;
+    const v = versionOfWrite(await db.put({ records: [session("s3", "u1")] }));
     await cache.waitForVersion(v, { type: SESSION_TYPE, timeoutMs: 5000 });
 
     expect(sum(points, "databroker.syncer.sync_latest.total", "session.Session")).toBe(1);
@@ -65,7 +65,7 @@ describe("metrics", () => {
     const cache = cacheFor(cleanups, server.url, { types: [SESSION_TYPE], meter, subscriberBufferSize: 1 });
     cache.changes(SESSION_TYPE)[Symbol.asyncIterator](); // never pulled
     await cache.ready({ timeoutMs: 5000 });
-    const v = (await writer(server.url).put({ records: [session("s1", "u1")] })).records[0]!.version;
+    const v = versionOfWrite(await writer(server.url).put({ records: [session("s1", "u1")] }));
     await cache.waitForVersion(v, { timeoutMs: 5000 });
     expect(sum(points, "databroker.cache.subscriber_overflows", "session.Session")).toBe(1);
   });

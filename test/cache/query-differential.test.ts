@@ -9,7 +9,7 @@ import { ConnectError } from "@connectrpc/connect";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OptionsSchema } from "../../gen/databroker/databroker_pb.js";
-import { SESSION_TYPE, type DatabrokerCache } from "../../src/index.js";
+import { SESSION_TYPE, versionOfWrite, type DatabrokerCache, type DatabrokerVersion } from "../../src/index.js";
 import { Cleanups, cacheFor, session, startServer, writer } from "./cache-fixtures.js";
 import { filterOf } from "../support/filter-arbitrary.js";
 
@@ -44,11 +44,11 @@ beforeAll(async () => {
     session(ids[i]!, r.user, { idpId: r.idp, idToken: { issuer: r.issuer }, oauthToken: { tokenType: r.tokenType } }),
   );
   // In a few batches, so versions interleave.
-  let version = 0n;
-  for (let i = 0; i < records.length; i += 40) version = (await db.put({ records: records.slice(i, i + 40) })).records.at(-1)!.version;
+  let version: DatabrokerVersion | undefined;
+  for (let i = 0; i < records.length; i += 40) version = versionOfWrite(await db.put({ records: records.slice(i, i + 40) }));
   cache = cacheFor(cleanups, server.url, { types: [SESSION_TYPE] });
   await cache.ready({ timeoutMs: 10_000 });
-  await cache.waitForVersion(version, { timeoutMs: 10_000 });
+  await cache.waitForVersion(version!, { timeoutMs: 10_000 });
 });
 afterAll(() => cleanups.run());
 

@@ -1,6 +1,6 @@
 /** A subscriber that never consumes costs a bounded buffer and nothing else. */
 import { afterEach, describe, expect, it } from "vitest";
-import { SESSION_TYPE, type CacheChange, type ChangeBatch } from "../../src/index.js";
+import { SESSION_TYPE, versionOfWrite, type CacheChange, type ChangeBatch } from "../../src/index.js";
 import { Cleanups, cacheFor, session, startServer, until, writer } from "./cache-fixtures.js";
 
 const cleanups = new Cleanups();
@@ -34,7 +34,7 @@ describe("a subscriber that never consumes", () => {
 
     // One write at a time: each arrives as its own change batch.
     for (let i = 0; i < WRITES; i++) {
-      const v = (await db.put({ records: [session(`s${i}`, "u1")] })).records[0]!.version;
+      const v = versionOfWrite(await db.put({ records: [session(`s${i}`, "u1")] }));
       await cache.waitForVersion(v, { timeoutMs: 5000 });
     }
     expect(cache.size(SESSION_TYPE)).toBe(WRITES);

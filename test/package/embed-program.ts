@@ -5,7 +5,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { SESSION_TYPE, SessionSchema, isSessionValid } from "../../src/index.js";
+import { SESSION_TYPE, SessionSchema, isSessionValid, versionOfWrite } from "../../src/index.js";
 import { authorize, inMemoryRoundTrip, observeSignOuts, readAfterWrite, signIn, startCache, waitThenRead } from "./readme-examples.js";
 
 function check(condition: boolean, what: string): void {
@@ -32,8 +32,8 @@ check((await readAfterWrite(cache, "embedded-1", version))?.userId === "user-1",
 check((await waitThenRead(cache, "embedded-1", version))?.userId === "user-1", "waitForVersion then getSession");
 check(authorize(cache, "embedded-1", "admins") && !authorize(cache, "embedded-1", "finance"), "authorize by group");
 check(isSessionValid(cache.getSession("embedded-1")!), "isSessionValid");
-const { records } = await cache.client.put({ records: [{ type: SESSION_TYPE, id: "embedded-1", deletedAt: timestampFromMs(Date.now()) }] });
-await cache.waitForVersion(records[0]!.version, { type: SESSION_TYPE, timeoutMs: 5_000 });
+const signOut = await cache.client.put({ records: [{ type: SESSION_TYPE, id: "embedded-1", deletedAt: timestampFromMs(Date.now()) }] });
+await cache.waitForVersion(versionOfWrite(signOut), { type: SESSION_TYPE, timeoutMs: 5_000 });
 await new Promise((resolve) => setTimeout(resolve, 50)); // changes$ delivers asynchronously
 check(signedOut.includes("embedded-1"), "changes$ saw the sign-out");
 check(cache.getSession("embedded-1") === undefined, "deleted session is gone");

@@ -18,7 +18,9 @@ import {
   type CacheState,
   type DatabrokerCache,
   type DatabrokerCacheLogger,
+  type DatabrokerVersion,
   type Session,
+  versionOfWrite,
 } from "../../src/index.js";
 
 // ---- README: "Embedding the cache in an authorize function" ----
@@ -47,21 +49,21 @@ export function emailOf(cache: DatabrokerCache, sessionId: string): string | und
 
 // ---- README: "Read-your-writes" ----
 
-export async function signIn(cache: DatabrokerCache, session: Session): Promise<bigint> {
-  const { records } = await cache.client.put({
+export async function signIn(cache: DatabrokerCache, session: Session): Promise<DatabrokerVersion> {
+  const response = await cache.client.put({
     records: [create(RecordSchema, { type: SESSION_TYPE, id: session.id, data: anyPack(SessionSchema, session) })],
   });
-  return records[0]!.version; // hand this version to whoever reads next
+  return versionOfWrite(response); // { serverVersion, recordVersion }: hand it to whoever reads next
 }
 
-export async function readAfterWrite(cache: DatabrokerCache, sessionId: string, version: bigint): Promise<Session | undefined> {
+export async function readAfterWrite(cache: DatabrokerCache, sessionId: string, version: DatabrokerVersion): Promise<Session | undefined> {
   // Answers from the cache once its stream reached `version`; waits up to 200 ms, then asks the server.
-  const { record, source } = await cache.getConsistent(SESSION_TYPE, sessionId, { minRecordVersion: version, waitMs: 200 });
+  const { record, source } = await cache.getConsistent(SESSION_TYPE, sessionId, { minVersion: version, waitMs: 200 });
   console.log(`answered from the ${source}`);
   return record?.message as Session | undefined;
 }
 
-export async function waitThenRead(cache: DatabrokerCache, sessionId: string, version: bigint): Promise<Session | undefined> {
+export async function waitThenRead(cache: DatabrokerCache, sessionId: string, version: DatabrokerVersion): Promise<Session | undefined> {
   // Or wait for the stream explicitly (rejects with ConnectError DeadlineExceeded on timeout).
   await cache.waitForVersion(version, { type: SESSION_TYPE, timeoutMs: 1_000 });
   return cache.getSession(sessionId);

@@ -26,6 +26,7 @@ export function gateFirstSync(real: SyncSourceProvider): GatedProvider {
       const source = real.current();
       return {
         url: source.url,
+        resets: source.resets,
         connect: () => source.connect(),
         syncLatest: (type, signal) => source.syncLatest(type, signal),
         sync: (request, signal) =>

@@ -23,6 +23,8 @@ export class ScriptedStream<M> implements AsyncIterable<M> {
   private readonly queue: Array<{ value: M } | { end: true } | { error: unknown }> = [];
   private wake: (() => void) | undefined;
   aborted = false;
+  /** For tests that serve calls in turn: set once a test has answered this stream. */
+  served = false;
 
   constructor(readonly signal: AbortSignal) {
     signal.addEventListener("abort", () => {
@@ -94,7 +96,11 @@ export class ScriptedProvider implements SyncSourceProvider {
 
   reportConnectionFailure(source: SyncStreamSource): void {
     this.failures.push(source.url);
-    if (this.sources[this.index] === source) this.index = (this.index + 1) % this.sources.length;
+    if (this.sources[this.index] === source) {
+      // As the URL set: the failed connection is reset (its other streams are cut), next URL.
+      (source as { resets: number }).resets++;
+      this.index = (this.index + 1) % this.sources.length;
+    }
   }
 
   /** Resolves with the n-th call (0-based) once the loop has opened it. */
@@ -120,6 +126,7 @@ export class ScriptedProvider implements SyncSourceProvider {
   private sourceFor(url: string): SyncStreamSource {
     return {
       url,
+      resets: 0,
       connect: () => {
         this.connects.push(url);
         return this.onConnect(url);

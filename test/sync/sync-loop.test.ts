@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { SyncLoop, type SyncLoopOptions } from "../../src/sync/sync-loop.js";
 import {
   ScriptedProvider,
@@ -10,10 +10,9 @@ import {
   latestRecord,
   latestVersions,
   record,
-  sleep,
   until,
 } from "./scripted-source.js";
-import { startRecording } from "./loop-recorder.js";
+import { startRecording, withRecorder } from "./loop-recorder.js";
 
 const BIG_SERVER_VERSION = 2n ** 64n - 3n; // above 2^53: must survive as bigint
 const FAST_RETRY = { initialDelayMs: 5, maxDelayMs: 40, authRetryDelayMs: 200, fastLoopMaxRetries: 100, fastLoopWindowMs: 1000 };
@@ -23,10 +22,11 @@ afterEach(() => {
   for (const loop of loops.splice(0)) loop.close();
 });
 
-function startLoop(provider: ScriptedProvider, options: Partial<SyncLoopOptions> = {}) {
-  const loop = new SyncLoop({ type: SESSION_TYPE, source: provider, retry: FAST_RETRY, idleTimeoutMs: 5000, ...options });
+function startLoop(provider: ScriptedProvider, options: Partial<Omit<SyncLoopOptions, "replica">> = {}) {
+  const { options: withTarget, target } = withRecorder({ type: SESSION_TYPE, source: provider, retry: FAST_RETRY, idleTimeoutMs: 5000, ...options });
+  const loop = new SyncLoop(withTarget);
   loops.push(loop);
-  return startRecording(loop);
+  return startRecording(loop, target);
 }
 
 /** Completes the n-th call as a SyncLatest with the given records and versions. */
@@ -36,6 +36,20 @@ async function serveSnapshot(provider: ScriptedProvider, n: number, serverVersio
   call.latest!.push(...ids.map((id, i) => latestRecord(record(id, BigInt(i + 1)))), latestVersions(serverVersion, recordVersion));
   call.latest!.end();
   return call;
+}
+
+/**
+ * Runs every timer the loop could have left (fake time, a minute of it) and checks that no
+ * further stream was opened: what a closed loop must guarantee, without waiting in real time.
+ */
+async function expectNothingScheduled(provider: ScriptedProvider, calls: number): Promise<void> {
+  vi.useFakeTimers();
+  try {
+    await vi.advanceTimersByTimeAsync(60_000);
+  } finally {
+    vi.useRealTimers();
+  }
+  expect(provider.calls).toHaveLength(calls);
 }
 
 describe("sync loop against a scripted stream source", () => {
@@ -183,8 +197,6 @@ describe("sync loop against a scripted stream source", () => {
     provider.onConnect = () => new Promise<void>((resolve) => (letConnect = resolve));
     provider.calls[1]!.changes!.fail(new ConnectError("boom", Code.Internal));
     await until(() => loop.status.state === "connecting", "connecting");
-    await sleep(30);
-    expect(loop.status.state).toBe("connecting");
     expect(provider.calls).toHaveLength(2); // no stream before the connection is up
     letConnect();
     const resumed = await provider.call(2);
@@ -270,17 +282,37 @@ describe("sync loop against a scripted stream source", () => {
 
   it("does not reset the backoff just because a stream opened without delivering changes", async () => {
     const provider = new ScriptedProvider();
-    const { statuses } = startLoop(provider, { random: () => 0.999, retry: { ...FAST_RETRY, initialDelayMs: 4, maxDelayMs: 1000 } });
+    // The loop's clock stands still: every stream ends the moment it opened (not a healthy stream).
+    const { loop, statuses } = startLoop(provider, { now: () => 1_000, random: () => 0.999, retry: { ...FAST_RETRY, initialDelayMs: 4, maxDelayMs: 1000 } });
     const backoffs = () => statuses.filter((s) => s.state === "backing-off").map((s) => [s.attempt, s.retryInMs]);
     await serveSnapshot(provider, 0, 7n, 3n);
     for (let n = 1; n <= 3; n++) {
       const call = await provider.call(n);
       call.changes!.push(changeOptions(SESSION_TYPE, 1n)); // a message, but no change
-      await sleep(5);
+      await until(() => loop.status.lastMessageAt !== undefined && statuses.filter((s) => s.state === "live").length >= n + 1, `options of stream ${n}`);
       call.changes!.end();
       await until(() => backoffs().length === n, `attempt ${n}`);
     }
     expect(backoffs()).toEqual([[1, 3], [2, 7], [3, 15]]);
+  });
+
+  it("resumes promptly, without counting a failure, after a healthy stream ends cleanly (a proxy's idle timeout)", async () => {
+    const provider = new ScriptedProvider();
+    let clock = 0;
+    const retry = { ...FAST_RETRY, initialDelayMs: 4, maxDelayMs: 1000, fastLoopMaxRetries: 3, fastLoopWindowMs: 300 };
+    const { loop, statuses } = startLoop(provider, { now: () => clock, random: () => 0.999, retry });
+    const backoffs = () => statuses.filter((s) => s.state === "backing-off").map((s) => [s.attempt, s.retryInMs]);
+    await serveSnapshot(provider, 0, 7n, 3n);
+    for (let n = 1; n <= 10; n++) {
+      const call = await provider.call(n);
+      expect(call).toMatchObject({ kind: "sync", serverVersion: 7n, recordVersion: 3n });
+      clock += 100; // open for fastLoopWindowMs / fastLoopMaxRetries: healthy
+      call.changes!.end();
+      await until(() => backoffs().length === n, `clean end ${n}`);
+    }
+    // Never a growing backoff, never the fast-loop penalty: each wait is under the initial delay.
+    expect(backoffs()).toEqual(Array.from({ length: 10 }, () => [0, 3]));
+    expect(loop.status.lastError).toBe("stream ended: resuming");
   });
 
   it("forces the capped delay when retries bunch up (fast-loop detector)", async () => {
@@ -311,31 +343,28 @@ describe("sync loop against a scripted stream source", () => {
 
   it("discards a half-read snapshot on failure: the next snapshot does not contain stale buffered records", async () => {
     const provider = new ScriptedProvider();
-    const { events } = startLoop(provider);
+    const { loop, events } = startLoop(provider);
     const first = await provider.call(0);
     first.latest!.push(latestRecord(record("stale", 1n)));
-    await sleep(5);
+    await until(() => loop.status.lastMessageAt !== undefined, "the first batch read");
     first.latest!.fail(new ConnectError("boom", Code.Internal));
     await serveSnapshot(provider, 1, 7n, 1n, ["fresh"]);
     await until(() => events.length === 1, "snapshot");
     expect(events[0]!.kind === "snapshot" && events[0]!.records.map((r) => r.id)).toEqual(["fresh"]);
   });
 
-  it("close() aborts the open stream, completes both observables and opens nothing more", async () => {
+  it("close() aborts the open stream, completes the status stream and opens nothing more", async () => {
     const provider = new ScriptedProvider();
     const { loop } = startLoop(provider);
-    let eventsDone = false;
     let statusDone = false;
-    loop.events$.subscribe({ complete: () => (eventsDone = true) });
     loop.status$.subscribe({ complete: () => (statusDone = true) });
     await serveSnapshot(provider, 0, 7n, 3n);
     const sync = await provider.call(1);
     loop.close();
     expect(sync.signal.aborted).toBe(true);
     expect(loop.status.state).toBe("closed");
-    expect(eventsDone && statusDone).toBe(true);
-    await sleep(50);
-    expect(provider.calls).toHaveLength(2);
+    expect(statusDone).toBe(true);
+    await expectNothingScheduled(provider, 2);
   });
 
   it("close() during backing-off cancels the timer: no further attempt is made", async () => {
@@ -344,8 +373,7 @@ describe("sync loop against a scripted stream source", () => {
     (await provider.call(0)).latest!.fail(new ConnectError("boom", Code.Internal));
     await until(() => loop.status.state === "backing-off", "backing-off");
     loop.close();
-    await sleep(120);
-    expect(provider.calls).toHaveLength(1);
+    await expectNothingScheduled(provider, 1);
   });
 
   it("closes when its AbortSignal aborts, and calls onClose once", async () => {
@@ -364,8 +392,8 @@ describe("sync loop against a scripted stream source", () => {
   it("never starts when its AbortSignal is already aborted", async () => {
     const provider = new ScriptedProvider();
     const { loop } = startLoop(provider, { signal: AbortSignal.abort() });
-    await sleep(20);
     expect(loop.status.state).toBe("closed");
-    expect(provider.calls).toHaveLength(0);
+    await expectNothingScheduled(provider, 0);
+    expect(provider.connects).toEqual([]);
   });
 });
