@@ -4,12 +4,11 @@
  * transport does), into a Replica, glued the way the cache glues them. No server, no HTTP/2:
  * the figures are the loop + replica's own (memory per record, longest event-loop stall, time).
  *
- *   node --expose-gc --import tsx bench/ingest-measure.ts --sessions 100000 [--resync] [--mode streamed|events]
+ *   node --expose-gc --import tsx bench/ingest-measure.ts --sessions 100000 [--resync]
  *   node --expose-gc --cpu-prof --import tsx bench/ingest-measure.ts --sessions 100000
  *
- * --mode events: the loop buffers SyncLatest and the replica applies it as one event (the old
- * path, still what a SyncLoop without a snapshot target does); streamed (default): chunks go
- * straight into the replica's snapshot builder (what the cache does).
+ * SyncLatest chunks go straight into the replica's snapshot builder, changes into replica.apply
+ * (what the cache does).
  * --resync: once live, the Sync stream is ABORTED and SyncLatest returns the same ids from a new
  * server version (same bytes and versions, so records are kept; 1 % deleted): the resync's stall,
  * time and peak RSS. --explain prints what ran inside the three longest gaps (to stderr).
@@ -40,14 +39,12 @@ requireExposedGc();
 const { values } = parseArgs({
   options: {
     sessions: { type: "string", default: "100000" },
-    mode: { type: "string", default: "streamed" },
     resync: { type: "boolean", default: false },
     "chunk-messages": { type: "string", default: "32" },
     explain: { type: "boolean", default: false },
   },
 });
 const N = Number(values.sessions);
-const mode = values.mode as "streamed" | "events";
 const perChunk = Number(values["chunk-messages"]);
 
 // ---- the data: T encoded SyncLatestResponse templates with a fixed-width id patched per record ----
@@ -133,6 +130,7 @@ let serverVersion = 1000n;
 let abortSync: (() => void) | undefined;
 const source: SyncStreamSource = {
   url: "fake://bench",
+  resets: 0,
   connect: () => Promise.resolve(),
   syncLatest: (_type, signal) => {
     const sv = serverVersion;
@@ -199,14 +197,13 @@ function timedTarget() {
     },
   };
 }
-const loopOptions: SyncLoopOptions & { snapshots?: unknown } = {
+const loopOptions: SyncLoopOptions = {
   type: SESSION_TYPE,
   source: provider,
   retry: { initialDelayMs: 1, maxDelayMs: 1 },
-  ...(mode === "streamed" ? { snapshots: timedTarget() } : {}),
+  replica: { ...timedTarget(), apply: (event) => void replica.apply(event) },
 };
-const loop = new SyncLoop(loopOptions as SyncLoopOptions);
-loop.events$.subscribe((event) => replica.apply(event));
+const loop = new SyncLoop(loopOptions);
 const live = () =>
   new Promise<void>((resolve) => {
     const sub = loop.status$.subscribe((s) => {
@@ -291,7 +288,6 @@ const perRecord = {
 };
 
 const result: Record<string, unknown> = {
-  mode,
   sessions: held,
   encodedRecordBytes: Math.round(encodedRecordBytes),
   syncMs: Math.round(syncMs),

@@ -139,6 +139,7 @@ describe("public surface", () => {
         "isSessionValid",
         "leanProjection",
         "startInMemoryDatabroker",
+        "versionOfWrite",
       ].sort(),
     );
   });

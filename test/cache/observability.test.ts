@@ -55,7 +55,7 @@ describe("metrics", () => {
     // Opening the Sync stream and the batch that carried s3.
     expect(sum(points, "databroker.syncer.sync.total", "session.Session")).toBeGreaterThanOrEqual(2);
     expect(last(points, "databroker.syncer.server_version", "session.Session")).toBe(Number(server.serverVersion));
-    expect(last(points, "databroker.syncer.latest_record_version", "session.Session")).toBe(Number(v));
+    expect(last(points, "databroker.syncer.latest_record_version", "session.Session")).toBe(Number(v.recordVersion));
     expect(points.every((p) => p.attributes !== undefined && Object.keys(p.attributes).join() === "record-type")).toBe(true);
   });
 

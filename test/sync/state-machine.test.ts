@@ -21,24 +21,28 @@ const SAMPLE_EVENTS: { [E in SyncEventType]: Extract<SyncMachineEvent, { type: E
   snapshotReceived: { type: "snapshotReceived", at: 1000, serverVersion: 2n ** 63n + 5n, recordVersion: 10n },
   aborted: { type: "aborted", message: "invalid server version" },
   cancelledByServer: { type: "cancelledByServer", message: "context canceled" },
-  streamEnded: { type: "streamEnded" },
+  refused: { type: "refused", message: "change for server version 3 but the replica holds 2" },
+  connectionReset: { type: "connectionReset" },
+  streamEnded: { type: "streamEnded", healthy: true },
   idleTimeout: { type: "idleTimeout", idleMs: 50 },
   error: { type: "error", message: "Unavailable: connect ECONNREFUSED", connectionFailure: true },
   unauthenticated: { type: "unauthenticated", message: "invalid JWT" },
+  refresh: { type: "refresh", from: 3n },
   retry: { type: "retry" },
   close: { type: "close" },
 };
 
 // The expected table, written out independently of the implementation: rows are states,
 // columns follow SYNC_EVENT_TYPES. "-" = ignore, "bo" = backing-off, "snap" = snapshotting.
-const COLUMNS = "start connected streamMessage snapshotReceived aborted cancelledByServer streamEnded idleTimeout error unauthenticated retry close";
+const COLUMNS =
+  "start connected streamMessage snapshotReceived aborted cancelledByServer refused connectionReset streamEnded idleTimeout error unauthenticated refresh retry close";
 const EXPECTED_ROWS: { [S in SyncStateName]: string } = {
-  idle: "        connecting -      -    -    -  -  -  -  -  -  -          closed",
-  connecting: "  -          resume -    -    bo bo bo bo bo bo -          closed",
-  snapshotting: "-          -      snap live bo bo bo bo bo bo -          closed",
-  live: "        -          -      live -    bo bo bo bo bo bo -          closed",
-  "backing-off": "-          -      -    -    -  -  -  -  -  -  connecting closed",
-  closed: "      -          -      -    -    -  -  -  -  -  -  -          -",
+  idle: "        connecting -      -    -    -  -  -  -  -  -  -  -  -    -          closed",
+  connecting: "  -          resume -    -    bo bo bo bo bo bo bo bo -    -          closed",
+  snapshotting: "-          -      snap live bo bo bo bo bo bo bo bo -    -          closed",
+  live: "        -          -      live -    bo bo bo bo bo bo bo bo live -          closed",
+  "backing-off": "-          -      -    -    -  -  -  -  -  -  -  -  -    connecting closed",
+  closed: "      -          -      -    -    -  -  -  -  -  -  -  -  -    -          -",
 };
 const ABBREVIATIONS: Record<string, TransitionTarget> = { "-": "ignore", bo: "backing-off", snap: "snapshotting" };
 
@@ -122,16 +126,30 @@ describe("sync state machine context updates", () => {
     expect(transition(stateNamed("live", { attempt: 3 }), { type: "streamMessage", at: 1 }).attempt).toBe(3);
   });
 
-  it.each(["aborted", "cancelledByServer"] as const)("forgets the position on %s so the retry is a resync", (event) => {
+  it.each(["aborted", "cancelledByServer", "refused"] as const)("forgets the position on %s so the retry is an immediate resync", (event) => {
     const next = transition(stateNamed("live"), SAMPLE_EVENTS[event]);
-    expect(next).toMatchObject({ name: "backing-off", serverVersion: undefined, recordVersion: 0n, attempt: 3, retryKind: "backoff" });
+    expect(next).toMatchObject({ name: "backing-off", serverVersion: undefined, recordVersion: 0n, attempt: 3, retryKind: "resync" });
     expect(transition(transition(next, { type: "retry" }), { type: "connected" }).name).toBe("snapshotting");
   });
 
-  it.each(["streamEnded", "idleTimeout", "error"] as const)("keeps the position on %s so the retry resumes Sync", (event) => {
-    const next = transition(stateNamed("live"), SAMPLE_EVENTS[event]);
-    expect(next).toMatchObject({ name: "backing-off", serverVersion: 99n, recordVersion: 5n, attempt: 3, retryKind: "backoff" });
+  it.each([
+    ["streamEnded", SAMPLE_EVENTS.streamEnded, 0, "resume"],
+    ["an early streamEnded", { type: "streamEnded", healthy: false }, 3, "backoff"],
+    ["idleTimeout", SAMPLE_EVENTS.idleTimeout, 0, "resume"],
+    ["connectionReset", SAMPLE_EVENTS.connectionReset, 2, "resume"],
+    ["a connection error", SAMPLE_EVENTS.error, 3, "reconnect"],
+    ["another error", { type: "error", message: "Internal: boom", connectionFailure: false }, 3, "backoff"],
+  ] as const)("keeps the position on %s so the retry resumes Sync", (_name, event, attempt, retryKind) => {
+    const next = transition(stateNamed("live"), event as SyncMachineEvent);
+    expect(next).toMatchObject({ name: "backing-off", serverVersion: 99n, recordVersion: 5n, attempt, retryKind });
     expect(transition(transition(next, { type: "retry" }), { type: "connected" }).name).toBe("live");
+  });
+
+  it("restarts a live stream from an older position on refresh, in a new epoch, never past the current position", () => {
+    const live = stateNamed("live", { recordVersion: 50n });
+    const refreshed = transition(live, { type: "refresh", from: 40n });
+    expect(refreshed).toMatchObject({ name: "live", recordVersion: 40n, serverVersion: 99n, epoch: live.epoch + 1 });
+    expect(transition(live, { type: "refresh", from: 60n }).recordVersion).toBe(50n);
   });
 
   it("marks an authentication failure for the slow retry and names the shared secret", () => {
@@ -162,7 +180,10 @@ describe("sync state machine over random event sequences", () => {
     fc.record({ type: fc.constant("snapshotReceived" as const), at: fc.nat(), serverVersion: fc.bigInt({ min: 1n, max: 2n ** 64n - 1n }), recordVersion: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }) }),
     fc.constant<SyncMachineEvent>({ type: "aborted", message: "m" }),
     fc.constant<SyncMachineEvent>({ type: "cancelledByServer", message: "m" }),
-    fc.constant<SyncMachineEvent>({ type: "streamEnded" }),
+    fc.constant<SyncMachineEvent>({ type: "refused", message: "m" }),
+    fc.constant<SyncMachineEvent>({ type: "connectionReset" }),
+    fc.boolean().map((healthy): SyncMachineEvent => ({ type: "streamEnded", healthy })),
+    fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map((from): SyncMachineEvent => ({ type: "refresh", from })),
     fc.constant<SyncMachineEvent>({ type: "idleTimeout", idleMs: 1 }),
     fc.boolean().map((connectionFailure): SyncMachineEvent => ({ type: "error", message: "m", connectionFailure })),
     fc.constant<SyncMachineEvent>({ type: "unauthenticated", message: "m" }),
@@ -182,10 +203,12 @@ describe("sync state machine over random event sequences", () => {
           const via = `${state.name}:${event.type}`;
           if (next.epoch !== state.epoch && next.name === "connecting") expect(["idle:start", "backing-off:retry"]).toContain(via);
           if (next.epoch !== state.epoch && (next.name === "snapshotting" || next.name === "live")) {
-            expect(["connecting:connected", "snapshotting:snapshotReceived"]).toContain(via);
+            expect(["connecting:connected", "snapshotting:snapshotReceived", "live:refresh"]).toContain(via);
           }
+          // The position only moves back on a refresh, which re-reads from a position it held.
           if (next.serverVersion !== undefined && next.serverVersion === state.serverVersion && event.type !== "snapshotReceived") {
-            expect(next.recordVersion >= state.recordVersion).toBe(true);
+            if (event.type === "refresh") expect(next.recordVersion <= state.recordVersion).toBe(true);
+            else expect(next.recordVersion >= state.recordVersion).toBe(true);
           }
           if (next.name === "backing-off" && next !== state) expect(next.retryKind).toBeDefined();
           state = next;

@@ -24,7 +24,7 @@ describe("stream reader turns", () => {
           return { event: { type: "streamMessage", at: 0 } };
         },
         onEnd() {
-          return { event: { type: "streamEnded" } };
+          return { event: { type: "streamEnded", healthy: true } };
         },
       }, { idleTimeoutMs: 10_000, maxBatchSize: 10_000, now: () => 0 }).subscribe({ complete: resolve });
     });

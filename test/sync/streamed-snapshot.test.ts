@@ -1,15 +1,14 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { RecordSchema, type Record as DatabrokerRecord } from "../../gen/databroker/databroker_pb.js";
 import { SessionSchema } from "../../gen/session/session_pb.js";
 import type { ChangeBatch } from "../../src/replica/change-batch.js";
 import { Replica } from "../../src/replica/replica.js";
 import type { RawRecord } from "../../src/replica/replica-events.js";
-import type { SnapshotTarget } from "../../src/sync/snapshot-sink.js";
-import { replicaSnapshotTarget } from "../../src/sync/replica-snapshot-target.js";
+import { replicaTarget, type ReplicaTarget } from "../../src/sync/replica-target.js";
 import { SyncLoop } from "../../src/sync/sync-loop.js";
-import { ScriptedProvider, SESSION_TYPE, latestRecord, latestVersions, sleep, until } from "./scripted-source.js";
+import { ScriptedProvider, SESSION_TYPE, latestRecord, latestVersions, until } from "./scripted-source.js";
 
 const FAST_RETRY = { initialDelayMs: 5, maxDelayMs: 20, authRetryDelayMs: 200, fastLoopMaxRetries: 100, fastLoopWindowMs: 1000 };
 
@@ -28,22 +27,40 @@ afterEach(() => {
   for (const loop of loops.splice(0)) loop.close();
 });
 
-function start(provider: ScriptedProvider, target?: (replica: Replica) => SnapshotTarget, maxBatchSize?: number) {
+/** The replica as the loop's target, counting the snapshot records it has been handed. */
+function start(provider: ScriptedProvider, target?: (replica: Replica) => ReplicaTarget, maxBatchSize?: number) {
   const replica = new Replica();
   const batches: ChangeBatch[] = [];
   replica.subscribe((b) => batches.push(b));
+  const inner = target?.(replica) ?? replicaTarget(replica);
+  const handed = { records: 0 };
   const loop = new SyncLoop({
     type: SESSION_TYPE,
     source: provider,
     retry: FAST_RETRY,
     idleTimeoutMs: 5000,
-    snapshots: target?.(replica) ?? replicaSnapshotTarget(replica),
+    replica: {
+      ...inner,
+      begin: (type) => {
+        const sink = inner.begin(type);
+        return { ...sink, add: (records: readonly RawRecord[]) => ((handed.records += records.length), sink.add(records)) };
+      },
+    },
     ...(maxBatchSize !== undefined ? { maxBatchSize } : {}),
   });
   loops.push(loop);
-  loop.events$.subscribe((e) => replica.apply(e));
   loop.start();
-  return { loop, replica, batches };
+  return { loop, replica, batches, handed };
+}
+
+/** Runs a minute of fake time: whatever a closed loop left scheduled would happen now. */
+async function runLeftoverTimers(): Promise<void> {
+  vi.useFakeTimers();
+  try {
+    await vi.advanceTimersByTimeAsync(60_000);
+  } finally {
+    vi.useRealTimers();
+  }
 }
 
 /** Serves call n as a complete SyncLatest. */
@@ -58,7 +75,7 @@ async function serve(provider: ScriptedProvider, n: number, serverVersion: bigin
 describe("SyncLatest streamed into the replica", () => {
   it("keeps reads on the held table while a resync streams in, then swaps once with one resync batch", async () => {
     const provider = new ScriptedProvider();
-    const { loop, replica, batches } = start(provider);
+    const { loop, replica, batches, handed } = start(provider);
     await serve(provider, 0, 7n, [session("a", 1n), session("b", 2n)], 2n);
     const sync = await provider.call(1);
     expect(sync).toMatchObject({ kind: "sync", serverVersion: 7n, recordVersion: 2n });
@@ -67,8 +84,7 @@ describe("SyncLatest streamed into the replica", () => {
     sync.changes!.fail(new ConnectError("server version changed", Code.Aborted)); // resync from scratch
     const latest = await provider.call(2);
     latest.latest!.push(latestRecord(session("c", 1n)), latestRecord(session("d", 2n)));
-    await until(() => loop.status.state === "snapshotting", "snapshotting");
-    await sleep(20); // the records are in the builder by now, not in the table
+    await until(() => loop.status.state === "snapshotting" && handed.records === 4, "the new records in the builder");
     expect(replica.get(SESSION_TYPE, "a")?.id).toBe("a");
     expect(replica.get(SESSION_TYPE, "c")).toBeUndefined();
     expect(replica.versions(SESSION_TYPE)?.serverVersion).toBe(7n);
@@ -86,13 +102,13 @@ describe("SyncLatest streamed into the replica", () => {
 
   it("a SyncLatest that fails mid-way leaves the held table serving and no half state; the retry is complete", async () => {
     const provider = new ScriptedProvider();
-    const { loop, replica, batches } = start(provider);
+    const { loop, replica, batches, handed } = start(provider);
     await serve(provider, 0, 7n, [session("a", 1n), session("b", 2n)], 2n);
     const sync = await provider.call(1);
     sync.changes!.fail(new ConnectError("server version changed", Code.Aborted));
     const broken = await provider.call(2);
     broken.latest!.push(latestRecord(session("half", 1n)));
-    await sleep(20);
+    await until(() => handed.records === 3, "the half snapshot's record in its builder");
     broken.latest!.fail(new ConnectError("connection reset", Code.Unavailable));
     await until(() => loop.status.state === "backing-off" || provider.calls.length > 3, "failure seen");
     expect(replica.get(SESSION_TYPE, "a")?.id).toBe("a");
@@ -113,8 +129,9 @@ describe("SyncLatest streamed into the replica", () => {
     const { loop, replica } = start(
       provider,
       (r) => {
-        const inner = replicaSnapshotTarget(r);
+        const inner = replicaTarget(r);
         return {
+          ...inner,
           begin: (type) => {
             const sink = inner.begin(type);
             return { ...sink, add: (records: readonly RawRecord[]) => (chunks.push(records.length), sink.add(records)) };
@@ -148,8 +165,9 @@ describe("SyncLatest streamed into the replica", () => {
     const provider = new ScriptedProvider();
     let supersede = true;
     const { loop, replica, batches } = start(provider, (r) => {
-      const inner = replicaSnapshotTarget(r);
+      const inner = replicaTarget(r);
       return {
+        ...inner,
         begin: (type) => {
           const sink = inner.begin(type);
           return {
@@ -186,14 +204,14 @@ describe("SyncLatest streamed into the replica", () => {
 
   it("close() during a streamed snapshot discards it: nothing is swapped in later", async () => {
     const provider = new ScriptedProvider();
-    const { loop, replica, batches } = start(provider);
+    const { loop, replica, batches, handed } = start(provider);
     const call = await provider.call(0);
     call.latest!.push(latestRecord(session("a", 1n)));
-    await sleep(20);
+    await until(() => handed.records === 1, "the record in the builder");
     loop.close();
     call.latest!.push(latestVersions(7n, 1n));
     call.latest!.end();
-    await sleep(20);
+    await runLeftoverTimers();
     expect(replica.isReady()).toBe(false);
     expect(replica.get(SESSION_TYPE, "a")).toBeUndefined();
     expect(batches).toEqual([]);
