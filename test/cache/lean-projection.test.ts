@@ -85,7 +85,8 @@ describe('projection: "lean"', () => {
       leanBytes += kept.length;
       fullBytes += full.get(SESSION_TYPE, s.id)!.dataLength;
     }
-    expect(leanBytes).toBeLessThan(fullBytes * 0.4);
+    // Byte counts of fixed demo data: the same on any machine.
+    expect(leanBytes, `bytes kept by the lean cache vs 40% of the full cache's ${fullBytes}`).toBeLessThan(fullBytes * 0.4);
   });
 
   it("decodes each session to the full one with the dropped fields cleared and the refresh placeholder", () => {
@@ -194,6 +195,6 @@ describe('projection: "lean"', () => {
     const kept = recordBytes(lean.get(SESSION_TYPE, "s-live")!);
     expect(Buffer.from(kept).includes(Buffer.from(updated.oauthToken!.refreshToken))).toBe(false);
     expect(fromBinary(SessionSchema, kept).userId).toBe("user-1");
-    expect(kept.length).toBeLessThan(toBinary(SessionSchema, updated).length / 2);
+    expect(kept.length, "bytes kept of the updated session vs half its full size").toBeLessThan(toBinary(SessionSchema, updated).length / 2);
   });
 });
