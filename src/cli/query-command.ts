@@ -1,9 +1,11 @@
 /** `databroker-cache query TYPE [--filter JSON] [--search TEXT] [--limit N]`: a server Query, as protobuf JSON. */
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { CliUsageError } from "./cli-error.js";
 import { queryResponseJson } from "./record-json.js";
 import { recordTypeFromName } from "./record-type-names.js";
 import { connectRemote, explainRemoteError, type RemoteSettings } from "./remote-databroker.js";
+import { isUnknownMethodAnswer, serverReason } from "./unknown-method-answer.js";
 
 export interface QueryOptions {
   readonly remote: RemoteSettings;
@@ -30,6 +32,12 @@ export async function runQuery(options: QueryOptions): Promise<number> {
     process.stdout.write(`${JSON.stringify(queryResponseJson(response), null, 2)}\n`);
     return 0;
   } catch (error) {
+    if (filter !== undefined && error instanceof ConnectError && error.code === Code.Unimplemented && !isUnknownMethodAnswer(error)) {
+      // The server has Query but cannot evaluate this filter (e.g. $not or $startsWith on memory or file storage).
+      throw new CliUsageError(
+        `--filter uses an operator the databroker at ${connection.url} does not support (${serverReason(error)}); equality, $and and $or work on every storage`,
+      );
+    }
     throw explainRemoteError(error, connection.url);
   } finally {
     connection.close();

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ServerInfoResponse } from "../../gen/databroker/databroker_pb.js";
 import { isConnectionFailure, nodeErrorCodes } from "../transport/connection-errors.js";
+import { connectionFailureHint, connectionFailureKind } from "../transport/connection-failure-hint.js";
 import { createDataBrokerClient, type DataBrokerClient } from "../transport/databroker-clients.js";
 import { createDatabrokerTransport, type DatabrokerTransport } from "../transport/databroker-transport.js";
 import { SharedSecretError } from "../transport/shared-secret.js";
@@ -14,6 +15,7 @@ import type { DatabrokerTlsOptions } from "../transport/tls-options.js";
 import { CliUsageError } from "./cli-error.js";
 import { requiredFlag } from "./cli-flags.js";
 import { readSharedSecretFile } from "./shared-secret-file.js";
+import { isUnknownMethodAnswer, serverReason } from "./unknown-method-answer.js";
 
 /** parseArgs options for the connection flags. */
 export const REMOTE_FLAGS = {
@@ -116,8 +118,15 @@ export function explainRemoteError(error: unknown, url: string): CliUsageError {
   if (error instanceof SharedSecretError) return new CliUsageError(`shared secret: ${error.message}`);
   const codes = nodeErrorCodes(error);
   const message = error instanceof ConnectError ? error.rawMessage : error instanceof Error ? error.message : String(error);
-  if (codes.includes("ERR_SSL_WRONG_VERSION_NUMBER") || codes.includes("ERR_SSL_PACKET_LENGTH_TOO_LONG")) {
-    return new CliUsageError(`TLS to ${url} failed: the server does not speak TLS there (use http:// for a plaintext h2c databroker)`);
+  switch (connectionFailureKind(error)) {
+    case "untrusted-certificate":
+      return new CliUsageError(`TLS to ${url} failed: the server's certificate is not issued by a trusted CA: give the CA that issued it with --ca-file`);
+    case "certificate-name-mismatch":
+      return new CliUsageError(`TLS to ${url} failed: the server's certificate does not name the host connected to: use a host name it lists in --url, or give one with --server-name`);
+    case undefined:
+      break;
+    default:
+      return new CliUsageError(`cannot reach a databroker at ${url}: ${connectionFailureHint(error, url)}`);
   }
   if (codes.some((c) => c.startsWith("ERR_TLS_") || c.startsWith("ERR_SSL_") || c.includes("CERT") || c.includes("VERIFY"))) {
     return new CliUsageError(`TLS to ${url} failed (${codes.find((c) => c !== "unavailable") ?? message}): check --ca-file and --server-name`);
@@ -130,7 +139,10 @@ export function explainRemoteError(error: unknown, url: string): CliUsageError {
           `the databroker at ${url} rejected our token (${message}): --shared-secret-file must hold the same shared_secret as Pomerium`,
         );
       case Code.Unimplemented:
-        return new CliUsageError(`${url} answered but is not a databroker (${message}): check --url`);
+        if (isUnknownMethodAnswer(error)) {
+          return new CliUsageError(`${url} answered but does not serve the databroker API (${message}): point --url at the databroker's gRPC port`);
+        }
+        return new CliUsageError(`the databroker at ${url} does not support this request: ${serverReason(error)}`);
       case Code.DeadlineExceeded:
         return new CliUsageError(`no answer from ${url} within ${PROBE_TIMEOUT_MS / 1000} s: check --url and that the databroker is running`);
       case Code.Unavailable:

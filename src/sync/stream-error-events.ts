@@ -4,6 +4,7 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { isConnectionFailure } from "../transport/connection-errors.js";
+import { connectionFailureHint } from "../transport/connection-failure-hint.js";
 import type { SyncMachineEvent } from "./sync-state-machine.js";
 
 export function streamErrorEvent(reason: unknown): SyncMachineEvent {
@@ -24,5 +25,5 @@ export function streamErrorEvent(reason: unknown): SyncMachineEvent {
     default:
       break;
   }
-  return { type: "error", message: `${Code[error.code] ?? "Unknown"}: ${error.rawMessage}`, connectionFailure };
+  return { type: "error", message: `${Code[error.code] ?? "Unknown"}: ${connectionFailureHint(reason) ?? error.rawMessage}`, connectionFailure };
 }

@@ -46,7 +46,11 @@ describe("closing the cache", () => {
     expect(child.output().stderr).toBe("");
     expect(child.output().stdout).toBe("ready\nclosed rejected\n");
     expect(exit.code).toBe(0);
-    expect(exit.at - child.marks.get("closed rejected")!).toBeLessThan(2000);
+    // Holds on a 2-core machine with other tests running, where the exit follows within tens of
+    // milliseconds; a handle close() left open would keep the child alive until its 20 s kill.
+    const exitAfterCloseMs = exit.at - child.marks.get("closed rejected")!;
+    console.log(`measure close-leaves-nothing exitAfterCloseMs=${exitAfterCloseMs}`);
+    expect(exitAfterCloseMs, "ms from the child's closed line to its exit (expected under 2000)").toBeLessThan(2000);
   });
 });
 
@@ -69,11 +73,19 @@ describe("creating and closing caches repeatedly", () => {
     expect(report.resourcesAfterWarmup).toEqual(report.before);
     expect(report.resourcesAtEnd).toEqual(report.before);
     expect(report.live).toMatchObject({ DatabrokerCacheImpl: 0, Replica: 0, SyncLoop: 0, ChangeHub: 0 });
+    console.log(
+      `measure close-leaves-nothing cycles=200 liveClientHttp2Session=${report.live.ClientHttp2Session} heapGrowthKB=${Math.round((report.heapAtEnd - report.heapAfterWarmup) / 1024)}`,
+    );
     // A session whose cancelled stream closed after the close grace stays pinned by
-    // connect-node's unref'd timers (see CLOSE_GRACE_MS); a systematic leak would show ~150.
-    expect(report.live.ClientHttp2Session).toBeLessThanOrEqual(5);
+    // connect-node's unref'd timers (see CLOSE_STREAMS_TIMEOUT_MS); a systematic leak would show
+    // ~150. How many miss the grace depends on load: 5 holds on a 2-core machine with other
+    // tests running.
+    expect(report.live.ClientHttp2Session, "HTTP/2 sessions still alive after 200 cycles (expected at most 5)").toBeLessThanOrEqual(5);
     // The rest of the heap: V8 code caches grow a little (~4 KB per cycle measured); a cache
-    // held per cycle (replica, subjects, sockets: tens of KB) would exceed this.
-    expect(report.heapAtEnd - report.heapAfterWarmup).toBeLessThan(3 * 1024 * 1024);
+    // held per cycle (replica, subjects, sockets: tens of KB) would exceed this. Measured after
+    // full collections (--expose-gc), so it does not depend on load.
+    expect(report.heapAtEnd - report.heapAfterWarmup, "heap growth in bytes over 200 cycles after full GCs (expected under 3 MiB)").toBeLessThan(
+      3 * 1024 * 1024,
+    );
   });
 });

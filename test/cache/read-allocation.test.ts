@@ -15,12 +15,14 @@ describe("hot reads", () => {
     const { stdout } = await run(process.execPath, ["--expose-gc", "--import", "tsx", fixture], { timeout: 85_000 });
     type Loop = { hits: number; collections: number };
     const result = JSON.parse(stdout.trim().split("\n").at(-1)!) as Record<"get" | "getUser" | "getSession" | "getSessionIncludeInvalid", Loop>;
-    for (const loop of Object.values(result)) expect(loop.hits).toBe(4_000_000);
-    expect(result.get.collections).toBe(0);
-    expect(result.getUser.collections).toBe(0);
+    for (const [read, loop] of Object.entries(result)) expect(loop.hits, `${read} hits of 4M calls`).toBe(4_000_000);
+    // Holds on a 2-core machine with other tests running: a collection is set off by allocation,
+    // not by time or load, and these reads allocate nothing. Load can only slow the loops down.
+    expect(result.get.collections, "GCs during 4M get calls (expected 0)").toBe(0);
+    expect(result.getUser.collections, "GCs during 4M getUser calls (expected 0)").toBe(0);
     // The validity check reads the coarse clock (records/clock.ts): one boxed Date.now() per
     // 4,096 reads, ~16 KB over the whole loop, well under one young generation.
-    expect(result.getSession.collections).toBe(0);
-    expect(result.getSessionIncludeInvalid.collections).toBe(0);
+    expect(result.getSession.collections, "GCs during 4M getSession calls (expected 0)").toBe(0);
+    expect(result.getSessionIncludeInvalid.collections, "GCs during 4M getSession calls with includeInvalid (expected 0)").toBe(0);
   });
 });

@@ -63,11 +63,13 @@ describe("databroker-cache user errors: one line, exit 2, no stack trace", () =>
     expect(stderr).toContain("--sessions must be a non-negative integer");
   });
 
-  it("an unknown flag is named", async () => {
-    const { code, stderr } = await cli("serve", "--prot", "1");
-    expect(code).toBe(2);
-    expect(stderr.trim().split("\n")).toHaveLength(1);
-    expect(stderr).toContain("'--prot'");
+  it("an unknown flag is named, with the command's help to run", async () => {
+    expect(await oneLineUsageError("serve", "--prot", "1")).toBe("unknown flag '--prot' for 'serve'; run 'databroker-cache serve --help'");
+    expect(await oneLineUsageError("get", "session", "s1", "-x")).toBe("unknown flag '-x' for 'get'; run 'databroker-cache get --help'");
+  });
+
+  it("an argument a command does not take is named", async () => {
+    expect(await oneLineUsageError("serve", "extra")).toBe(`unexpected argument "extra"; expected 'databroker-cache serve [flags]'`);
   });
 
   it("an unknown command points to help", async () => {
@@ -139,6 +141,101 @@ describe("databroker-cache user errors: one line, exit 2, no stack trace", () =>
     const { code, stderr } = await cli("serve", "--storage", "postgres");
     expect(code).toBe(2);
     expect(stderr).toContain(`--storage "postgres" is not available`);
+  });
+});
+
+/** A user error: nothing on stdout, exactly one line on stderr (returned without the prefix), exit 2. */
+async function oneLineUsageError(...args: string[]): Promise<string> {
+  const { code, stdout, stderr } = await cli(...args);
+  expect(stdout, "stdout").toBe("");
+  const lines = stderr.trimEnd().split("\n");
+  expect(lines, `stderr of ${args.join(" ")}`).toHaveLength(1);
+  expect(lines[0]).toMatch(/^databroker-cache: /);
+  expect(code, `exit code of ${args.join(" ")}`).toBe(2);
+  return lines[0]!.slice("databroker-cache: ".length);
+}
+
+describe("out-of-range and malformed flag values: one line naming the flag and what it accepts, exit 2", () => {
+  it.each([
+    [["serve", "--port", "70000"], `--port must be an integer from 0 to 65535 (0: any free port), got "70000"`],
+    [["demo", "--port", "99999999"], `--port must be an integer from 0 to 65535 (0: any free port), got "99999999"`],
+    [["demo", "--users", "-1"], `--users must be a non-negative integer, got "-1"`],
+    [["query", "session", "--limit", "-1"], `--limit must be a non-negative integer, got "-1"`],
+    [["query", "session", "--offset=-5"], `--offset must be a non-negative integer, got "-5"`],
+    // Node's timers fire at once for a delay past 2^31 - 1 ms: this once ended the server at start.
+    [["serve", "--duration-ms", "3000000000"], `--duration-ms must be an integer number of milliseconds from 1 to 2147483647, got "3000000000"`],
+    [["demo", "--interval-ms", "0"], `--interval-ms must be an integer number of milliseconds from 1 to 2147483647, got "0"`],
+    [["demo", "--writes-per-second", "0"], `--writes-per-second must be a positive integer, got "0"`],
+  ])("%j", async (args, message) => {
+    expect(await oneLineUsageError(...args)).toBe(message);
+  });
+
+  it("a --host that does not resolve names the flag and what to give", async () => {
+    expect(await oneLineUsageError("serve", "--host", "999.1.1.1")).toMatch(
+      /^--host "999\.1\.1\.1" does not resolve to an address \(E[A-Z_]+\): give an IP address or a name of this machine, e\.g\. 127\.0\.0\.1/,
+    );
+  });
+
+  it("a flag without its value, or followed by another flag, says it needs a value", async () => {
+    expect(await oneLineUsageError("query", "session", "--limit")).toBe("--limit needs a value; run 'databroker-cache query --help'");
+    expect(await oneLineUsageError("demo", "--users", "--once")).toBe(
+      `--users needs a value, got the flag "--once" (for a value that starts with '-', write --users=VALUE)`,
+    );
+    expect(await oneLineUsageError("demo", "--once=yes")).toBe(`--once takes no value, got "yes"`);
+  });
+});
+
+describe("help", () => {
+  const COMMANDS: Record<string, string[]> = {
+    demo: ["--users", "--sessions", "--port", "--writes-per-second", "--lookups-per-second", "--interval-ms", "--duration-ms", "--once"],
+    mirror: ["--url", "--shared-secret-file", "--ca-file", "--server-name", "--type", "--interval-ms", "--lookups-per-second", "--ready-timeout-ms", "--duration-ms"],
+    get: ["--url", "--shared-secret-file", "--ca-file", "--server-name"],
+    query: ["--url", "--shared-secret-file", "--ca-file", "--server-name", "--filter", "--search", "--limit", "--offset"],
+    watch: ["--url", "--shared-secret-file", "--ca-file", "--server-name", "--max-batches", "--duration-ms"],
+    serve: ["--port", "--host", "--shared-secret-file", "--storage", "--duration-ms"],
+  };
+
+  it.each(Object.entries(COMMANDS))("%s --help prints the command's usage and every flag it takes, exit 0", async (command, flags) => {
+    const { code, stdout, stderr } = await cli(command, "--help");
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(stdout).toMatch(new RegExp(`^usage: databroker-cache ${command}\\b`));
+    for (const flag of [...flags, "--help"]) expect(stdout, `${command} help names ${flag}`).toMatch(new RegExp(`^ +(?:-h, )?${flag}\\b`, "m"));
+  });
+
+  it("COMMAND -h and help COMMAND print the same page as COMMAND --help", async () => {
+    const page = (await cli("query", "--help")).stdout;
+    for (const ask of [["query", "-h"], ["help", "query"]]) {
+      const { code, stdout } = await cli(...ask);
+      expect(code, ask.join(" ")).toBe(0);
+      expect(stdout, ask.join(" ")).toBe(page);
+    }
+  });
+
+  it("--help wins over other flags, even wrong ones", async () => {
+    const { code, stdout } = await cli("serve", "--prot", "1", "--help");
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^usage: databroker-cache serve/);
+  });
+
+  it("help, --help and -h print the overview on stdout and exit 0", async () => {
+    for (const ask of ["help", "--help", "-h"]) {
+      const { code, stdout, stderr } = await cli(ask);
+      expect(stderr).toBe("");
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/^usage: databroker-cache <command> \[flags\]\n/);
+    }
+  });
+
+  it("no arguments at all print the overview on stderr and exit 2 (a usage error)", async () => {
+    const { code, stdout, stderr } = await cli();
+    expect(stdout).toBe("");
+    expect(stderr).toMatch(/^usage: databroker-cache <command> \[flags\]\n/);
+    expect(code).toBe(2);
+  });
+
+  it("help for a command that does not exist lists the commands", async () => {
+    expect(await oneLineUsageError("help", "frobnicate")).toBe(`no command "frobnicate"; the commands are demo, mirror, get, query, watch, serve`);
   });
 });
 

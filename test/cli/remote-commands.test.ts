@@ -1,10 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { Server as GrpcServer, ServerCredentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RecordSchema } from "../../gen/databroker/databroker_pb.js";
 import { DemoRecords } from "../../src/demo/demo-records.js";
@@ -89,6 +91,18 @@ describe("get and query print protobuf JSON", () => {
     expect(JSON.parse(stdout).records.map((r: { id: string }) => r.id)).toEqual(["user-2"]);
   });
 
+  it.each([
+    [`{"$not":{"id":"s-1"}}`, "logical operator not supported: not"],
+    [`{"user_id":{"$startsWith":"user-"}}`, "operator not supported: startsWith"],
+  ])("query --filter %s: the operator is unsupported (the server's reason), not a wrong server", async (filter, reason) => {
+    const { code, stdout, stderr } = await cli("query", "session", "--filter", filter, ...remote());
+    expect(stdout).toBe("");
+    expect(stderr.trim()).toBe(
+      `databroker-cache: --filter uses an operator the databroker at ${server.url} does not support (${reason}); equality, $and and $or work on every storage`,
+    );
+    expect(code).toBe(2);
+  });
+
   it("query --filter that is not JSON is a user error", async () => {
     const { code, stderr } = await cli("query", "session", "--filter", "{user_id:", ...remote());
     expect(code).toBe(2);
@@ -153,9 +167,43 @@ describe("connection problems are one line saying what to fix", () => {
     const url = `http://127.0.0.1:${await closedPort()}`;
     const { code, stderr } = await cli("query", "session", "--url", url, "--shared-secret-file", secretFile);
     expect(code).toBe(2);
-    expect(stderr.trim().split("\n")).toHaveLength(1);
-    expect(stderr).toContain(`cannot reach a databroker at ${url}`);
-    expect(stderr).toContain("check --url");
+    expect(stderr.trim()).toBe(
+      `databroker-cache: cannot reach a databroker at ${url}: nothing listens on that host and port (connection refused): check the URL's port and that the databroker is running`,
+    );
+  });
+
+  it("a plain HTTP/1 server says it is not the databroker's gRPC port (not \"Protocol error\")", async () => {
+    const web = createHttpServer((_req, res) => res.end("hello"));
+    await new Promise<void>((resolve) => web.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(web.address() as { port: number }).port}`;
+    try {
+      const { code, stdout, stderr } = await cli("get", "user", "user-1", "--url", url, "--shared-secret-file", secretFile);
+      expect(stdout).toBe("");
+      expect(stderr.trim()).toBe(
+        `databroker-cache: cannot reach a databroker at ${url}: the server did not answer in HTTP/2 (an HTTP/1.x server or another protocol listens there): point the URL at the databroker's gRPC port`,
+      );
+      expect(code).toBe(2);
+    } finally {
+      await new Promise((resolve) => web.close(resolve));
+    }
+  });
+
+  it("a gRPC server without the databroker service is not a databroker", async () => {
+    // grpc-js's own server, serving nothing: it answers UNIMPLEMENTED in its own words.
+    const other = new GrpcServer();
+    const port = await new Promise<number>((resolve, reject) =>
+      other.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    );
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      const { code, stderr } = await cli("query", "session", "--url", url, "--shared-secret-file", secretFile);
+      expect(stderr.trim()).toBe(
+        `databroker-cache: ${url} answered but does not serve the databroker API (The server does not implement the method /databroker.DataBrokerService/ServerInfo): point --url at the databroker's gRPC port`,
+      );
+      expect(code).toBe(2);
+    } finally {
+      other.forceShutdown();
+    }
   });
 
   it("an unreachable first URL falls over to the next one", async () => {

@@ -60,15 +60,15 @@ describe("https URLs with --ca-file and --server-name", () => {
     const wrong = await cli("get", "user", "user-7", "--url", httpsUrl, "--shared-secret-file", secretFile, "--ca-file", caFile, "--server-name", "other.internal");
     expect(wrong.code).toBe(2);
     expect(wrong.stderr.trim().split("\n")).toHaveLength(1);
-    expect(wrong.stderr).toContain(`TLS to ${httpsUrl} failed`);
-    expect(wrong.stderr).toContain("check --ca-file and --server-name");
+    expect(wrong.stderr.trim()).toBe(
+      `databroker-cache: TLS to ${httpsUrl} failed: the server's certificate does not name the host connected to: use a host name it lists in --url, or give one with --server-name`,
+    );
   });
 
   it("a server certificate from an untrusted CA is one line pointing at --ca-file", async () => {
     const { code, stderr } = await cli("query", "user", "--url", httpsUrl, "--shared-secret-file", secretFile, "--ca-file", otherCaFile);
     expect(code).toBe(2);
-    expect(stderr.trim().split("\n")).toHaveLength(1);
-    expect(stderr).toContain("check --ca-file and --server-name");
+    expect(stderr.trim()).toBe(`databroker-cache: TLS to ${httpsUrl} failed: the server's certificate is not issued by a trusted CA: give the CA that issued it with --ca-file`);
   });
 
   it("mirror with several URLs skips the one that is down and mirrors over TLS", async () => {
@@ -90,6 +90,18 @@ describe("https URLs with --ca-file and --server-name", () => {
     const url = server.url.replace("http://", "https://");
     const { code, stderr } = await cli("get", "user", "user-7", "--url", url, "--shared-secret-file", secretFile);
     expect(code).toBe(2);
-    expect(stderr.trim()).toBe(`databroker-cache: TLS to ${url} failed: the server does not speak TLS there (use http:// for a plaintext h2c databroker)`);
+    expect(stderr.trim()).toBe(
+      `databroker-cache: cannot reach a databroker at ${url}: the server does not speak TLS on that port: use http:// for a plaintext (h2c) databroker, or the port where it serves TLS`,
+    );
+  });
+
+  it("http:// to a TLS port says it may expect TLS and to use https://", async () => {
+    const url = httpsUrl.replace("https://", "http://");
+    const { code, stdout, stderr } = await cli("get", "user", "user-7", "--url", url, "--shared-secret-file", secretFile);
+    expect(stdout).toBe("");
+    expect(code).toBe(2);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toContain(`cannot reach a databroker at ${url}: `);
+    expect(stderr).toContain("that port expects TLS (use https://)");
   });
 });

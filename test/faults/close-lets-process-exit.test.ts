@@ -41,11 +41,18 @@ function runChild(env: Record<string, string>): Promise<Exit> {
   });
 }
 
+/**
+ * The child exits on its own, soon after printing its "closed" line. "Soon" is 3 s: it holds on a
+ * 2-core machine with other tests running, where the exit takes well under a second; a timer,
+ * socket or HTTP/2 session left open after close() keeps the child alive until it is killed at
+ * 20 s (and a 30 s backoff timer longer still).
+ */
 function expectPromptExit(exit: Exit, closedLine: string): void {
   expect(exit.stderr).toBe("");
   expect(exit.stdout.trim().split("\n").pop()).toBe(closedLine);
   expect(exit.code).toBe(0);
-  expect(exit.exitAfterCloseMs).toBeLessThan(3000);
+  console.log(`measure close-lets-process-exit ${closedLine} exitAfterCloseMs=${exit.exitAfterCloseMs?.toFixed(0)}`);
+  expect(exit.exitAfterCloseMs, "ms from the child's closed line to its exit (expected under 3000)").toBeLessThan(3000);
 }
 
 describe("close() lets the process exit", () => {

@@ -47,6 +47,8 @@ describe("connect/close cycles", () => {
     console.log(`measure connect-close-cycles cycles=1000 ms=${report.ms} heapGrowthKB=${Math.round(growth / 1024)}`);
     expect(report.resourcesAtMark).toEqual(report.resourcesAtStart);
     expect(report.resourcesAtEnd).toEqual(report.resourcesAtStart);
-    expect(growth).toBeLessThan(3 * 1024 * 1024);
+    // Heap after full collections (--expose-gc): it does not depend on load, so 3 MiB holds on a
+    // 2-core machine with other tests running as anywhere; a cache kept per cycle would exceed it.
+    expect(growth, "heap growth in bytes from cycle 100 to 1000, after full GCs (expected under 3 MiB)").toBeLessThan(3 * 1024 * 1024);
   });
 });

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { DataBrokerService } from "../../gen/databroker/databroker_pb.js";
 import { isConnectionFailure } from "../../src/transport/connection-errors.js";
 import {
@@ -40,6 +40,8 @@ afterAll(async () => {
   await server.close();
 });
 afterEach(async () => {
+  // A test that failed with Date frozen must not leave it frozen for the next one (or for close()).
+  vi.useRealTimers();
   await Promise.all(transports.splice(0).map((t) => t.close()));
 });
 
@@ -59,11 +61,16 @@ async function drain(iterable: AsyncIterable<unknown>): Promise<number> {
   return n;
 }
 
+/** Rejects after `ms` of real time: turns a hang into a failure naming what never happened. */
+function hangGuard(ms: number, what: string): Promise<never> {
+  return new Promise((_, reject) => setTimeout(() => reject(new Error(`${what} (${ms} ms)`)), ms).unref());
+}
+
 const ALL_ERROR_CODES = Object.values(Code).filter((c): c is Code => typeof c === "number");
 
 describe.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("transport behaviour (%s)", (implementation: DatabrokerTransportImplementation) => {
-  function open(): { transport: DatabrokerTransport; client: Client<typeof DataBrokerService> } {
-    const transport = createDatabrokerTransport(server.url, { sharedSecret: SECRET, implementation });
+  function open(now?: () => number): { transport: DatabrokerTransport; client: Client<typeof DataBrokerService> } {
+    const transport = createDatabrokerTransport(server.url, { sharedSecret: SECRET, implementation, ...(now ? { now } : {}) });
     transports.push(transport);
     return { transport, client: createClient(DataBrokerService, transport.transport) };
   }
@@ -116,11 +123,12 @@ describe.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("transport behaviour (%s)", 
     expect(ids.every((id, i) => id === `r-${i}`)).toBe(true);
   });
 
-  it("signs a fresh token for every stream", async () => {
-    const { client } = open();
+  it("signs each stream's token when the stream starts: a stream a second later carries a new token", async () => {
+    let nowMs = Date.now();
+    const { client } = open(() => nowMs);
     const before = server.tokens.length;
     await drain(client.syncLatest({}));
-    await new Promise((r) => setTimeout(r, 1100)); // exp has 1 s resolution
+    nowMs += 1000; // the token's only claim is exp, in whole seconds
     await drain(client.syncLatest({}));
     const tokens = server.tokens.slice(before);
     expect(tokens).toHaveLength(2);
@@ -140,12 +148,13 @@ describe.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("transport behaviour (%s)", 
     await until(() => server.cancelledHandlers > cancelledBefore, "the server handler to see the cancellation", 3000);
   });
 
-  it("fails a call past its timeout with DeadlineExceeded", async () => {
+  it("fails a call past its timeout with DeadlineExceeded, and the server's handler is cancelled", async () => {
     const { client } = open();
-    const start = Date.now();
+    const cancelledBefore = server.cancelledHandlers;
+    // The handler hangs until it is cancelled: only the deadline can end this call.
     const error = await failureOf(client.serverInfo({}, { timeoutMs: 150, headers: { [HANG]: "1" } }));
     expect(error.code).toBe(Code.DeadlineExceeded);
-    expect(Date.now() - start).toBeLessThan(3000);
+    await until(() => server.cancelledHandlers > cancelledBefore, "the server handler to see the deadline", 5000);
   });
 
   it("reports a stream the server resets (RST_STREAM CANCEL) as a connection failure", async () => {
@@ -162,34 +171,63 @@ describe.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("transport behaviour (%s)", 
     expect(streamErrorEvent(error)).toMatchObject({ type: "error", connectionFailure: true });
   });
 
-  it("close() with a stream open: refuses new calls at once, ends the stream and drops the connection", async () => {
+  // close() waits for open streams until Date.now() passes a deadline CLOSE_STREAMS_TIMEOUT_MS
+  // ahead. The next two tests freeze Date (only Date: timers and sockets run for real), so that
+  // deadline passes exactly when a test moves the clock: which of the two ended the wait, the
+  // streams or the timeout, shows in the clock's reading when close() resolves, not in how long
+  // it took.
+  it("close() with a stream open: refuses new calls at once, waits for the stream until its timeout, then ends it and drops the connection", async () => {
     const { transport, client } = open();
     const it = client.syncLatest({}, { headers: { [RECORDS]: "1", [HANG]: "1" } })[Symbol.asyncIterator]();
     expect((await it.next()).done).toBe(false);
     const sessionsOpen = server.openSessions();
-    const pending = it.next();
-    const start = Date.now();
-    const closing = transport.close();
-    await expect(client.serverInfo({})).rejects.toMatchObject({ code: Code.Canceled });
-    await closing;
-    expect(Date.now() - start).toBeLessThan(CLOSE_STREAMS_TIMEOUT_MS + 1000);
-    const error = await failureOf(pending);
+    const pending = failureOf(it.next());
+    let closedAt: number;
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const start = Date.now();
+      const closing = transport.close().then(() => Date.now());
+      await expect(client.serverInfo({})).rejects.toMatchObject({ code: Code.Canceled });
+      vi.setSystemTime(start + CLOSE_STREAMS_TIMEOUT_MS);
+      closedAt = (await closing) - start;
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(closedAt, "ms on the frozen clock when close() resolved (the stream never ended by itself)").toBe(CLOSE_STREAMS_TIMEOUT_MS);
+    const error = await pending;
     expect([Code.Canceled, Code.Unavailable, Code.Aborted]).toContain(error.code);
     await until(() => server.openSessions() < sessionsOpen, "the connection to close", 3000);
   });
 
-  it("close() resolves soon once the caller cancels its open stream", async () => {
+  it("close() resolves once the caller has cancelled its open stream, before the close timeout", async () => {
     const { transport, client } = open();
     const controller = new AbortController();
     const it = client.syncLatest({}, { signal: controller.signal, headers: { [RECORDS]: "1", [HANG]: "1" } })[Symbol.asyncIterator]();
     await it.next();
-    const pending = it.next().catch(() => undefined);
-    const start = Date.now();
-    const closing = transport.close();
-    controller.abort();
-    await closing;
-    await pending;
-    expect(Date.now() - start).toBeLessThan(CLOSE_STREAMS_TIMEOUT_MS / 2);
+    const ended: string[] = [];
+    const pending = it.next().then(
+      () => ended.push("stream"),
+      () => ended.push("stream"),
+    );
+    let closedAt: number;
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const start = Date.now();
+      const closing = transport.close().then(() => {
+        ended.push("close");
+        return Date.now();
+      });
+      controller.abort();
+      // The clock stays put: close() cannot reach its deadline, only the stream's end can let it
+      // resolve. Were it waiting for the timeout it would never resolve: the guard (real time,
+      // far past any scheduling delay) turns that hang into a failure that says so.
+      closedAt = (await Promise.race([closing, hangGuard(10_000, "close() still waiting after its only stream was cancelled")])) - start;
+      await pending;
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(closedAt, "ms on the frozen clock when close() resolved").toBe(0);
+    expect(ended, "what finished first").toEqual(["stream", "close"]);
   });
 
   it("resetConnection() drops the connection: the open stream ends with Canceled (not a failure of its own) and the next call reconnects", async () => {
