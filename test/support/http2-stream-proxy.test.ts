@@ -84,7 +84,7 @@ describe("HTTP/2 stream proxy", () => {
       (e: unknown) => ConnectError.from(e),
     );
     expect(error?.code).toBe(Code.Unauthenticated);
-    expect(proxy.streams[0]).toMatchObject({ method: "ServerInfo", outcome: "answered", grpcStatus: Code.Unauthenticated });
+    expect(proxy.streams[0]).toMatchObject({ method: "ServerInfo", outcome: "answered", grpcStatus: Code.Unauthenticated, grpcMessage: error?.rawMessage });
   });
 
   it("resets one stream with RST_STREAM while the other streams on the same connection go on", async () => {

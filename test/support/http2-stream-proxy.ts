@@ -59,6 +59,8 @@ export interface ProxiedStream {
   readonly outcome: ProxiedStreamOutcome;
   /** The grpc-status the client was given, when it was given one. */
   readonly grpcStatus: number | undefined;
+  /** Its grpc-message, decoded, when there was one. */
+  readonly grpcMessage: string | undefined;
 }
 
 export interface Http2StreamProxyOptions {
@@ -91,6 +93,7 @@ interface StreamRecord {
   closedAt: number | undefined;
   outcome: ProxiedStreamOutcome;
   grpcStatus: number | undefined;
+  grpcMessage: string | undefined;
 }
 
 interface Link {
@@ -111,6 +114,15 @@ function forwardable(headers: IncomingHttpHeaders, keepPseudo: readonly string[]
     out[name] = value;
   }
   return out;
+}
+
+/** grpc-message is percent-encoded; a malformed one is kept as sent. */
+function percentDecoded(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }
 
 /** Reads the record type (and Sync's position) from the first gRPC message of a request body. */
@@ -151,10 +163,12 @@ export async function startHttp2StreamProxy(upstreamUrl: string, options: Http2S
     return created;
   };
 
-  const finish = (link: Link, outcome: ProxiedStreamOutcome, grpcStatus?: number) => {
+  const finish = (link: Link, outcome: ProxiedStreamOutcome, status?: IncomingHttpHeaders) => {
     if (link.record.outcome !== "open") return;
     link.record.outcome = outcome;
-    link.record.grpcStatus = grpcStatus;
+    link.record.grpcStatus = status?.["grpc-status"] === undefined ? undefined : Number(status["grpc-status"]);
+    const message = status?.["grpc-message"];
+    link.record.grpcMessage = typeof message === "string" ? percentDecoded(message) : undefined;
     link.record.closedAt = performance.now();
     clearTimeout(link.idleTimer);
     links.delete(link);
@@ -163,7 +177,7 @@ export async function startHttp2StreamProxy(upstreamUrl: string, options: Http2S
   const endIdle = (link: Link) => {
     if (link.record.outcome !== "open") return;
     const { downstream, upstream } = link;
-    finish(link, "idle-ended", 0);
+    finish(link, "idle-ended", { "grpc-status": "0" });
     if (!upstream.destroyed) upstream.close(constants.NGHTTP2_CANCEL);
     if (downstream.destroyed || downstream.closed) return;
     if (!downstream.headersSent) {
@@ -209,6 +223,7 @@ export async function startHttp2StreamProxy(upstreamUrl: string, options: Http2S
       closedAt: undefined,
       outcome: "open",
       grpcStatus: undefined,
+      grpcMessage: undefined,
     };
     records.push(record);
     downstream.on("error", () => undefined);
@@ -252,7 +267,7 @@ export async function startHttp2StreamProxy(upstreamUrl: string, options: Http2S
       const endsHere = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0 || responseHeaders["grpc-status"] !== undefined;
       if (endsHere) {
         // Trailers-only: the status is in these headers.
-        finish(link, "answered", Number(responseHeaders["grpc-status"] ?? Number.NaN));
+        finish(link, "answered", responseHeaders);
         downstream.respond(out, { endStream: true });
       } else {
         downstream.respond(out, { waitForTrailers: true });
@@ -265,7 +280,7 @@ export async function startHttp2StreamProxy(upstreamUrl: string, options: Http2S
     upstream.on("trailers", (trailers) => {
       if (record.outcome !== "open") return;
       pendingTrailers.set(downstream, forwardable(trailers, []));
-      finish(link, "answered", Number(trailers["grpc-status"] ?? Number.NaN));
+      finish(link, "answered", trailers);
     });
     upstream.on("end", () => {
       if (!downstream.destroyed && !downstream.closed && downstream.headersSent && pendingTrailers.has(downstream)) downstream.end();
