@@ -40,6 +40,8 @@ export class CacheRecorder {
   }
 
   /** Resolves with the first batch at index >= `from` for which `predicate` holds. */
+  change<T extends CacheChange>(predicate: (change: CacheChange) => change is T, what: string, timeoutMs?: number, from?: number): Promise<T>;
+  change(predicate: (change: CacheChange) => boolean, what: string, timeoutMs?: number, from?: number): Promise<CacheChange>;
   change(predicate: (change: CacheChange) => boolean, what: string, timeoutMs = 5000, from = 0): Promise<CacheChange> {
     let next = from;
     return this.#wait(() => {

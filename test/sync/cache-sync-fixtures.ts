@@ -3,7 +3,7 @@
  * each transport, recorded through its observables, and records of the three default types.
  */
 import { createDatabrokerCache, type CachedRecord, type DatabrokerCache, type DatabrokerCacheOptions, type DatabrokerTransportImplementation } from "../../src/index.js";
-import { Cleanups, FAST_RETRY } from "../cache/cache-fixtures.js";
+import { FAST_RETRY } from "../cache/cache-fixtures.js";
 import { CacheRecorder, allLive } from "../support/cache-recorder.js";
 
 export { Cleanups, FAST_RETRY, SECRET, deleted, serviceAccount, session, user } from "../cache/cache-fixtures.js";
@@ -12,7 +12,7 @@ export { Cleanups, FAST_RETRY, SECRET, deleted, serviceAccount, session, user } 
 export const TRANSPORTS: readonly DatabrokerTransportImplementation[] = ["grpc-js", "connect-node"];
 
 /** A started cache (FAST_RETRY unless given) with a recorder subscribed before it connects. */
-export function recordedCache(cleanups: Cleanups, options: DatabrokerCacheOptions): { cache: DatabrokerCache; seen: CacheRecorder } {
+export function recordedCache(cleanups: { add(fn: () => unknown): void }, options: DatabrokerCacheOptions): { cache: DatabrokerCache; seen: CacheRecorder } {
   const cache = createDatabrokerCache({ retry: FAST_RETRY, ...options });
   const seen = new CacheRecorder(cache);
   cleanups.add(async () => {

@@ -57,7 +57,7 @@ describe.each(TRANSPORTS)("the cache's sync over %s against the in-memory databr
     await seen.change(isBatch("change", SERVICE_ACCOUNT_TYPE, "sa1"), "the change sa1", 5000, from);
     expect(cache.get(SERVICE_ACCOUNT_TYPE, "sa1")?.version).toBe(v5);
     await db.put({ records: [deleted(session("s1", "u1"))] });
-    const deletion = await seen.change((c) => c.kind === "change" && c.type === SESSION_TYPE && c.deletes.some((r) => r.id === "s1"), "the deletion of s1", 5000, from);
+    const deletion = await seen.change((c): c is ChangeBatch => c.kind === "change" && c.type === SESSION_TYPE && c.deletes.some((r) => r.id === "s1"), "the deletion of s1", 5000, from);
     expect(deletion.upserts).toEqual([]);
     expect(cache.getSession("s1")).toBeUndefined();
     // Everything came over one SyncLatest and one Sync per type.

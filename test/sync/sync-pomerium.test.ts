@@ -61,7 +61,7 @@ describe.each(TRANSPORTS)("the cache's sync over %s against Pomerium's databroke
     await seen.change(sessionBatch("change", "p3"), "the change p3", WAIT_MS, from);
     expect(cache.state.streams.find((s) => s.type === SESSION_TYPE)!.recordVersion).toBe(v);
     await db.put({ records: [deleted(session("p1", "u1"))] });
-    const deletion = await seen.change((c) => sessionBatch("change")(c) && c.deletes.some((r) => r.id === "p1"), "the deletion of p1", WAIT_MS, from);
+    const deletion = await seen.change((c): c is ChangeBatch => sessionBatch("change")(c) && c.deletes.some((r) => r.id === "p1"), "the deletion of p1", WAIT_MS, from);
     expect(deletion.upserts).toEqual([]);
     expect(cache.getSession("p1")).toBeUndefined();
   });
