@@ -167,7 +167,6 @@ describe.each(TRANSPORTS)("the cache's sync over %s against the in-memory databr
     const live = await seen.state((s) => s.ready && allLive(s), "ready on the second URL", 10_000);
     expect(live.streams.map((s) => s.url)).toEqual(DEFAULT_CACHE_TYPES.map(() => server.url));
     expect(cache.getSession("x")?.userId).toBe("u1");
-    expect(dead.calls).toEqual([]);
   });
 
   it("reports a wrong shared secret clearly, without the secret, and retries at a bounded rate", async () => {

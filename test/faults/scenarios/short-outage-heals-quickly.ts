@@ -57,6 +57,7 @@ export default async function shortOutageHealsQuickly(cleanups: Cleanups): Promi
   const first = await startPomerium(options);
   cleanups.add(() => first.kill());
   await writer(first.url, SECRET).put({ records: [session("s-before", "u1"), user("u-before", "u@example.com"), serviceAccount("sa-before", "u1")] });
+  // retry: undefined replaces the tests' fast policy with the default one, as in production.
   const { cache, seen } = recordedCache(cleanups, { url: first.url, sharedSecret: SECRET, transport, retry: undefined });
   await synced(seen, first.serverVersion, 15_000);
 
