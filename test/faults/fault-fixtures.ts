@@ -8,7 +8,8 @@ import { SessionSchema } from "../../gen/session/session_pb.js";
 import { UserSchema } from "../../gen/user/user_pb.js";
 import type { CacheChange } from "../../src/cache/change-buffer.js";
 import { createDatabrokerCache, type DatabrokerCache } from "../../src/cache/databroker-cache.js";
-import type { DatabrokerCacheOptions } from "../../src/cache/cache-options.js";
+import { DEFAULT_CACHE_TRANSPORT, type DatabrokerCacheOptions } from "../../src/cache/cache-options.js";
+import type { DatabrokerTransportImplementation } from "../../src/transport/databroker-transport.js";
 import type { DatabrokerCacheLogAttributes, DatabrokerCacheLogger, DatabrokerCacheLogLevel } from "../../src/observability/cache-logger.js";
 import { SESSION_TYPE, USER_TYPE } from "../../src/records/type-urls.js";
 import { startInMemoryDatabroker, type InMemoryDatabrokerOptions, type RunningInMemoryDatabroker } from "../../src/server/index.js";
@@ -138,6 +139,13 @@ export function population(prefix: string, n: number): DatabrokerRecord[] {
   return records;
 }
 
+
+/** The transport a scenario's cache runs on: CACHE_TRANSPORT (set by the test), else the default. */
+export function transportFromEnv(): DatabrokerTransportImplementation {
+  const name = process.env["CACHE_TRANSPORT"] ?? DEFAULT_CACHE_TRANSPORT;
+  if (name !== "grpc-js" && name !== "connect-node") throw new Error(`CACHE_TRANSPORT=${name}: want grpc-js or connect-node`);
+  return name;
+}
 
 /** One line per scenario for the lead to quote. */
 export function printHealTime(scenario: string, ms: number): void {

@@ -60,6 +60,11 @@ export interface PomeriumInstance {
   compact(): Promise<void>;
   /** SIGTERM, then SIGKILL after a grace period. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * SIGKILL at once, no grace: a crash (the kernel resets its connections, nothing is flushed).
+   * Resolves once the process is gone. Idempotent; stop() afterwards does nothing.
+   */
+  kill(): Promise<void>;
 }
 
 let binaryPromise: Promise<string> | undefined;
@@ -240,6 +245,7 @@ async function launch(
   const port = Number(ready.addr.split(":").pop());
   const adminUrl = `http://${ready.admin}`;
   let stopPromise: Promise<void> | undefined;
+  const running = () => child.exitCode === null && child.signalCode === null;
   return {
     name,
     storage,
@@ -257,11 +263,21 @@ async function launch(
     stop() {
       stopPromise ??= (async () => {
         stopping = true;
-        if (child.exitCode === null && child.signalCode === null) {
+        if (running()) {
           child.kill("SIGTERM");
           const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
           await exited;
           clearTimeout(timer);
+        }
+      })();
+      return stopPromise;
+    },
+    kill() {
+      stopPromise ??= (async () => {
+        stopping = true;
+        if (running()) {
+          child.kill("SIGKILL");
+          await exited;
         }
       })();
       return stopPromise;

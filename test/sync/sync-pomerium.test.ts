@@ -1,146 +1,176 @@
 /**
- * The sync loop against Pomerium's own databroker (the Go peer, memory storage) over h2c:
- * the behaviours the loop relies on, seen on the real server.
+ * The cache's sync as production wires it (createDatabrokerCache, public API only), on each
+ * transport, against Pomerium's own databroker (the Go peer, memory storage) over h2c: the
+ * behaviours the sync relies on, seen on the real server. Where a test needs the server's view
+ * (which calls arrived, how each ended) it goes through our HTTP/2 stream proxy, which forwards
+ * each stream as is and records it.
  */
 import { randomBytes } from "node:crypto";
-import { create } from "@bufbuild/protobuf";
-import { AnySchema } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { RecordSchema } from "../../gen/databroker/databroker_pb.js";
-import type { ReplicaEvent } from "../../src/replica/replica-events.js";
-import { createDatabrokerSync } from "../../src/sync/databroker-sync.js";
-import { SyncLoop } from "../../src/sync/sync-loop.js";
-import { syncSourcesFromUrlSet } from "../../src/sync/sync-stream-source.js";
-import { createDatabrokerUrlSet, type DatabrokerUrlSet } from "../../src/transport/databroker-url-set.js";
-import { startPomerium, type PomeriumInstance } from "../support/pomerium-harness.js";
+import { DEFAULT_CACHE_TYPES, SESSION_TYPE, USER_TYPE, type CacheChange, type ChangeBatch } from "../../src/index.js";
 import { requirePomeriumOrExplain } from "../interop/interop-availability.js";
-import { gateFirstSync } from "./gated-source.js";
-import { SESSION_TYPE, sleep, until } from "./scripted-source.js";
-import { startRecording } from "./loop-recorder.js";
+import { databrokerClients } from "../server/databroker-client.js";
+import { allLive } from "../support/cache-recorder.js";
+import { startHttp2StreamProxy, type Http2StreamProxy } from "../support/http2-stream-proxy.js";
+import { startPomerium, type PomeriumInstance } from "../support/pomerium-harness.js";
+import { startTcpFaultProxy } from "../support/tcp-fault-proxy.js";
+import { until } from "../support/wait-until.js";
+import { Cleanups, SECRET, TRANSPORTS, deleted, idsOf, recordedCache, session, synced, user } from "./cache-sync-fixtures.js";
 
-const SECRET = randomBytes(32).toString("base64");
-const FAST_RETRY = { initialDelayMs: 20, maxDelayMs: 300, authRetryDelayMs: 300, fastLoopMaxRetries: 50, fastLoopWindowMs: 1000 };
-
+const WAIT_MS = 15_000;
 let pomerium: PomeriumInstance;
-let writer: DatabrokerUrlSet;
-const loops: SyncLoop[] = [];
+let db: ReturnType<typeof databrokerClients>["databroker"];
+const cleanups = new Cleanups();
 
 beforeAll(async () => {
   await requirePomeriumOrExplain();
-  pomerium = await startPomerium({ storage: "memory", sharedSecret: SECRET, name: "sync-loop" });
-  writer = createDatabrokerUrlSet([pomerium.url], { sharedSecret: SECRET });
+  pomerium = await startPomerium({ storage: "memory", sharedSecret: SECRET, name: "sync-cache" });
+  db = databrokerClients(pomerium.url, SECRET).databroker;
 }, 10 * 60_000);
 afterAll(async () => {
-  writer?.close();
   await pomerium?.stop();
 });
 afterEach(async () => {
-  for (const loop of loops.splice(0)) loop.close();
-  await writer.current().dataBroker.clear({});
+  await cleanups.run();
+  await db.clear({});
 });
 
-async function put(...ids: string[]): Promise<bigint[]> {
-  const records = ids.map((id) =>
-    create(RecordSchema, { type: SESSION_TYPE, id, data: create(AnySchema, { typeUrl: SESSION_TYPE, value: new TextEncoder().encode(id) }) }),
-  );
-  return (await writer.current().dataBroker.put({ records })).records.map((r) => r.version);
+async function proxyTo(url: string): Promise<Http2StreamProxy> {
+  const proxy = await startHttp2StreamProxy(url);
+  cleanups.add(() => proxy.close());
+  return proxy;
 }
 
-function startSync(sharedSecret = SECRET) {
-  const { loop } = createDatabrokerSync({ urls: [pomerium.url], sharedSecret, type: SESSION_TYPE, retry: FAST_RETRY });
-  loops.push(loop);
-  return startRecording(loop);
-}
+const sessionBatch = (kind: ChangeBatch["kind"], id?: string) => (c: CacheChange): c is ChangeBatch =>
+  c.kind === kind && c.type === SESSION_TYPE && (id === undefined || c.upserts.some((r) => r.id === id) || c.deletes.some((r) => r.id === id));
 
-const snapshots = (events: ReplicaEvent[]) => events.filter((e) => e.kind === "snapshot");
-const changedIds = (events: ReplicaEvent[]) => events.flatMap((e) => (e.kind === "change" ? e.records.map((r) => r.id) : []));
+describe.each(TRANSPORTS)("the cache's sync over %s against Pomerium's databroker", (transport) => {
+  const startCache = (urls: string[], options: { sharedSecret?: string; retry?: object } = {}) =>
+    recordedCache(cleanups, { urls, sharedSecret: SECRET, transport, ...options });
 
-describe("sync loop against Pomerium's databroker", () => {
-  it("delivers the snapshot, then live changes including tombstones", async () => {
-    await put("p1", "p2");
-    const { loop, events } = startSync();
-    await until(() => loop.status.state === "live", "live", 15_000);
-    const first = events[0];
-    expect(first?.kind === "snapshot" && first.records.map((r) => r.id).sort()).toEqual(["p1", "p2"]);
-    const [v3] = await put("p3");
-    await until(() => changedIds(events).includes("p3"), "change p3", 15_000);
-    expect(loop.status.recordVersion).toBe(v3);
-    await writer.current().dataBroker.put({
-      records: [create(RecordSchema, { type: SESSION_TYPE, id: "p1", deletedAt: { seconds: 1n, nanos: 0 } })],
-    });
-    await until(() => events.some((e) => e.kind === "change" && e.records.some((r) => r.id === "p1" && r.deletedAt !== undefined)), "tombstone", 15_000);
+  it("delivers the snapshot, then live changes including deletions", async () => {
+    await db.put({ records: [session("p1", "u1"), session("p2", "u1"), user("u1", "u1@example.com")] });
+    const { cache, seen } = startCache([pomerium.url]);
+    await synced(seen, undefined, WAIT_MS);
+    const snapshot = seen.changes.find(sessionBatch("snapshot"))!;
+    expect(idsOf(snapshot.upserts)).toEqual(["p1", "p2"]);
+    expect(cache.getUser("u1")?.email).toBe("u1@example.com");
+    const from = seen.changes.length;
+    const v = (await db.put({ records: [session("p3", "u1")] })).records[0]!.version;
+    await seen.change(sessionBatch("change", "p3"), "the change p3", WAIT_MS, from);
+    expect(cache.state.streams.find((s) => s.type === SESSION_TYPE)!.recordVersion).toBe(v);
+    await db.put({ records: [deleted(session("p1", "u1"))] });
+    const deletion = await seen.change((c): c is ChangeBatch => sessionBatch("change")(c) && c.deletes.some((r) => r.id === "p1"), "the deletion of p1", WAIT_MS, from);
+    expect(deletion.upserts).toEqual([]);
+    expect(cache.getSession("p1")).toBeUndefined();
   });
 
-  it("resyncs when Clear cancels the stream (CANCELLED from the real server), and keeps going", async () => {
-    const { loop, events, statuses } = startSync();
-    await until(() => loop.status.state === "live", "live", 15_000);
-    // A change seen proves the Sync is running on the server (a Clear before that would show up
-    // as ABORTED on the Sync's version check instead).
-    await put("warm-up");
-    await until(() => changedIds(events).includes("warm-up"), "warm-up change", 15_000);
-    const cleared = await writer.current().dataBroker.clear({});
-    await until(() => loop.status.state === "live" && loop.status.serverVersion === cleared.newServerVersion, "resynced", 15_000);
-    expect(snapshots(events).length).toBeGreaterThanOrEqual(2);
-    // The real server ends the open Sync with CANCELLED "context canceled" (spec 5); Pomerium's
-    // SyncQuerier stops for good there, we resync.
-    const healedBy = statuses.map((s) => s.lastError).filter((m): m is string => m !== undefined);
-    expect(healedBy).toContain("stream cancelled by the server (context canceled): resyncing");
-    await put("after-clear");
-    await until(() => changedIds(events).includes("after-clear"), "change after clear", 15_000);
+  it("resyncs every type when Clear cancels the streams (CANCELLED from the real server), and keeps going", async () => {
+    await db.put({ records: [session("before", "u1")] });
+    const proxy = await proxyTo(pomerium.url);
+    const { cache, seen } = startCache([proxy.url]);
+    await synced(seen, undefined, WAIT_MS);
+    // A change seen proves the Syncs run on the server (a Clear before that would show up as
+    // ABORTED on the Sync's version check instead).
+    await db.put({ records: [session("warm-up", "u1")] });
+    await seen.change(sessionBatch("change", "warm-up"), "the warm-up change", WAIT_MS);
+    await until(() => proxy.open("Sync").length === DEFAULT_CACHE_TYPES.length, "a Sync per type open");
+    const from = seen.changes.length;
+    const cleared = await db.clear({});
+    await seen.state((s) => allLive(s, cleared.newServerVersion), "every stream live on the new server version", WAIT_MS);
+    const resync = await seen.change(sessionBatch("resync"), "the sessions' resync", WAIT_MS, from);
+    expect(idsOf(resync.deletes)).toEqual(["before", "warm-up"]);
+    for (const type of DEFAULT_CACHE_TYPES) {
+      // Pomerium ends the open Sync with CANCELLED "context canceled" (its own syncer stops for good there).
+      expect(proxy.streams.find((s) => s.method === "Sync" && s.type === type)).toMatchObject({ grpcStatus: Code.Canceled, grpcMessage: "context canceled" });
+      expect(proxy.count("SyncLatest", type)).toBe(2);
+    }
+    await db.put({ records: [session("after-clear", "u1")] });
+    await seen.change(sessionBatch("change", "after-clear"), "a change after the Clear", WAIT_MS, from);
+    expect(cache.getSession("after-clear")?.userId).toBe("u1");
   });
 
   it("resyncs when history was compacted past its position (ABORTED from the real server)", async () => {
-    await put("c1");
-    const urlSet = createDatabrokerUrlSet([pomerium.url], { sharedSecret: SECRET });
-    const gated = gateFirstSync(syncSourcesFromUrlSet(urlSet));
-    const loop = new SyncLoop({ type: SESSION_TYPE, source: gated, retry: FAST_RETRY, onClose: () => urlSet.close() });
-    loops.push(loop);
-    const events: ReplicaEvent[] = [];
-    loop.events$.subscribe((e) => events.push(e));
-    loop.start();
-    await until(() => loop.status.state === "live" && gated.syncCalls() === 1, "live, first Sync held", 15_000);
-    await put("c2", "c3", "c4");
+    const c1 = (await db.put({ records: [session("c1", "u1")] })).records[0]!.version;
+    // cache -> TCP fault proxy (to partition) -> stream proxy (to see each stream's answer) -> Pomerium.
+    const streams = await proxyTo(pomerium.url);
+    const tcp = await startTcpFaultProxy(streams.port);
+    cleanups.add(() => tcp.close());
+    const { cache, seen } = startCache([tcp.url]);
+    await synced(seen, undefined, WAIT_MS);
+    await until(() => streams.open("Sync").length === DEFAULT_CACHE_TYPES.length, "a Sync per type open");
+
+    tcp.blackhole();
+    await db.put({ records: [session("c2", "u1"), session("c3", "u1"), session("c4", "u1")] });
     await pomerium.compact();
-    gated.release();
-    await until(() => snapshots(events).length === 2 && loop.status.state === "live", "resync", 15_000);
-    expect(gated.syncErrors.join()).toMatch(/invalid record version/);
-    const last = snapshots(events).at(-1);
-    expect(last?.kind === "snapshot" && last.records.map((r) => r.id).sort()).toEqual(["c1", "c2", "c3", "c4"]);
+    const from = seen.changes.length;
+    tcp.cut();
+    tcp.heal();
+
+    const resync = await seen.change(sessionBatch("resync"), "the sessions' resync", WAIT_MS, from);
+    expect(idsOf(resync.upserts)).toEqual(["c2", "c3", "c4"]);
+    expect(cache.size(SESSION_TYPE)).toBe(4);
+    const refused = streams.streams.find((s) => s.method === "Sync" && s.type === SESSION_TYPE && s.recordVersion === c1 && s.grpcStatus !== undefined);
+    expect(refused).toMatchObject({ grpcStatus: Code.Aborted, grpcMessage: "invalid record version" });
+    expect(streams.count("SyncLatest", SESSION_TYPE)).toBe(2);
   });
 
-  it("reports a wrong secret with a message naming sharedSecret, retrying slowly", async () => {
-    const { loop, statuses } = startSync(randomBytes(32).toString("base64"));
-    await sleep(1000);
-    expect(loop.status.lastError).toMatch(/sharedSecret.*shared_secret/);
-    const attempts = statuses.filter((s, i) => s.state === "connecting" && statuses[i - 1]?.state !== "connecting").length;
-    expect(attempts).toBeLessThanOrEqual(5);
-    expect(statuses.some((s) => s.state === "live")).toBe(false);
-  });
-
-  it("resyncs after Pomerium restarts on the same port with a new server version, and fails over between instances", async () => {
-    const first = await startPomerium({ storage: "memory", sharedSecret: SECRET, name: "sync-restart" });
-    const other = await startPomerium({ storage: "memory", sharedSecret: SECRET, name: "sync-other" });
-    let second: PomeriumInstance | undefined;
-    try {
-      const { loop } = createDatabrokerSync({ urls: [first.url, other.url], sharedSecret: SECRET, type: SESSION_TYPE, retry: FAST_RETRY });
-      loops.push(loop);
-      const events: ReplicaEvent[] = [];
-      loop.events$.subscribe((e) => events.push(e));
-      loop.start();
-      await until(() => loop.status.state === "live" && loop.status.serverVersion === first.serverVersion, "live on the first", 15_000);
-      await first.stop();
-      // The first URL is gone: the loop moves to the other instance, whose server version differs.
-      await until(() => loop.status.state === "live" && loop.status.serverVersion === other.serverVersion, "live on the other", 30_000);
-      expect(loop.status.url).toBe(other.url);
-      await other.stop();
-      second = await startPomerium({ storage: "memory", sharedSecret: SECRET, name: "sync-restarted", port: first.port });
-      expect(second.serverVersion).not.toBe(first.serverVersion);
-      await until(() => loop.status.state === "live" && loop.status.serverVersion === second!.serverVersion, "live on the restarted first", 30_000);
-      expect(snapshots(events).length).toBeGreaterThanOrEqual(3);
-    } finally {
-      await first.stop();
-      await other.stop();
-      await second?.stop();
+  it("reports a wrong secret with a message naming sharedSecret, retrying at a bounded rate", async () => {
+    const AUTH_RETRY_MS = 300;
+    const ATTEMPTS = 3;
+    const proxy = await proxyTo(pomerium.url);
+    const wrongSecret = randomBytes(32).toString("base64");
+    const { cache, seen } = startCache([proxy.url], { sharedSecret: wrongSecret, retry: { authRetryDelayMs: AUTH_RETRY_MS } });
+    const answered = (type: string) => proxy.streams.filter((s) => s.type === type && s.grpcStatus !== undefined);
+    await until(() => DEFAULT_CACHE_TYPES.every((t) => answered(t).length >= ATTEMPTS), `${ATTEMPTS} attempts per type answered by Pomerium`, WAIT_MS);
+    for (const type of DEFAULT_CACHE_TYPES) {
+      const attempts = answered(type).slice(0, ATTEMPTS);
+      expect(attempts.map((s) => s.grpcStatus)).toEqual(attempts.map(() => Code.Unauthenticated));
+      for (let i = 1; i < attempts.length; i++) expect(attempts[i]!.openedAt - attempts[i - 1]!.openedAt).toBeGreaterThan(AUTH_RETRY_MS * 0.8);
     }
-  }, 120_000);
+    for (const s of cache.state.streams) expect(s.lastError).toMatch(/sharedSecret.*shared_secret/);
+    const everything = JSON.stringify(seen.states, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+    expect(everything).not.toContain(wrongSecret);
+    expect(everything).not.toContain(SECRET);
+    expect(seen.states.some((s) => s.ready || s.streams.some((t) => t.state === "live"))).toBe(false);
+  });
+
+  it("close() ends every stream it had open on the server", async () => {
+    const proxy = await proxyTo(pomerium.url);
+    const { cache, seen } = startCache([proxy.url]);
+    await synced(seen, undefined, WAIT_MS);
+    await until(() => proxy.open("Sync").length === DEFAULT_CACHE_TYPES.length, "a Sync per type open");
+    await cache.close();
+    await until(() => proxy.open("Sync").length === 0, "every Sync closed", 2000);
+    expect(proxy.streams.filter((s) => s.method === "Sync").map((s) => s.outcome)).toEqual(DEFAULT_CACHE_TYPES.map(() => "client-gone"));
+  });
+
+  it("fails over between instances, and resyncs after Pomerium restarts on the same port with a new server version", { timeout: 120_000 }, async () => {
+    const first = await startPomerium({ storage: "memory", sharedSecret: SECRET, name: "sync-restart" });
+    cleanups.add(() => first.stop());
+    const other = await startPomerium({ storage: "memory", sharedSecret: SECRET, name: "sync-other" });
+    cleanups.add(() => other.stop());
+    await databrokerClients(other.url, SECRET).databroker.put({ records: [session("on-other", "u1")] });
+    const { cache, seen } = startCache([first.url, other.url]);
+    await synced(seen, first.serverVersion, WAIT_MS);
+
+    await first.stop();
+    // The first URL is gone: the streams move to the other instance, whose server version differs.
+    const onOther = await seen.state((s) => allLive(s, other.serverVersion), "every stream live on the other instance", 30_000);
+    expect(onOther.streams.map((s) => s.url)).toEqual(DEFAULT_CACHE_TYPES.map(() => other.url));
+    await seen.change((c) => c.kind !== "overflow" && c.type === SESSION_TYPE && c.upserts.some((r) => r.id === "on-other"), "the other instance's data", WAIT_MS);
+
+    const from = seen.changes.length;
+    await other.kill(); // a crash this time (a graceful stop waits 5 s for the open streams)
+    const restarted = await startPomerium({ storage: "memory", sharedSecret: SECRET, name: "sync-restarted", port: first.port });
+    cleanups.add(() => restarted.stop());
+    expect(restarted.serverVersion).not.toBe(first.serverVersion);
+    await databrokerClients(restarted.url, SECRET).databroker.put({ records: [session("on-restarted", "u1")] });
+    await seen.state((s) => allLive(s, restarted.serverVersion), "every stream live on the restarted first instance", 30_000);
+    await seen.change((c) => c.kind !== "overflow" && c.type === SESSION_TYPE && c.upserts.some((r) => r.id === "on-restarted"), "the restarted instance's data", WAIT_MS, from);
+    expect(cache.getSession("on-other")).toBeUndefined();
+    expect(seen.since(from, USER_TYPE).some((c) => c.kind === "resync")).toBe(true);
+    await cache.close(); // before the instances stop: a graceful stop waits for open streams
+  });
 });
