@@ -16,8 +16,12 @@ import { startCountingDatabroker } from "../counting-databroker.js";
 import { transportFromEnv, writer, type Cleanups } from "../fault-fixtures.js";
 
 const IDLE_END_MS = 300;
-/** Pomerium's clients' policy (500 ms .. 60 s, fast loop 6 in 30 s) scaled down by 10. */
-const RETRY = { initialDelayMs: 50, maxDelayMs: 6000, fastLoopMaxRetries: 6, fastLoopWindowMs: 3000 };
+/**
+ * Pomerium's clients' policy (500 ms .. 60 s) scaled down by 10. A stream counts as healthy once
+ * it was open fastLoopWindowMs / fastLoopMaxRetries (by default 30 s / 6 = 5 s, well under a
+ * proxy's one-minute idle timeout); scaled so it stays under this proxy's 300 ms: 1200 / 6 = 200 ms.
+ */
+const RETRY = { initialDelayMs: 50, maxDelayMs: 6000, fastLoopMaxRetries: 6, fastLoopWindowMs: 1200 };
 const FRESH_BOUND_MS = 1000;
 const TICK_MS = 250;
 const TICKS = 80; // a 20 s run
