@@ -152,8 +152,11 @@ export function printHealTime(scenario: string, ms: number): void {
   console.log(`heal-time scenario=${scenario} ms=${Math.round(ms)}`);
 }
 
-/** Keeps writing sessions (one Put each) until stopped; resolves with the ids written. */
-export function startWriting(db: TestClients["databroker"], prefix: string, everyMs: number): { stop(): Promise<string[]> } {
+/**
+ * Keeps writing sessions (one Put each) until stopped; resolves with the ids written. `written`
+ * counts the Puts acknowledged so far (to wait on the writer's progress, not on the clock).
+ */
+export function startWriting(db: TestClients["databroker"], prefix: string, everyMs: number): { stop(): Promise<string[]>; readonly written: number } {
   const ids: string[] = [];
   let running = true;
   const loop = (async () => {
@@ -169,6 +172,9 @@ export function startWriting(db: TestClients["databroker"], prefix: string, ever
       running = false;
       await loop;
       return ids;
+    },
+    get written() {
+      return ids.length;
     },
   };
 }

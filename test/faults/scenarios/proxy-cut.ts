@@ -1,6 +1,7 @@
 /** Scenario 5a: repeated connection resets while writes continue -> converges. */
 import assert from "node:assert/strict";
-import { TYPES, cacheFor, printHealTime, sleep, startWriting, type Cleanups } from "../fault-fixtures.js";
+import { TYPES, cacheFor, printHealTime, startWriting, type Cleanups } from "../fault-fixtures.js";
+import { until } from "../../support/wait-until.js";
 import { seededServer, faultProxy, probeSeededSessions } from "../scenario-setup.js";
 import { awaitReplicaEqualsServer } from "../replica-equals-server.js";
 
@@ -12,8 +13,10 @@ export default async function proxyCut(cleanups: Cleanups): Promise<void> {
   const probe = probeSeededSessions(cleanups, cache, records);
 
   const writes = startWriting(db, "cut-w", 5);
+  // Each cut lands while writes go on: after the writer's next few acknowledged Puts.
   for (let i = 0; i < 3; i++) {
-    await sleep(100);
+    const target = writes.written + 4;
+    await until(() => writes.written >= target, `write ${target} before cut ${i + 1}`, 10_000);
     proxy.cut();
   }
   const faultAt = performance.now();

@@ -1,6 +1,7 @@
 /** Scenario 5c: a slow link (every chunk delayed 50 ms) while writes continue -> converges. */
 import assert from "node:assert/strict";
-import { TYPES, cacheFor, printHealTime, sleep, startWriting, type Cleanups } from "../fault-fixtures.js";
+import { TYPES, cacheFor, printHealTime, startWriting, type Cleanups } from "../fault-fixtures.js";
+import { until } from "../../support/wait-until.js";
 import { seededServer, faultProxy, probeSeededSessions } from "../scenario-setup.js";
 import { awaitReplicaEqualsServer } from "../replica-equals-server.js";
 
@@ -15,7 +16,8 @@ export default async function proxySlow(cleanups: Cleanups): Promise<void> {
   proxy.slow(50);
   const faultAt = performance.now();
   const writes = startWriting(db, "slow-w", 5);
-  await sleep(1000);
+  // Writes go on while the link is slow: the first chunks already crawl through it.
+  await until(() => writes.written >= 25, "25 writes over the slow link", 15_000);
   const written = await writes.stop();
   await awaitReplicaEqualsServer(cache, ref, TYPES, { timeoutMs: 15_000 });
   printHealTime("slow", performance.now() - faultAt);
