@@ -73,7 +73,9 @@ export interface DatabrokerCacheOptions {
   readonly transport?: DatabrokerTransportImplementation;
   /**
    * Host-defined indexes: `{ [type]: { [indexName]: record => key(s) } }`, read with byIndex.
-   * Built in: sessions and service accounts by "user_id", users by "email".
+   * Built in: sessions and service accounts by "user_id", users by "email". A function that
+   * throws for a record indexes it under no key and the error is logged; the record is still
+   * cached (a host's bug never makes the cache fall behind the server).
    */
   readonly indexes?: Readonly<Record<string, Readonly<Record<string, IndexFunction>>>>;
   /**

@@ -347,7 +347,8 @@ export class Replica {
 
   /**
    * Adds a named index for a type; it is filled from the records held now and kept up to date
-   * through changes and resyncs. `byIndex(type, name, key)` reads it.
+   * through changes and resyncs. `byIndex(type, name, key)` reads it. If `keys` throws for a
+   * record, that record gets no key and the error goes to `onListenerError`.
    * @throws ConnectError AlreadyExists when the type already has an index of that name
    */
   addIndex(type: string, name: string, keys: IndexFunction): void {
@@ -355,7 +356,19 @@ export class Replica {
     if (existing.some((d) => d.name === name)) {
       throw new ConnectError(`index "${name}" already exists for type ${type}`, Code.AlreadyExists);
     }
-    const def: IndexDefinition = { name, keys };
+    // A host function that throws indexes that record under no key and is reported: it must
+    // never stop a change or a snapshot from applying (the replica would fall behind its position).
+    const def: IndexDefinition = {
+      name,
+      keys: (record) => {
+        try {
+          return keys(record);
+        } catch (error) {
+          this.#onListenerError(error);
+          return undefined;
+        }
+      },
+    };
     const host = this.#hostIndexes.get(type) ?? [];
     host.push(def);
     this.#hostIndexes.set(type, host);
