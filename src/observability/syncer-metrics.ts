@@ -96,7 +96,13 @@ export class SyncerMetrics {
     if (next.serverVersion !== undefined && next.serverVersion !== previous?.serverVersion) {
       this.#serverVersion.record(Number(next.serverVersion), attrs);
     }
-    if (next.recordVersion !== previous?.recordVersion) this.#latestRecordVersion.record(Number(next.recordVersion), attrs);
+    // The loop's position goes back when a live stream re-reads a window behind it (its periodic
+    // refresh): the gauge shows the newest version reached, so it only moves forward within a
+    // server version.
+    const sameServer = previous !== undefined && next.serverVersion === previous.serverVersion;
+    if (sameServer ? next.recordVersion > previous.recordVersion : next.recordVersion !== previous?.recordVersion) {
+      this.#latestRecordVersion.record(Number(next.recordVersion), attrs);
+    }
   }
 
   /** Records applied to the replica for one type, and how long applying the whole event took. */
