@@ -100,6 +100,13 @@ export function parseDatabrokerUrl(url: string): URL {
   return parsed;
 }
 
+/**
+ * The longest delay a Node timer honours. grpc-js arms its ping timeout with setTimeout, which
+ * fires a longer delay (or Infinity) after 1 ms instead: every ping whose answer takes longer than
+ * that would drop the connection. (A longer ping interval is harmless: both clients cap it.)
+ */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
 /** Checks the keepalive settings against what Pomerium tolerates. */
 export function pingSettings(options: DatabrokerTransportOptions): { pingIntervalMs: number; pingTimeoutMs: number } {
   const pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
@@ -110,8 +117,8 @@ export function pingSettings(options: DatabrokerTransportOptions): { pingInterva
       Code.InvalidArgument,
     );
   }
-  if (!(pingTimeoutMs > 0)) {
-    throw new ConnectError("pingTimeoutMs must be a positive number of milliseconds", Code.InvalidArgument);
+  if (!(pingTimeoutMs > 0 && pingTimeoutMs <= MAX_TIMER_DELAY_MS)) {
+    throw new ConnectError(`pingTimeoutMs must be a positive number of milliseconds, at most ${MAX_TIMER_DELAY_MS} (about 24.8 days)`, Code.InvalidArgument);
   }
   return { pingIntervalMs, pingTimeoutMs };
 }
