@@ -6,7 +6,7 @@ import { projectionFunction, type ProjectionOption, type RecordProjection } from
 import { SERVICE_ACCOUNT_TYPE, SESSION_TYPE, USER_TYPE } from "../records/type-urls.js";
 import type { IndexFunction } from "../replica/index-definitions.js";
 import type { RetryPolicy } from "../sync/retry-delay.js";
-import { DATABROKER_TRANSPORT_IMPLEMENTATIONS, type DatabrokerTransportImplementation } from "../transport/databroker-transport.js";
+import { DATABROKER_TRANSPORT_IMPLEMENTATIONS, MAX_TIMER_DELAY_MS, type DatabrokerTransportImplementation } from "../transport/databroker-transport.js";
 import type { DatabrokerTlsOptions } from "../transport/tls-options.js";
 import type { DatabrokerCacheLogger } from "../observability/cache-logger.js";
 import { DEFAULT_SUBSCRIBER_BUFFER_SIZE } from "./change-buffer.js";
@@ -103,12 +103,10 @@ function invalid(message: string): ConnectError {
 }
 
 /**
- * The longest delay a Node timer honours: a longer one (or Infinity) fires after 1 ms instead,
- * which would turn an idle or connect timeout into a reconnect loop.
+ * A timeout option, when given, must be a positive number of milliseconds a timer can wait: a
+ * longer one (or Infinity) would fire after 1 ms and turn an idle or connect timeout into a
+ * reconnect loop.
  */
-export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
-
-/** A timeout option, when given, must be a finite positive number of milliseconds a timer can wait. */
 function checkTimeoutOption(name: string, value: unknown): void {
   if (value === undefined) return;
   if (typeof value !== "number" || !(value > 0) || value > MAX_TIMER_DELAY_MS) {

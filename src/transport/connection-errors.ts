@@ -49,8 +49,8 @@ export function nodeErrorCodes(reason: unknown): string[] {
 /**
  * How connect-node (2.1.x) words the error for a stream the peer reset: it maps the reset code
  * to a gRPC code (CANCEL to Canceled) and keeps nothing structured about the reset, so this
- * message is all that tells a reset from the server's own status. (There is no upstream issue
- * asking for a structured reset code; connect-node-reset-probe.ts checks the wording at start.)
+ * message is all that tells a reset from the server's own status. connect-node-reset-probe.ts
+ * checks the wording at start; should connect-node ever expose the reset code, this can go.
  */
 const CONNECT_NODE_RESET_WORDING = "http/2 stream closed with error code ";
 

@@ -101,11 +101,11 @@ export function parseDatabrokerUrl(url: string): URL {
 }
 
 /**
- * The longest delay a Node timer honours. grpc-js arms its ping timeout with setTimeout, which
- * fires a longer delay (or Infinity) after 1 ms instead: every ping whose answer takes longer than
- * that would drop the connection. (A longer ping interval is harmless: both clients cap it.)
+ * The longest delay a Node timer honours: setTimeout fires a longer one (or Infinity) after 1 ms.
+ * grpc-js arms its ping timeout that way, so a longer pingTimeoutMs would drop the connection on
+ * every ping not answered within 1 ms. (A longer ping interval is harmless: both clients cap it.)
  */
-const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
 /** Checks the keepalive settings against what Pomerium tolerates. */
 export function pingSettings(options: DatabrokerTransportOptions): { pingIntervalMs: number; pingTimeoutMs: number } {
