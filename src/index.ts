@@ -1,6 +1,9 @@
 /**
- * The public surface of @pomerium-sdk/databroker-cache. Everything not exported here is internal
- * and free to change.
+ * The public surface of @pomerium-sdk/databroker-cache (the package's root entry). Everything not
+ * exported here, or from `src/testing.ts` (the `/testing` entry: the in-memory databroker), is
+ * internal and free to change.
+ *
+ * @module @pomerium-sdk/databroker-cache
  */
 
 // The cache.
@@ -58,13 +61,10 @@ export type { ProjectionOption, RecordProjection } from "./records/record-projec
 export { Code, ConnectError } from "@connectrpc/connect";
 export { SharedSecretError } from "./transport/shared-secret.js";
 
-// The in-memory databroker, for users' own tests.
-export { startInMemoryDatabroker } from "./server/index.js";
-export type { InMemoryDatabrokerOptions, RunningInMemoryDatabroker } from "./server/index.js";
-
 // Generated messages users handle.
 export { RecordSchema } from "../gen/databroker/databroker_pb.js";
-export type { QueryResponse, Record } from "../gen/databroker/databroker_pb.js";
+// The databroker's Record message, under a name that does not shadow TypeScript's global Record<K, V>.
+export type { QueryResponse, Record as DatabrokerRecord } from "../gen/databroker/databroker_pb.js";
 export { SessionSchema } from "../gen/session/session_pb.js";
 export type { Session } from "../gen/session/session_pb.js";
 export { ServiceAccountSchema, UserSchema } from "../gen/user/user_pb.js";

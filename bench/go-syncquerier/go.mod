@@ -1,5 +1,7 @@
 // Benchmark baseline: Pomerium's own storage.NewSyncQuerier against the same server as the TS cache.
 // Same Pomerium version and requirement block as interop/pomerium/go.mod (see its README).
+// query-parity/ is a second program of this module: it prints the golden of
+// test/query/pomerium-parity.test.ts from Pomerium's own index and free-text functions.
 module github.com/pomerium-sdk/databroker-cache/bench/go-syncquerier
 
 go 1.26.3

@@ -7,7 +7,7 @@ import { SERVICE_ACCOUNT_TYPE, SESSION_TYPE, USER_TYPE } from "../records/type-u
 import type { IndexFunction } from "../replica/index-definitions.js";
 import type { RetryPolicy } from "../sync/retry-delay.js";
 import type { StreamRefreshOptions } from "../sync/sync-loop.js";
-import { DATABROKER_TRANSPORT_IMPLEMENTATIONS, type DatabrokerTransportImplementation } from "../transport/databroker-transport.js";
+import { DATABROKER_TRANSPORT_IMPLEMENTATIONS, MAX_TIMER_DELAY_MS, type DatabrokerTransportImplementation } from "../transport/databroker-transport.js";
 import type { DatabrokerTlsOptions } from "../transport/tls-options.js";
 import type { DatabrokerCacheLogger } from "../observability/cache-logger.js";
 import { DEFAULT_SUBSCRIBER_BUFFER_SIZE } from "./change-buffer.js";
@@ -43,9 +43,15 @@ export interface DatabrokerCacheOptions {
   /** OpenTelemetry meter to record on; else `meterProvider`'s; else the global provider's. */
   readonly meter?: Meter;
   readonly meterProvider?: MeterProvider;
-  /** Reconnect a stream silent for this long (Sync has no heartbeats). Default 10 minutes. */
+  /**
+   * Reconnect a stream silent for this long (Sync has no heartbeats). Default 10 minutes.
+   * A positive number of milliseconds, at most 2147483647 (about 24.8 days: a Node timer waits no longer).
+   */
   readonly idleTimeoutMs?: number;
-  /** Give up on connecting to a URL after this long and try the next. Default 10 s. */
+  /**
+   * Give up on connecting to a URL after this long and try the next. Default 10 s.
+   * A positive number of milliseconds, at most 2147483647 (about 24.8 days: a Node timer waits no longer).
+   */
   readonly connectTimeoutMs?: number;
   /**
    * Backoff settings (defaults as Pomerium's clients: 500 ms initial, 60 s cap; 5 s cap after a
@@ -111,6 +117,18 @@ function invalid(message: string): ConnectError {
   return new ConnectError(message, Code.InvalidArgument);
 }
 
+/**
+ * A timeout option, when given, must be a positive number of milliseconds a timer can wait: a
+ * longer one (or Infinity) would fire after 1 ms and turn an idle or connect timeout into a
+ * reconnect loop.
+ */
+function checkTimeoutOption(name: string, value: unknown): void {
+  if (value === undefined) return;
+  if (typeof value !== "number" || !(value > 0) || value > MAX_TIMER_DELAY_MS) {
+    throw invalid(`\`${name}\` must be a positive number of milliseconds, at most ${MAX_TIMER_DELAY_MS} (about 24.8 days)`);
+  }
+}
+
 /** Throws ConnectError InvalidArgument for settings that can never work. */
 export function resolveCacheOptions(options: DatabrokerCacheOptions): ResolvedCacheOptions {
   if (options === null || typeof options !== "object") throw invalid("createDatabrokerCache needs an options object");
@@ -122,6 +140,8 @@ export function resolveCacheOptions(options: DatabrokerCacheOptions): ResolvedCa
   if (new Set(types).size !== types.length) throw invalid("`types` lists a type twice");
   if (types.includes("") && types.length > 1) throw invalid('`types`: "" (every type) cannot be combined with other types');
   for (const t of types) if (typeof t !== "string") throw invalid("`types` must be type URL strings");
+  checkTimeoutOption("idleTimeoutMs", options.idleTimeoutMs);
+  checkTimeoutOption("connectTimeoutMs", options.connectTimeoutMs);
   const subscriberBufferSize = options.subscriberBufferSize ?? DEFAULT_SUBSCRIBER_BUFFER_SIZE;
   if (!Number.isInteger(subscriberBufferSize) || subscriberBufferSize < 1) throw invalid("`subscriberBufferSize` must be a positive integer");
   const projection = options.projection ?? "full";

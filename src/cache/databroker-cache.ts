@@ -222,6 +222,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
       pingIntervalMs: options.pingIntervalMs,
       pingTimeoutMs: options.pingTimeoutMs,
       implementation: resolved.transport,
+      onWarning: (message, attributes) => this.#log("warn", message, attributes),
     });
     this.client = createDataBrokerClient(currentUrlTransport(this.#urlSet, () => this.#lifecycle === "closed"));
     this.#hub = new ChangeHub(resolved.subscriberBufferSize, (type) => {

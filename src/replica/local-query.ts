@@ -40,13 +40,15 @@ export function queryTables(
 ): QueryResponse {
   const expr = parseRequestFilter(request.filter);
   const offset = toBigInt(request.offset, "offset");
-  const limit = toBigInt(request.limit, "limit");
+  // An omitted limit means every match (a local read has no reason to page). A given one pages
+  // as the server and Pomerium's own queriers do, so an explicit 0 returns only total_count.
+  const limit = request.limit === undefined ? undefined : toBigInt(request.limit, "limit");
 
   let matches = expr === undefined ? allRecords(source, type) : evaluate(source, type, expr);
   const text = (request.query ?? "").toLowerCase();
   if (text !== "") matches = matches.filter((record) => matchesText(record, text));
 
-  const page = applyOffsetAndLimit(matches, offset, limit);
+  const page = applyOffsetAndLimit(matches, offset, limit ?? BigInt(matches.length));
   return create(QueryResponseSchema, {
     records: page.records.map((r) => recordMessage(r.type, r.id, r.version, r.modifiedAt, r.typeUrl, recordBytes(r))),
     totalCount: page.totalCount,

@@ -204,7 +204,10 @@ export interface LocalQueryRequest {
   /** Free-text match, case-insensitive. */
   readonly query?: string;
   readonly offset?: bigint | number;
-  /** As on the server, 0 (the default) returns no records: only total_count. */
+  /**
+   * At most this many records. Omitted: every match. Given, it pages as the server does, so an
+   * explicit 0 returns no records, only total_count.
+   */
   readonly limit?: bigint | number;
 }
 

@@ -47,13 +47,54 @@ export function nodeErrorCodes(reason: unknown): string[] {
 }
 
 /**
+ * How connect-node (2.1.x) words the error for a stream the peer reset: it maps the reset code
+ * to a gRPC code (CANCEL to Canceled) and keeps nothing structured about the reset, so this
+ * message is all that tells a reset from the server's own status. connect-node-reset-probe.ts
+ * checks the wording at start; should connect-node ever expose the reset code, this can go.
+ */
+const CONNECT_NODE_RESET_WORDING = "http/2 stream closed with error code ";
+
+/** Whether connect-node's reset wording is still trusted (see connect-node-reset-probe.ts). */
+let connectNodeResetWordingTrusted = true;
+
+/** Resets the grpc-js transport reported (grpc-js-metadata.ts): recognised by identity, not by wording. */
+const reportedResets = new WeakSet<ConnectError>();
+
+/** True when the error's message is connect-node's wording for a reset stream. */
+export function hasConnectNodeResetWording(error: ConnectError): boolean {
+  return error.rawMessage.startsWith(CONNECT_NODE_RESET_WORDING);
+}
+
+/**
+ * The error message for a reset stream, in connect-node's wording (both transports report the
+ * same message), e.g. "http/2 stream closed with error code CANCEL (0x8)".
+ */
+export function streamResetMessage(codeName: string, rstCode: number): string {
+  return `${CONNECT_NODE_RESET_WORDING}${codeName} (0x${rstCode.toString(16)})`;
+}
+
+/** Marks an error the grpc-js transport built for a reset stream, so isStreamReset() knows it whatever its wording. */
+export function markStreamReset(error: ConnectError): ConnectError {
+  reportedResets.add(error);
+  return error;
+}
+
+/**
+ * From now on connect-node's reset wording is not trusted (the probe found it changed): its
+ * resets then read as the server's own status. Process-wide, as the loaded connect-node is.
+ */
+export function distrustConnectNodeResetWording(): void {
+  connectNodeResetWordingTrusted = false;
+}
+
+/**
  * True when the peer reset the HTTP/2 stream (RST_STREAM) instead of answering with a gRPC
- * status. connect-node (2.1.x) maps the reset code to a gRPC code, CANCEL to Canceled, and
- * leaves only this message to tell the two apart. A databroker that stops resets its streams
- * with CANCEL; a server-side Clear answers with a real CANCELLED status ("context canceled").
+ * status. A databroker that stops resets its streams with CANCEL; a server-side Clear answers
+ * with a real CANCELLED status ("context canceled"), which must read as the server's answer.
  */
 export function isStreamReset(reason: unknown): boolean {
-  return reason instanceof ConnectError && reason.rawMessage.startsWith("http/2 stream closed with error code ");
+  if (!(reason instanceof ConnectError)) return false;
+  return reportedResets.has(reason) || (connectNodeResetWordingTrusted && hasConnectNodeResetWording(reason));
 }
 
 /** True when the error came from the connection (socket, TLS, HTTP/2 session or stream reset), not the server's answer. */

@@ -7,11 +7,13 @@
  */
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
+import { checkConnectNodeResetWording } from "./connect-node-reset-probe.js";
 import { guardSessionErrors, isSessionShuttingDown } from "./guarded-session-manager.js";
 import { createGrpcJsDatabrokerTransport } from "./grpc-js-databroker-transport.js";
 import { createJwtInterceptor } from "./jwt-interceptor.js";
 import { parseSharedSecret } from "./shared-secret.js";
 import { http2OptionsFor, type DatabrokerTlsOptions } from "./tls-options.js";
+import { warnOnce, type TransportWarningListener } from "./transport-warnings.js";
 
 /** Pomerium's server refuses pings more often than every 5 minutes (spec section 5). */
 export const MIN_PING_INTERVAL_MS = 5 * 60_000;
@@ -53,6 +55,11 @@ export interface DatabrokerTransportOptions {
   readonly now?: () => number;
   /** The gRPC client underneath (see {@link DatabrokerTransportImplementation}). Default `"connect-node"`. */
   readonly implementation?: DatabrokerTransportImplementation;
+  /**
+   * Told once per cause when a guard that relies on a dependency's internals finds them changed
+   * and falls back to a safe behaviour (transport-warnings.ts). The cache passes its logger here.
+   */
+  readonly onWarning?: TransportWarningListener;
 }
 
 export interface DatabrokerTransport {
@@ -74,6 +81,11 @@ export interface DatabrokerTransport {
   close(): Promise<void>;
 }
 
+const RESET_WORDING_CHANGED =
+  "@connectrpc/connect-node no longer reports a stream reset (RST_STREAM) the way this SDK was tested with: a " +
+  "databroker that shuts down now reads like a Clear, healed by a full resync (then failover if it is gone) instead " +
+  "of resuming the stream";
+
 /** Parses and checks a databroker URL: only `http://` (h2c) and `https://` are accepted. */
 export function parseDatabrokerUrl(url: string): URL {
   let parsed: URL;
@@ -88,6 +100,13 @@ export function parseDatabrokerUrl(url: string): URL {
   return parsed;
 }
 
+/**
+ * The longest delay a Node timer honours: setTimeout fires a longer one (or Infinity) after 1 ms.
+ * grpc-js arms its ping timeout that way, so a longer pingTimeoutMs would drop the connection on
+ * every ping not answered within 1 ms. (A longer ping interval is harmless: both clients cap it.)
+ */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
 /** Checks the keepalive settings against what Pomerium tolerates. */
 export function pingSettings(options: DatabrokerTransportOptions): { pingIntervalMs: number; pingTimeoutMs: number } {
   const pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
@@ -98,8 +117,8 @@ export function pingSettings(options: DatabrokerTransportOptions): { pingInterva
       Code.InvalidArgument,
     );
   }
-  if (!(pingTimeoutMs > 0)) {
-    throw new ConnectError("pingTimeoutMs must be a positive number of milliseconds", Code.InvalidArgument);
+  if (!(pingTimeoutMs > 0 && pingTimeoutMs <= MAX_TIMER_DELAY_MS)) {
+    throw new ConnectError(`pingTimeoutMs must be a positive number of milliseconds, at most ${MAX_TIMER_DELAY_MS} (about 24.8 days)`, Code.InvalidArgument);
   }
   return { pingIntervalMs, pingTimeoutMs };
 }
@@ -131,8 +150,12 @@ export function createDatabrokerTransport(url: string, options: DatabrokerTransp
       pingTimeoutMs,
       interceptors: [createJwtInterceptor(key, options.now), ...(options.interceptors ?? [])],
       closeStreamsTimeoutMs: CLOSE_STREAMS_TIMEOUT_MS,
+      onWarning: options.onWarning,
     });
   }
+  void checkConnectNodeResetWording().then((trusted) => {
+    if (!trusted) warnOnce(options.onWarning, "connect-node-stream-reset", RESET_WORDING_CHANGED);
+  });
   const baseUrl = parsed.origin;
   const sessionManager = guardSessionErrors(
     new Http2SessionManager(
@@ -141,6 +164,7 @@ export function createDatabrokerTransport(url: string, options: DatabrokerTransp
       { pingIntervalMs, pingTimeoutMs, pingIdleConnection: true },
       nodeOptions,
     ),
+    options.onWarning,
   );
   let closed = false;
   let closing: Promise<void> | undefined;

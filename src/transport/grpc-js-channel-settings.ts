@@ -8,6 +8,7 @@ import { isIP } from "node:net";
 import { createSecureContext } from "node:tls";
 import { credentials, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import { effectiveServerName, http2OptionsFor, type DatabrokerTlsOptions } from "./tls-options.js";
+import { warnOnce, type TransportWarningListener } from "./transport-warnings.js";
 
 export interface GrpcJsChannelSettings {
   /** grpc-js target, `host:port` (IPv6 in brackets). */
@@ -28,6 +29,7 @@ export function grpcJsChannelSettings(
   url: URL,
   tls: DatabrokerTlsOptions | undefined,
   ping: { pingIntervalMs: number; pingTimeoutMs: number },
+  onWarning?: TransportWarningListener,
 ): GrpcJsChannelSettings {
   const port = url.port !== "" ? url.port : url.protocol === "https:" ? "443" : "80";
   const options: ChannelOptions = {
@@ -72,25 +74,77 @@ export function grpcJsChannelSettings(
   options["grpc.ssl_target_name_override"] = name;
   options["grpc.default_authority"] = url.host;
   const channelCredentials = credentials.createFromSecureContext(secureContext, { rejectUnauthorized: true });
-  return { target, credentials: isIP(name) === 0 ? channelCredentials : withoutIpServerName(channelCredentials), options };
+  if (isIP(name) === 0) return { target, credentials: channelCredentials, options };
+  return { target, credentials: withoutIpServerName(channelCredentials, target, options, name, onWarning), options };
+}
+
+type CreateSecureConnector = (this: ChannelCredentials, ...args: unknown[]) => unknown;
+
+/** What grpc-js 1.14's secure connector holds: the options it later hands to tls.connect. */
+interface SecureConnector {
+  readonly connect: unknown;
+  readonly connectionOptions: { servername?: unknown };
+}
+
+function isSecureConnector(value: unknown): value is SecureConnector {
+  const connector = value as Partial<SecureConnector> | null;
+  return (
+    typeof connector === "object" &&
+    connector !== null &&
+    typeof connector.connect === "function" &&
+    typeof connector.connectionOptions === "object" &&
+    connector.connectionOptions !== null
+  );
 }
 
 /**
  * SNI must not carry an IP address (RFC 6066; Node warns with DEP0123 when asked to), and grpc-js
- * always sends its target name. For an IP the certificate is still checked against the IP's
- * SANs (checkServerIdentity with the override); only the SNI extension is left out, as the
- * connect-node transport does. This reaches into grpc-js's connector (pinned exactly in
- * package.json); if its shape ever changes, the only effect is the warning coming back.
+ * always sends its target name (grpc/grpc-node#1919, open at 1.14.7; a fix there would remove
+ * this hook). For an IP the certificate is still checked against the IP's SANs
+ * (checkServerIdentity with the override); only the SNI extension is left out, as the
+ * connect-node transport does.
+ *
+ * This replaces the credentials' `_createSecureConnector(target, options, callCredentials)`, an
+ * internal of grpc-js, so it first checks that the method is what grpc-js 1.14 has: three
+ * parameters, and a probe call (it only builds an object) returning a connector whose
+ * `connectionOptions.servername` is the IP. When it is not, the credentials are left alone and
+ * the transport warns once: the only effect is Node's DEP0123 warning coming back.
  */
-function withoutIpServerName(channelCredentials: ChannelCredentials): ChannelCredentials {
-  const internal = channelCredentials as unknown as { _createSecureConnector?: (...args: unknown[]) => unknown };
+function withoutIpServerName(
+  channelCredentials: ChannelCredentials,
+  target: string,
+  options: ChannelOptions,
+  ip: string,
+  onWarning: TransportWarningListener | undefined,
+): ChannelCredentials {
+  const internal = channelCredentials as unknown as { _createSecureConnector?: unknown };
   const create = internal._createSecureConnector;
-  if (typeof create !== "function") return channelCredentials;
-  internal._createSecureConnector = (...args: unknown[]) => {
-    const connector = create.apply(channelCredentials, args) as { connectionOptions?: { servername?: string } };
-    if (connector.connectionOptions !== undefined) delete connector.connectionOptions.servername;
+  if (typeof create !== "function" || create.length !== 3 || !probeSetsServerName(create as CreateSecureConnector, channelCredentials, target, options, ip)) {
+    warnOnce(
+      onWarning,
+      "grpc-js-ip-server-name",
+      "@grpc/grpc-js's secure connector is not what this SDK was tested with: for a databroker addressed by IP, the " +
+        "TLS server name (SNI) now carries the IP address, and Node prints its DEP0123 deprecation warning once",
+    );
+    return channelCredentials;
+  }
+  internal._createSecureConnector = function createWithoutIpServerName(this: unknown, ...args: unknown[]) {
+    const connector = (create as CreateSecureConnector).apply(channelCredentials, args);
+    if (isSecureConnector(connector)) delete connector.connectionOptions.servername;
     return connector;
   };
   return channelCredentials;
+}
+
+/** Asks the method for a connector to `target` and checks it would send `ip` as the server name. */
+function probeSetsServerName(create: CreateSecureConnector, channelCredentials: ChannelCredentials, target: string, options: ChannelOptions, ip: string): boolean {
+  try {
+    const connector = create.call(channelCredentials, { scheme: "dns", path: target }, options);
+    const ok = isSecureConnector(connector) && connector.connectionOptions.servername === ip;
+    (connector as { destroy?: () => void } | undefined)?.destroy?.();
+    return ok;
+  } catch {
+    return false;
+  }
 }
 

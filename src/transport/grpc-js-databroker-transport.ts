@@ -11,6 +11,7 @@ import { grpcJsChannelSettings } from "./grpc-js-channel-settings.js";
 import { withoutEmptyNote } from "./grpc-js-metadata.js";
 import { createGrpcJsTransport, type OpenGrpcJsCall } from "./grpc-js-transport.js";
 import type { DatabrokerTlsOptions } from "./tls-options.js";
+import type { TransportWarningListener } from "./transport-warnings.js";
 
 export interface GrpcJsDatabrokerTransportSettings {
   /** Already checked by parseDatabrokerUrl. */
@@ -23,6 +24,8 @@ export interface GrpcJsDatabrokerTransportSettings {
   readonly interceptors: readonly Interceptor[];
   /** How long close() waits for open calls before cancelling them. */
   readonly closeStreamsTimeoutMs: number;
+  /** Told once when a guard finds grpc-js's internals changed (see transport-warnings.ts). */
+  readonly onWarning?: TransportWarningListener;
 }
 
 const CLOSE_POLL_MS = 5;
@@ -49,7 +52,7 @@ function lastConnectionError(channel: Channel): Promise<string | undefined> {
 
 export function createGrpcJsDatabrokerTransport(settings: GrpcJsDatabrokerTransportSettings): DatabrokerTransport {
   const baseUrl = settings.url.origin;
-  const { target, credentials, options } = grpcJsChannelSettings(settings.url, settings.tls, settings);
+  const { target, credentials, options } = grpcJsChannelSettings(settings.url, settings.tls, settings, settings.onWarning);
   const openCalls = new Set<OpenGrpcJsCall>();
   let channel: Channel | undefined;
   let closed = false;

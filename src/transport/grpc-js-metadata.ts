@@ -5,6 +5,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { Metadata, status as GrpcStatus, type StatusObject } from "@grpc/grpc-js";
+import { markStreamReset, streamResetMessage } from "./connection-errors.js";
 
 /** Headers the gRPC protocol itself owns; grpc-js writes them, callers must not. */
 const PROTOCOL_HEADERS = new Set([
@@ -55,7 +56,11 @@ export function copyMetadataToHeaders(metadata: Metadata, target: Headers): Head
  * grpc-js records it on the status (`rstCode`) but its retry layer, which every call passes
  * through, rebuilds the status without it; what survives is the wording grpc-js gives those
  * statuses (subchannel-call.ts): "Call cancelled" with no trailers for CANCEL, and "Received
- * RST_STREAM with code N ..." for the other codes.
+ * RST_STREAM with code N ..." for the other codes. Should a release word them differently, a
+ * reset reads as the server's own status (a CANCEL as a Clear, healed by a resync: slower, but
+ * nothing is lost). This wording is not probed at start as connect-node's is: grpc-js only runs
+ * over real sockets, so a probe would have to listen on a port. The transport suite run against
+ * the newest versions package.json allows (.ci/run) fails first instead.
  */
 function resetCode(status: StatusObject): number | undefined {
   const rstCode = (status as StatusObject & { rstCode?: unknown }).rstCode;
@@ -87,8 +92,9 @@ const RST_CODE_NAMES: Record<number, string> = {
 /**
  * The ConnectError for a non-OK status. gRPC status codes and Connect codes are the same
  * numbers. A peer's RST_STREAM (no gRPC status at all) gets connect-node's wording, "http/2
- * stream closed with error code CANCEL (0x8)", which isStreamReset() (connection-errors.ts)
- * recognises as a connection failure: a databroker that stops resets its streams that way.
+ * stream closed with error code CANCEL (0x8)", and a mark by which isStreamReset()
+ * (connection-errors.ts) recognises it as a connection failure whatever the wording: a
+ * databroker that stops resets its streams that way.
  * grpc-js reports a refused or dropped connection as UNAVAILABLE, which already counts as one.
  */
 export function connectErrorFromStatus(status: StatusObject): ConnectError {
@@ -109,7 +115,7 @@ export function connectErrorFromStatus(status: StatusObject): ConnectError {
   const code = status.code === GrpcStatus.OK ? Code.Unknown : (status.code as number as Code);
   if (rstCode !== undefined && rstCode !== 0 && code !== Code.Unavailable) {
     const name = RST_CODE_NAMES[rstCode] ?? "UNKNOWN";
-    return new ConnectError(`http/2 stream closed with error code ${name} (0x${rstCode.toString(16)})`, code, metadata);
+    return markStreamReset(new ConnectError(streamResetMessage(name, rstCode), code, metadata));
   }
   return new ConnectError(withoutEmptyNote(status.details), code, metadata);
 }

@@ -109,7 +109,7 @@ describe("cache lifecycle", () => {
 });
 
 describe("public surface", () => {
-  it("exports the cache, its helpers, the server for tests, errors and message schemas, and nothing internal", () => {
+  it("exports the cache, its helpers, errors and message schemas, and nothing internal (nor the server)", () => {
     expect(Object.keys(api).sort()).toEqual(
       [
         "Code",
@@ -138,9 +138,12 @@ describe("public surface", () => {
         "isServiceAccountValid",
         "isSessionValid",
         "leanProjection",
-        "startInMemoryDatabroker",
         "versionOfWrite",
       ].sort(),
     );
+  });
+
+  it("exports the in-memory databroker from the /testing entry only", async () => {
+    expect(Object.keys(await import("../../src/testing.js"))).toEqual(["startInMemoryDatabroker"]);
   });
 });

@@ -6,7 +6,17 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { SESSION_TYPE, SessionSchema, isSessionValid, versionOfWrite } from "../../src/index.js";
-import { authorize, inMemoryRoundTrip, observeSignOuts, readAfterWrite, signIn, startCache, waitThenRead } from "./readme-examples.js";
+import {
+  authorize,
+  inMemoryRoundTrip,
+  observeSignOuts,
+  readAfterWrite,
+  recordsPerType,
+  sessionRecords,
+  signIn,
+  startCache,
+  waitThenRead,
+} from "./readme-examples.js";
 
 function check(condition: boolean, what: string): void {
   if (!condition) {
@@ -32,6 +42,8 @@ check((await readAfterWrite(cache, "embedded-1", version))?.userId === "user-1",
 check((await waitThenRead(cache, "embedded-1", version))?.userId === "user-1", "waitForVersion then getSession");
 check(authorize(cache, "embedded-1", "admins") && !authorize(cache, "embedded-1", "finance"), "authorize by group");
 check(isSessionValid(cache.getSession("embedded-1")!), "isSessionValid");
+check(sessionRecords(cache, ["embedded-1", "nobody"]).map((r) => r.id).join() === "embedded-1", "local query without a limit");
+check(recordsPerType(cache)[SESSION_TYPE] === 1, "records per type");
 const signOut = await cache.client.put({ records: [{ type: SESSION_TYPE, id: "embedded-1", deletedAt: timestampFromMs(Date.now()) }] });
 await cache.waitForVersion(versionOfWrite(signOut), { type: SESSION_TYPE, timeoutMs: 5_000 });
 await new Promise((resolve) => setTimeout(resolve, 50)); // changes$ delivers asynchronously

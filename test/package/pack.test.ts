@@ -2,11 +2,15 @@
  * The package as a user gets it: build, `npm pack`, install the tarball into a fresh project
  * (with typescript, from the registry), compile and run a TypeScript program there that embeds
  * the cache against the installed `databroker-cache serve`, and run the installed CLI.
+ *
+ * Everything happens in a temporary folder: the sources are copied there (without dist/,
+ * node_modules and the like), compiled into the copy's dist/ and packed from the copy, so the
+ * repository's own dist/ is never touched.
  */
 import { execFile, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -14,9 +18,25 @@ const exec = promisify(execFile);
 const REPO = resolve(import.meta.dirname, "../..");
 const PACKAGE = "@pomerium-sdk/databroker-cache";
 const work = mkdtempSync(join(tmpdir(), "pack-test-"));
+const checkout = join(work, "checkout");
 const project = join(work, "consumer");
+/** Never copied into the checkout: build output, installed or cached things, VCS data. */
+const NOT_SOURCES = new Set(["node_modules", "dist", "coverage", ".interop-cache", ".git", "tmp", ".scratch", ".coord"]);
 let tarball = "";
 let packedFiles: string[] = [];
+
+/** Every file under the repository's dist/ with its size and modification time ("absent" when there is none). */
+function repositoryDistState(): string[] {
+  const dist = join(REPO, "dist");
+  if (!existsSync(dist)) return ["absent"];
+  return readdirSync(dist, { recursive: true, encoding: "utf8" })
+    .sort()
+    .map((file) => {
+      const stat = statSync(join(dist, file));
+      return `${file} ${stat.size} ${stat.mtimeMs}`;
+    });
+}
+const distBefore = repositoryDistState();
 
 async function run(command: string, args: string[], cwd: string, timeout = 180_000): Promise<{ stdout: string; stderr: string }> {
   try {
@@ -29,15 +49,35 @@ async function run(command: string, args: string[], cwd: string, timeout = 180_0
 
 /** The README examples and the embedding program, importing the installed package instead of src/. */
 function copyWithPackageImport(file: string, to: string): void {
-  const text = readFileSync(join(REPO, "test/package", file), "utf8").replaceAll(`"../../src/index.js"`, `"${PACKAGE}"`);
+  const text = readFileSync(join(REPO, "test/package", file), "utf8")
+    .replaceAll(`"../../src/index.js"`, `"${PACKAGE}"`)
+    .replaceAll(`"../../src/testing.js"`, `"${PACKAGE}/testing"`);
   writeFileSync(join(to, file), text);
 }
 
+/**
+ * The files an ES module loads, following its relative static imports (what tsc emits for our
+ * sources: `import ... from "./x.js"` and `export ... from "./x.js"`), as paths under `root`.
+ */
+function relativeImportGraph(root: string, entry: string): Set<string> {
+  const seen = new Set<string>();
+  const pending = [join(root, entry)];
+  for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const text = readFileSync(file, "utf8");
+    for (const match of text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s*"(\.{1,2}\/[^"]+)"/gms)) {
+      pending.push(resolve(dirname(file), match[1]!));
+    }
+  }
+  return new Set([...seen].map((f) => relative(root, f)));
+}
+
 beforeAll(async () => {
-  // A clean build, so the tarball holds exactly what tsc emits today.
-  rmSync(join(REPO, "dist"), { recursive: true, force: true });
-  await run("npm", ["run", "build"], REPO);
-  const { stdout } = await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", work], REPO);
+  // A clean build of today's sources, so the tarball holds exactly what tsc emits now.
+  cpSync(REPO, checkout, { recursive: true, filter: (source) => !NOT_SOURCES.has(basename(source)) || dirname(source) !== REPO });
+  await run(join(REPO, "node_modules/.bin/tsc"), ["-p", join(REPO, "tsconfig.build.json"), "--outDir", join(checkout, "dist")], REPO);
+  const { stdout } = await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", work], checkout);
   const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
   tarball = join(work, packed!.filename);
   packedFiles = packed!.files.map((f) => f.path);
@@ -56,6 +96,7 @@ beforeAll(async () => {
   await run("npm", ["install", "--no-audit", "--no-fund", "--no-package-lock", tarball, "typescript@5.9.3", "@types/node@20.19.25"], project);
   copyWithPackageImport("readme-examples.ts", join(project, "src"));
   copyWithPackageImport("embed-program.ts", join(project, "src"));
+  copyWithPackageImport("public-type-names.ts", join(project, "src"));
 }, 300_000);
 
 afterAll(() => {
@@ -63,6 +104,10 @@ afterAll(() => {
 });
 
 describe("the npm package", () => {
+  it("is built and packed in a temporary folder: the repository's own dist/ is left as it was", () => {
+    expect(repositoryDistState()).toEqual(distBefore);
+  });
+
   it("packs the compiled library, generated code and .d.ts files, and nothing from test/", () => {
     expect(packedFiles).toContain("dist/src/index.js");
     expect(packedFiles).toContain("dist/src/index.d.ts");
@@ -78,6 +123,29 @@ describe("the npm package", () => {
     expect(existsSync(join(project, "node_modules", "@bufbuild", "protobuf"))).toBe(true);
     const bin = readFileSync(join(project, "node_modules", PACKAGE, "dist/src/cli/main.js"), "utf8");
     expect(bin.startsWith("#!/usr/bin/env node\n")).toBe(true);
+  });
+
+  it("the root entry does not load the in-memory server; the /testing entry does", () => {
+    const installed = join(project, "node_modules", PACKAGE);
+    const root = [...relativeImportGraph(installed, "dist/src/index.js")];
+    const testing = [...relativeImportGraph(installed, "dist/src/testing.js")];
+    expect(root).toContain("dist/src/cache/databroker-cache.js");
+    expect(root.filter((f) => f.startsWith("dist/src/server/"))).toEqual([]);
+    expect(testing).toContain("dist/src/server/start-in-memory-databroker.js");
+  });
+
+  it("exports ./testing: startInMemoryDatabroker loads from the subpath, not from the root", async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `const root = await import("${PACKAGE}"); const testing = await import("${PACKAGE}/testing");` +
+          ` console.log(typeof testing.startInMemoryDatabroker, "startInMemoryDatabroker" in root);`,
+      ],
+      project,
+    );
+    expect(stdout.trim()).toBe("function false");
   });
 
   it("the generated gen/ imports resolve from dist: the public entry loads in plain Node", async () => {

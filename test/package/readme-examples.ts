@@ -13,15 +13,16 @@ import {
   RecordSchema,
   SESSION_TYPE,
   SessionSchema,
-  startInMemoryDatabroker,
   USER_TYPE,
   type CacheState,
   type DatabrokerCache,
   type DatabrokerCacheLogger,
+  type DatabrokerRecord,
   type DatabrokerVersion,
   type Session,
   versionOfWrite,
 } from "../../src/index.js";
+import { startInMemoryDatabroker } from "../../src/testing.js";
 
 // ---- README: "Embedding the cache in an authorize function" ----
 
@@ -45,6 +46,20 @@ export function authorize(cache: DatabrokerCache, sessionId: string, requiredGro
 export function emailOf(cache: DatabrokerCache, sessionId: string): string | undefined {
   const session = cache.getSession(sessionId);
   return session === undefined ? undefined : cache.getUser(session.userId)?.email;
+}
+
+// ---- README: "Local queries" ----
+
+/** Several sessions in one local query, in id order (no limit given: every match). */
+export function sessionRecords(cache: DatabrokerCache, ids: string[]): DatabrokerRecord[] {
+  return cache.query(SESSION_TYPE, { filter: { $or: ids.map((id) => ({ id })) } }).records;
+}
+
+/** Records held per type; TypeScript's own Record<K, V> is not shadowed by the SDK's types. */
+export function recordsPerType(cache: DatabrokerCache): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const record of cache.query("").records) counts[record.type] = (counts[record.type] ?? 0) + 1;
+  return counts;
 }
 
 // ---- README: "Read-your-writes" ----

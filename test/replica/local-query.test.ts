@@ -55,10 +55,20 @@ describe("local Query", () => {
     expect(res.recordVersion).toBe(8n);
   });
 
-  it("returns no records with limit 0 (the default), as the server does, but counts them", () => {
-    const res = replica().query(SESSION_TYPE);
-    expect(res.records).toEqual([]);
-    expect(res.totalCount).toBe(3n);
+  it("returns every match when the limit is omitted", () => {
+    const r = replica();
+    expect(idsOf(r.query(SESSION_TYPE))).toEqual(["s1", "s2", "s3"]);
+    expect(idsOf(r.query(SESSION_TYPE, { offset: 1 }))).toEqual(["s2", "s3"]);
+    expect(idsOf(r.query(SESSION_TYPE, { filter: { $or: [{ id: "s3" }, { id: "s1" }] } }))).toEqual(["s1", "s3"]);
+    expect(r.query(SESSION_TYPE).totalCount).toBe(3n);
+  });
+
+  it("returns no records with an explicit limit 0, as the server does, but counts them", () => {
+    for (const limit of [0, 0n]) {
+      const res = replica().query(SESSION_TYPE, { limit });
+      expect(res.records).toEqual([]);
+      expect(res.totalCount).toBe(3n);
+    }
   });
 
   it("applies offset and limit after counting", () => {

@@ -149,6 +149,21 @@ describe("databroker transport settings are checked at construction", () => {
     expect(() => createDatabrokerTransport("http://127.0.0.1:1", { sharedSecret: SECRET, pingIntervalMs: 300_000 }).close()).not.toThrow();
   });
 
+  it("refuses a ping timeout a timer cannot wait for (grpc-js would give every ping 1 ms instead)", () => {
+    for (const implementation of ["connect-node", "grpc-js"] as const) {
+      for (const pingTimeoutMs of [Number.POSITIVE_INFINITY, 2 ** 31]) {
+        let thrown: unknown;
+        try {
+          createDatabrokerTransport("http://127.0.0.1:1", { sharedSecret: SECRET, implementation, pingTimeoutMs });
+        } catch (error) {
+          thrown = error;
+        }
+        expect(thrown, `${implementation} pingTimeoutMs=${pingTimeoutMs}`).toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringContaining("pingTimeoutMs must") });
+      }
+      expect(() => createDatabrokerTransport("http://127.0.0.1:1", { sharedSecret: SECRET, implementation, pingTimeoutMs: 2 ** 31 - 1 }).close()).not.toThrow();
+    }
+  });
+
   it("refuses an unknown implementation with InvalidArgument", () => {
     expect(() =>
       createDatabrokerTransport("http://127.0.0.1:1", { sharedSecret: SECRET, implementation: "grpc-go" as DatabrokerTransportImplementation }),

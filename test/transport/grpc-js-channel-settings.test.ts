@@ -1,9 +1,11 @@
-import { describe, expect, it } from "vitest";
+import { createSecureContext } from "node:tls";
+import { afterEach, describe, expect, it } from "vitest";
 import { grpcJsChannelSettings } from "../../src/transport/grpc-js-channel-settings.js";
+import type { TransportWarningAttributes } from "../../src/transport/transport-warnings.js";
 import { connectErrorFromStatus } from "../../src/transport/grpc-js-metadata.js";
 import { isConnectionFailure, isStreamReset } from "../../src/transport/connection-errors.js";
 import { Code } from "@connectrpc/connect";
-import { Metadata, status } from "@grpc/grpc-js";
+import { credentials as grpcCredentials, Metadata, status, type ChannelCredentials } from "@grpc/grpc-js";
 
 const ping = { pingIntervalMs: 6 * 60_000, pingTimeoutMs: 20_000 };
 
@@ -40,6 +42,63 @@ describe("grpc-js channel settings", () => {
 
   it("refuses a client certificate without its key, as the connect-node transport does", () => {
     expect(() => grpcJsChannelSettings(new URL("https://a:1"), { cert: "x" }, ping)).toThrow(/cert and tls.key/);
+  });
+});
+
+describe("grpc-js secure connector hook (no IP address as TLS server name)", () => {
+  type Create = (...args: unknown[]) => unknown;
+  interface Connector {
+    connectionOptions?: { servername?: string };
+    destroy?: () => void;
+  }
+  // The class behind every credentials object createFromSecureContext returns.
+  const secureCredentialsClass = Object.getPrototypeOf(grpcCredentials.createFromSecureContext(createSecureContext())) as { _createSecureConnector: Create };
+  const original = secureCredentialsClass._createSecureConnector;
+  afterEach(() => {
+    secureCredentialsClass._createSecureConnector = original;
+  });
+
+  function settingsFor(url: string) {
+    const warnings: string[] = [];
+    const onWarning = (message: string, attributes: TransportWarningAttributes) => warnings.push(`${attributes.guard}: ${message}`);
+    return { warnings, settings: grpcJsChannelSettings(new URL(url), undefined, ping, onWarning) };
+  }
+  const isPatched = (c: ChannelCredentials) => Object.prototype.hasOwnProperty.call(c, "_createSecureConnector");
+  const connectorOf = (c: ChannelCredentials, target: string, options: object) =>
+    (c as unknown as { _createSecureConnector: Create })._createSecureConnector({ scheme: "dns", path: target }, options) as Connector;
+
+  it("with grpc-js as tested: the connector for an IP sends no server name, a DNS name keeps it, nothing to warn about", () => {
+    const ip = settingsFor("https://10.0.0.5:5443");
+    expect(ip.warnings).toEqual([]);
+    expect(isPatched(ip.settings.credentials)).toBe(true);
+    const connector = connectorOf(ip.settings.credentials, ip.settings.target, ip.settings.options);
+    expect(connector.connectionOptions).toBeDefined();
+    expect(connector.connectionOptions!.servername).toBeUndefined();
+    const dns = settingsFor("https://databroker.internal:5443");
+    expect(isPatched(dns.settings.credentials)).toBe(false);
+    expect(connectorOf(dns.settings.credentials, dns.settings.target, dns.settings.options).connectionOptions!.servername).toBe("databroker.internal");
+  });
+
+  it("when the method takes other parameters, leaves the credentials alone and warns once", () => {
+    // Stands for a grpc-js release whose connector factory changed its signature.
+    secureCredentialsClass._createSecureConnector = function changed(this: unknown, target: unknown, options: unknown) {
+      return original.call(this, target, options);
+    };
+    const { warnings, settings } = settingsFor("https://10.0.0.5:5443");
+    expect(isPatched(settings.credentials)).toBe(false);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^grpc-js-ip-server-name: @grpc\/grpc-js's secure connector is not what this SDK was tested with/);
+  });
+
+  it("when the connector it builds has another shape, leaves the credentials alone and warns", () => {
+    // Same signature, but the TLS options now live elsewhere: deleting `servername` would do nothing.
+    secureCredentialsClass._createSecureConnector = function reshaped(this: unknown, target: unknown, options: unknown, callCredentials: unknown) {
+      const connector = original.call(this, target, options, callCredentials) as Connector;
+      return { connect: () => undefined, destroy: () => connector.destroy?.(), tlsOptions: connector.connectionOptions };
+    };
+    const { warnings, settings } = settingsFor("https://10.0.0.5:5443");
+    expect(isPatched(settings.credentials)).toBe(false);
+    expect(warnings).toHaveLength(1);
   });
 });
 

@@ -8,7 +8,7 @@
  * CACHE_TRANSPORT picks the cache's transport.
  */
 import assert from "node:assert/strict";
-import { DEFAULT_CACHE_TYPES, SERVICE_ACCOUNT_TYPE, SESSION_TYPE, USER_TYPE, type Record as DatabrokerRecord } from "../../../src/index.js";
+import { DEFAULT_CACHE_TYPES, SERVICE_ACCOUNT_TYPE, SESSION_TYPE, USER_TYPE, type DatabrokerRecord } from "../../../src/index.js";
 import { startHttp2StreamProxy } from "../../support/http2-stream-proxy.js";
 import { until } from "../../support/wait-until.js";
 import { SECRET, recordedCache, serviceAccount, session, synced, user } from "../../sync/cache-sync-fixtures.js";
