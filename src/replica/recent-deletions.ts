@@ -8,7 +8,8 @@
  * below the floor need no memory: changes at or below the floor are never applied again.
  *
  * Bounded by the floor: the sync loop raises it at each re-read (to the oldest position it may
- * still replay from), and everything at or below it is forgotten.
+ * still replay from), and everything at or below it is forgotten. Without re-reads (a replica
+ * fed by hand) the replica caps it with {@link forgetOldest}, raising its floor instead.
  */
 export class RecentDeletions {
   readonly #versions = new Map<string, bigint>();
@@ -57,6 +58,25 @@ export class RecentDeletions {
     } else {
       this.#head = i;
     }
+  }
+
+  /**
+   * Forgets the oldest deletions until at most `keep` are left; returns the highest version
+   * forgotten (the floor must move up to it: below it, deletions are no longer known).
+   */
+  forgetOldest(keep: number): bigint | undefined {
+    let highest: bigint | undefined;
+    const order = this.#order;
+    let i = this.#head;
+    for (; i < order.length && this.#versions.size > keep; i++) {
+      const entry = order[i]!;
+      if (this.#versions.get(entry.key) !== entry.version) continue;
+      this.#versions.delete(entry.key);
+      if (highest === undefined || entry.version > highest) highest = entry.version;
+    }
+    this.#order = order.slice(i);
+    this.#head = 0;
+    return highest;
   }
 
   clear(): void {

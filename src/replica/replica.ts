@@ -132,6 +132,13 @@ interface BuiltTable {
   readonly dead: ReadonlyMap<ByteSlab, number>;
 }
 
+/**
+ * The most deletions a scope remembers above its floor. The sync loop's periodic re-read keeps it
+ * far lower (a couple of minutes of deletions); the cap bounds a replica nobody floors. Raising
+ * the floor is always safe: changes at or below it are then taken as settled.
+ */
+const MAX_REMEMBERED_DELETIONS = 1 << 20;
+
 /** Slices of finishing work are checked against the clock every 256 records. */
 const SLICE_MASK = 255;
 
@@ -774,7 +781,7 @@ export class Replica {
       // one is not reported again).
       const data = raw.deletedAt !== undefined ? undefined : this.#keptData(raw, !replay);
       const removes = data === undefined;
-      if (removes) scope.deletions.remember(raw.type, raw.id, raw.version);
+      if (removes) this.#rememberDeletion(scope, raw);
       if (removes && held === undefined) continue; // tombstone for an unknown id
       if (table === undefined) {
         // A new type under an all-types snapshot.
@@ -807,6 +814,14 @@ export class Replica {
       batches.push({ kind: "change", type, serverVersion: scope.serverVersion, recordVersion: scope.recordVersion, upserts, deletes });
     }
     return batches;
+  }
+
+  /** Remembers a deletion above the floor; past the cap, the oldest go and the floor rises over them. */
+  #rememberDeletion(scope: SyncScope, raw: RawRecord): void {
+    scope.deletions.remember(raw.type, raw.id, raw.version);
+    if (scope.deletions.size <= MAX_REMEMBERED_DELETIONS) return;
+    const forgotten = scope.deletions.forgetOldest(MAX_REMEMBERED_DELETIONS / 2);
+    if (forgotten !== undefined && forgotten > scope.floor) scope.floor = forgotten;
   }
 
   #applyFloor(event: FloorEvent): void {
