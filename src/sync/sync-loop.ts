@@ -159,7 +159,7 @@ export class SyncLoop {
     this.dispatch({ event: { type: "start" } }, undefined);
   }
 
-  /** Ends every stream and timer and completes both observables. Idempotent. */
+  /** Ends every stream and timer and completes status$. Idempotent. */
   close(): void {
     this.dispatch({ event: { type: "close" } }, undefined);
   }
