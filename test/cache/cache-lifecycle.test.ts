@@ -116,6 +116,7 @@ describe("public surface", () => {
         "ConnectError",
         "DEFAULT_CACHE_TRANSPORT",
         "DEFAULT_CACHE_TYPES",
+        "DEFAULT_SUBSCRIBER_BUFFER_BYTES",
         "DEFAULT_SUBSCRIBER_BUFFER_SIZE",
         "DIRECTORY_GROUP_TYPE",
         "DIRECTORY_USER_TYPE",

@@ -20,14 +20,14 @@ function drain(buffer: ChangeBuffer): CacheChange[] {
 
 describe("ChangeBuffer", () => {
   it("keeps batches in order while under capacity", () => {
-    const buffer = new ChangeBuffer(3, "t");
+    const buffer = new ChangeBuffer({ maxBatches: 3, maxBytes: Number.MAX_SAFE_INTEGER }, "t");
     expect([buffer.push(batch(1)), buffer.push(batch(2)), buffer.push(batch(3))]).toEqual([false, false, false]);
     expect(drain(buffer).map((b) => (b as ChangeBatch).recordVersion)).toEqual([1n, 2n, 3n]);
     expect(buffer.size).toBe(0);
   });
 
   it("on overflow drops everything buffered for one marker, then queues newer batches behind it", () => {
-    const buffer = new ChangeBuffer(3, "t");
+    const buffer = new ChangeBuffer({ maxBatches: 3, maxBytes: Number.MAX_SAFE_INTEGER }, "t");
     for (let i = 1; i <= 3; i++) buffer.push(batch(i));
     expect(buffer.push(batch(4))).toBe(true);
     expect(buffer.size).toBe(2);
@@ -36,7 +36,7 @@ describe("ChangeBuffer", () => {
   });
 
   it("merges repeated overflows into one marker that counts every dropped batch", () => {
-    const buffer = new ChangeBuffer(2, undefined);
+    const buffer = new ChangeBuffer({ maxBatches: 2, maxBytes: Number.MAX_SAFE_INTEGER }, undefined);
     for (let i = 1; i <= 100; i++) buffer.push(batch(i));
     expect(buffer.size).toBeLessThanOrEqual(2);
     const items = drain(buffer);

@@ -4,7 +4,7 @@
  * getSession (at every validity boundary), indexes, userByEmail and local queries exactly as the
  * full one; getConsistent's server fallback is projected the same way.
  */
-import { create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { clone, create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OptionsSchema, type Record as DatabrokerRecord } from "../../gen/databroker/databroker_pb.js";
@@ -94,7 +94,7 @@ describe('projection: "lean"', () => {
     for (const s of sessions) {
       const fromFull = full.getSession(s.id, { includeInvalid: true })!;
       const fromLean = lean.getSession(s.id, { includeInvalid: true })!;
-      const expected = create(SessionSchema, fromFull);
+      const expected = clone(SessionSchema, fromFull); // cached messages are frozen: change a copy
       expected.idToken!.raw = "";
       expected.oauthToken!.accessToken = "";
       if (expected.oauthToken!.refreshToken !== "") expected.oauthToken!.refreshToken = LEAN_REFRESH_TOKEN_PLACEHOLDER;
