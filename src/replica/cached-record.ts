@@ -10,12 +10,13 @@
  * (#slab); replica internals reach them through {@link recordBytes}, which src/index.ts does not
  * export.
  */
-import type { Message } from "@bufbuild/protobuf";
+import type { DescMessage, Message } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
 import { TimestampSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { coarseReading, tickCoarseClock, type Clock } from "../records/clock.js";
 import { decodeRecordData } from "../records/decode-record-data.js";
 import { deepFreezeMessage } from "../records/frozen-message.js";
+import { schemaForTypeUrl } from "../records/record-registry.js";
 import { ByteSlab, type SlabWriter } from "./byte-slab.js";
 
 let bytesOf: (record: CachedRecord) => Uint8Array;
@@ -95,7 +96,8 @@ export class CachedRecord {
     let m = this.#message;
     if (m === undefined) {
       const decoded = decodeRecordData(this.typeUrl, bytesOf(this));
-      m = decoded === undefined ? UNDECODABLE : deepFreezeMessage(decoded);
+      // The schema that decoded it: decodeRecordData found it by the same type URL.
+      m = decoded === undefined ? UNDECODABLE : deepFreezeMessage(schemaForTypeUrl(this.typeUrl) as DescMessage, decoded);
       this.#message = m;
     }
     return m ?? undefined;

@@ -55,7 +55,7 @@ interface FieldBuild {
  */
 function readonlyOptions(options: Options | undefined): Options | undefined {
   if (options === undefined || Object.isFrozen(options)) return options;
-  return deepFreezeMessage(clone(OptionsSchema, options));
+  return deepFreezeMessage(OptionsSchema, clone(OptionsSchema, options));
 }
 
 function fieldIndexes(options: Options | undefined): FieldIndexes {

@@ -104,11 +104,11 @@ describe("records and decoded messages", () => {
     const withUnknown = sessionRecord("s1", 2n, "u1");
     r.apply(snapshot("", [raw(BytesValueSchema, BYTES_TYPE, "b1", 1n, { value: secret }), { ...withUnknown, data: new Uint8Array(Buffer.concat([withUnknown.data, unknownField])) }], 2n));
 
-    const value = (r.get(BYTES_TYPE, "b1")!.message as { value: Uint8Array }).value;
+    const value = (r.get(BYTES_TYPE, "b1")!.message as unknown as { value: Uint8Array }).value;
     expect(value).toEqual(secret);
     expect(value.buffer.byteLength).toBe(value.byteLength);
     value.fill(0);
-    expect((r.get(BYTES_TYPE, "b1")!.message as { value: Uint8Array }).value).toEqual(secret);
+    expect((r.get(BYTES_TYPE, "b1")!.message as unknown as { value: Uint8Array }).value).toEqual(secret);
 
     const unknown = r.getSession("s1")!.$unknown![0]!;
     expect(unknown.no).toBe(999);
