@@ -18,9 +18,6 @@
  */
 import { ScalarType, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 
-/** The one empty, frozen byte array every empty bytes value is replaced with. */
-const EMPTY_BYTES: Uint8Array = Object.freeze(new Uint8Array(0));
-
 type Slots = Record<string | number, unknown>;
 
 /** Freezes `message` (of `schema`) and everything reachable from it; returns it. */
@@ -82,14 +79,13 @@ function freezeField(field: DescField, owner: Slots, key: string): void {
   }
 }
 
-/** Replaces a byte array in the graph with a private copy read through a copying getter. */
+/**
+ * Replaces a byte array in the graph with a private copy read through a copying getter (an empty
+ * one too: even a zero-length view's `.buffer` is the whole slab).
+ */
 function privateBytes(owner: Slots, key: string | number): void {
   const bytes = owner[key];
   if (!(bytes instanceof Uint8Array)) return;
-  if (bytes.length === 0) {
-    owner[key] = EMPTY_BYTES;
-    return;
-  }
   const kept = bytes.slice();
   Object.defineProperty(owner, key, {
     get: () => kept.slice(),
