@@ -6,7 +6,8 @@
  *
  *   node --expose-gc --import tsx bench/session-read-cost.ts [--sessions 20000] [--rounds 5]
  *
- * Prints one JSON line. Before/after in one go: run the same script in an export of the old tree
+ * Prints one JSON line: wall figures, and main-thread CPU time figures (Linux schedstat; steadier
+ * on a shared machine, where wall time includes being descheduled). Before/after in one go: run the same script in an export of the old tree
  * (git archive), alternating, so both see the same machine load.
  */
 import { performance } from "node:perf_hooks";
@@ -20,6 +21,7 @@ import { SESSION_TYPE } from "../src/records/type-urls.js";
 import type { RawRecord } from "../src/replica/replica-events.js";
 import { Replica } from "../src/replica/replica.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
+import { mainThreadCpuMs } from "./main-thread-cpu.js";
 import { median, percentile } from "./stats.js";
 
 requireExposedGc();
@@ -61,6 +63,7 @@ await fullGc();
 
 // First touch first, while nothing but the hot set's absence is decoded.
 const micros: number[] = [];
+const firstTouchCpu0 = mainThreadCpuMs();
 for (const id of freshIds) {
   const t0 = performance.now();
   const s = replica.getSession(id);
@@ -68,6 +71,7 @@ for (const id of freshIds) {
   if (s === undefined) throw new Error(`${id} missing`);
   micros.push((t1 - t0) * 1000);
 }
+const firstTouchCpuUs = ((mainThreadCpuMs() - firstTouchCpu0) * 1000) / freshIds.length;
 await fullGc();
 
 for (const id of hotIds) if (replica.getSession(id) === undefined) throw new Error(`${id} missing`);
@@ -80,16 +84,21 @@ const loop = (calls: number): number => {
 loop(300_000);
 await nextTurn();
 const hot: number[] = [];
+const hotCpu: number[] = [];
 for (let r = 0; r < ROUNDS; r++) {
+  const cpu0 = mainThreadCpuMs();
   const start = process.hrtime.bigint();
   if (loop(CALLS) !== CALLS) throw new Error("a hot session went missing");
   hot.push(Number(process.hrtime.bigint() - start) / CALLS);
+  hotCpu.push(((mainThreadCpuMs() - cpu0) * 1e6) / CALLS);
 }
 
 process.stdout.write(
   `${JSON.stringify({
     sessions: SESSIONS,
     hotNsMedian: Number(median(hot).toFixed(1)),
+    hotCpuNsMedian: Number(median(hotCpu).toFixed(1)),
+    firstTouchCpuUsMean: Number(firstTouchCpuUs.toFixed(2)),
     firstTouchUs: {
       mean: Number((micros.reduce((a, b) => a + b, 0) / micros.length).toFixed(2)),
       p50: Number(percentile(micros, 50).toFixed(2)),
