@@ -19,7 +19,6 @@
  * Before/after in one go: run the same script in an export of the old tree (git archive HEAD).
  */
 import { monitorEventLoopDelay, performance, PerformanceObserver } from "node:perf_hooks";
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -33,6 +32,8 @@ import { Replica } from "../src/replica/replica.js";
 import { SyncLoop, type SyncLoopOptions } from "../src/sync/sync-loop.js";
 import type { SyncSourceProvider, SyncStreamSource } from "../src/sync/sync-stream-source.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
+import { mainThreadCpuMs } from "./main-thread-cpu.js";
+import { findBytes, patchDigits } from "./template-bytes.js";
 
 requireExposedGc();
 
@@ -59,14 +60,6 @@ interface Template {
 }
 /** Sessions per user, as in the issue's data (1M sessions, 100k users). */
 const USERS = Math.max(1, Math.floor(Number(values.sessions) / 10));
-const findBytes = (bytes: Uint8Array, text: string): number => {
-  const needle = new TextEncoder().encode(text);
-  outer: for (let i = 0; i <= bytes.length - needle.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (bytes[i + j] !== needle[j]) continue outer;
-    return i;
-  }
-  return -1;
-};
 const templates: Template[] = [];
 for (let t = 0; t < T; t++) {
   const placeholder = `s-${"#".repeat(ID_WIDTH)}`;
@@ -89,12 +82,6 @@ for (let t = 0; t < T; t++) {
 }
 const encodedRecordBytes = templates.reduce((s, t) => s + t.bytes.length, 0) / T - 2; // minus the oneof tag+length
 
-function patchDigits(buf: Uint8Array, at: number, width: number, n: number): void {
-  for (let k = width - 1; k >= 0; k--) {
-    buf[at + k] = 48 + (n % 10);
-    n = Math.floor(n / 10);
-  }
-}
 const patchId = (buf: Uint8Array, at: number, n: number) => patchDigits(buf, at, ID_WIDTH, n);
 
 /** SyncLatest: records decoded from shared chunks (views into them, like the transport's), then the versions. */
@@ -154,14 +141,6 @@ const before = process.memoryUsage();
 const replica = new Replica();
 /** The longest single add() and finish step, wall ms: the replica's own synchronous work. */
 const longest = { add: 0, addRecords: 0, step: 0, steps: 0 };
-/** The main thread's CPU time so far in ms (Linux schedstat), to tell our work from being descheduled. */
-const mainThreadCpuMs = (): number => {
-  try {
-    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
-  } catch {
-    return Number.NaN;
-  }
-};
 /** [start, end, label] of each replica call, to explain the longest gap (--explain). */
 const spans: [number, number, string][] = [];
 function timedTarget() {

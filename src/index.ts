@@ -23,7 +23,7 @@ export type { DatabrokerVersion } from "./cache/databroker-version.js";
 export { DEFAULT_CACHE_TRANSPORT, DEFAULT_CACHE_TYPES } from "./cache/cache-options.js";
 export type { DatabrokerCacheOptions, RetryOptions } from "./cache/cache-options.js";
 export type { CacheState, CacheStreamState } from "./cache/cache-state.js";
-export { DEFAULT_SUBSCRIBER_BUFFER_SIZE } from "./cache/change-buffer.js";
+export { DEFAULT_SUBSCRIBER_BUFFER_BYTES, DEFAULT_SUBSCRIBER_BUFFER_SIZE } from "./cache/change-buffer.js";
 export type { CacheChange, OverflowMarker } from "./cache/change-buffer.js";
 export type { WaitOptions } from "./cache/waiters.js";
 export type { ChangeBatch, ChangeBatchKind } from "./replica/change-batch.js";

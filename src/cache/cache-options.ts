@@ -10,7 +10,7 @@ import type { StreamRefreshOptions } from "../sync/sync-loop.js";
 import { DATABROKER_TRANSPORT_IMPLEMENTATIONS, MAX_TIMER_DELAY_MS, type DatabrokerTransportImplementation } from "../transport/databroker-transport.js";
 import type { DatabrokerTlsOptions } from "../transport/tls-options.js";
 import type { DatabrokerCacheLogger } from "../observability/cache-logger.js";
-import { DEFAULT_SUBSCRIBER_BUFFER_SIZE } from "./change-buffer.js";
+import { DEFAULT_SUBSCRIBER_BUFFER_BYTES, DEFAULT_SUBSCRIBER_BUFFER_SIZE } from "./change-buffer.js";
 
 /** Sessions, users and service accounts: what an authorizer needs. */
 /**
@@ -89,6 +89,14 @@ export interface DatabrokerCacheOptions {
    * buffered batches are dropped and replaced by one `{ kind: "overflow" }` marker.
    */
   readonly subscriberBufferSize?: number;
+  /**
+   * Per-subscriber buffer of changes$/changes(), in bytes of record data: the encoded data of
+   * every upsert and delete in the buffered batches (default 64 MiB). A batch that would take a
+   * non-empty buffer past it overflows the buffer like `subscriberBufferSize` does; a single
+   * larger batch is still delivered to an empty buffer. So a stalled subscriber keeps at most
+   * this much record data (plus one batch) alive.
+   */
+  readonly subscriberBufferBytes?: number;
   /** Time source for validity checks (sessions expire); for tests. */
   readonly clock?: Clock;
   /**
@@ -106,6 +114,7 @@ export interface ResolvedCacheOptions {
   readonly urls: readonly string[];
   readonly types: readonly string[];
   readonly subscriberBufferSize: number;
+  readonly subscriberBufferBytes: number;
   /** undefined for "full": records are kept as received. The result may be kept as is. */
   readonly projectData: RecordProjection | undefined;
   /** The same for the replica, whose result is copied before the next call (no allocation for "lean"). */
@@ -144,6 +153,8 @@ export function resolveCacheOptions(options: DatabrokerCacheOptions): ResolvedCa
   checkTimeoutOption("connectTimeoutMs", options.connectTimeoutMs);
   const subscriberBufferSize = options.subscriberBufferSize ?? DEFAULT_SUBSCRIBER_BUFFER_SIZE;
   if (!Number.isInteger(subscriberBufferSize) || subscriberBufferSize < 1) throw invalid("`subscriberBufferSize` must be a positive integer");
+  const subscriberBufferBytes = options.subscriberBufferBytes ?? DEFAULT_SUBSCRIBER_BUFFER_BYTES;
+  if (!Number.isSafeInteger(subscriberBufferBytes) || subscriberBufferBytes < 1) throw invalid("`subscriberBufferBytes` must be a positive integer");
   const projection = options.projection ?? "full";
   if (projection !== "full" && projection !== "lean" && typeof projection !== "function") {
     throw invalid('`projection` must be "full", "lean" or a function (typeUrl, data) => Uint8Array');
@@ -154,7 +165,7 @@ export function resolveCacheOptions(options: DatabrokerCacheOptions): ResolvedCa
   if (!DATABROKER_TRANSPORT_IMPLEMENTATIONS.includes(transport)) {
     throw invalid(`\`transport\` must be one of ${DATABROKER_TRANSPORT_IMPLEMENTATIONS.map((t) => JSON.stringify(t)).join(", ")}`);
   }
-  return { urls, types, subscriberBufferSize, projectData, replicaProjectData, transport };
+  return { urls, types, subscriberBufferSize, subscriberBufferBytes, projectData, replicaProjectData, transport };
 }
 
 /** A host's projection must return bytes; anything else counts as a failure (the record is skipped). */

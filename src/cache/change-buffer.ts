@@ -1,12 +1,18 @@
 /**
  * One subscriber's bounded buffer of change batches, and its overflow policy.
  *
- * Policy: when a batch arrives and the buffer already holds `capacity` entries, everything
- * buffered is dropped and replaced by ONE {@link OverflowMarker}; newer batches queue behind it.
- * The marker means "you missed changes: re-read the cache" (its reads are always current), after
- * which the batches that follow it apply on top as usual (they carry final record states, so
- * applying one the re-read already reflects is harmless). Memory per subscriber is therefore
- * bounded by `capacity` batches (+1 marker), and the producer never waits.
+ * Bounds: at most `maxBatches` batches, and at most `maxBytes` of the buffered batches' record
+ * data (the encoded data bytes of every upsert and delete; a buffered batch keeps those records,
+ * replaced ones included, and the slabs holding their bytes, alive).
+ *
+ * Policy: when a batch arrives at a non-empty buffer that it would take past either bound,
+ * everything buffered is dropped and replaced by ONE {@link OverflowMarker}; the new batch queues
+ * behind it. The marker means "you missed changes: re-read the cache" (its reads are always
+ * current), after which the batches that follow it apply on top as usual (they carry final
+ * record states, so applying one the re-read already reflects is harmless). So a subscriber's
+ * buffer never holds more than the bounds plus one batch (a single batch larger than `maxBytes`,
+ * such as a big snapshot, is still delivered when the buffer is empty), and the producer never
+ * waits.
  */
 import type { ChangeBatch } from "../replica/change-batch.js";
 
@@ -23,27 +29,56 @@ export interface OverflowMarker {
 export type CacheChange = ChangeBatch | OverflowMarker;
 
 export const DEFAULT_SUBSCRIBER_BUFFER_SIZE = 1024;
+/** 64 MiB: about 35k realistic sessions' worth of changes waiting for one subscriber. */
+export const DEFAULT_SUBSCRIBER_BUFFER_BYTES = 64 * 1024 * 1024;
+
+/** The data bytes a batch keeps alive: what the byte bound counts. */
+export function batchDataBytes(batch: ChangeBatch): number {
+  let bytes = 0;
+  for (const r of batch.upserts) bytes += r.dataLength;
+  for (const r of batch.deletes) bytes += r.dataLength;
+  return bytes;
+}
+
+export interface ChangeBufferLimits {
+  readonly maxBatches: number;
+  readonly maxBytes: number;
+}
 
 export class ChangeBuffer {
-  readonly #capacity: number;
+  readonly #limits: ChangeBufferLimits;
   readonly #type: string | undefined;
   // A ring would avoid shift()'s cost; buffers are small and drained in bulk, so an array with a head index is enough.
   #items: CacheChange[] = [];
+  #itemBytes: number[] = [];
   #head = 0;
+  #bytes = 0;
 
-  constructor(capacity: number, type: string | undefined) {
-    this.#capacity = capacity;
+  constructor(limits: ChangeBufferLimits, type: string | undefined) {
+    this.#limits = limits;
     this.#type = type;
   }
 
+  /** Buffered entries (batches and at most one marker). */
   get size(): number {
     return this.#items.length - this.#head;
   }
 
-  /** Adds a batch; returns true when this push overflowed the buffer (batches were dropped). */
-  push(batch: ChangeBatch): boolean {
-    if (this.size < this.#capacity) {
+  /** The data bytes of the buffered batches (see {@link batchDataBytes}). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Adds a batch whose data bytes are `bytes` (computed once per batch by the caller); returns
+   * true when this push overflowed the buffer (batches were dropped).
+   */
+  push(batch: ChangeBatch, bytes = batchDataBytes(batch)): boolean {
+    const size = this.size;
+    if (size === 0 || (size < this.#limits.maxBatches && this.#bytes + bytes <= this.#limits.maxBytes)) {
       this.#items.push(batch);
+      this.#itemBytes.push(bytes);
+      this.#bytes += bytes;
       return false;
     }
     let dropped = 0;
@@ -51,18 +86,23 @@ export class ChangeBuffer {
       const item = this.#items[i]!;
       dropped += item.kind === "overflow" ? item.droppedBatches : 1;
     }
-    this.#items = [{ kind: "overflow", type: this.#type, droppedBatches: dropped }, batch];
+    const marker: OverflowMarker = Object.freeze({ kind: "overflow", type: this.#type, droppedBatches: dropped });
+    this.#items = [marker, batch];
+    this.#itemBytes = [0, bytes];
     this.#head = 0;
+    this.#bytes = bytes;
     return true;
   }
 
   shift(): CacheChange | undefined {
     if (this.#head >= this.#items.length) return undefined;
     const item = this.#items[this.#head]!;
+    this.#bytes -= this.#itemBytes[this.#head]!;
     this.#items[this.#head] = undefined as unknown as CacheChange; // let it be collected
     this.#head++;
     if (this.#head === this.#items.length) {
       this.#items = [];
+      this.#itemBytes = [];
       this.#head = 0;
     }
     return item;
@@ -70,6 +110,8 @@ export class ChangeBuffer {
 
   clear(): void {
     this.#items = [];
+    this.#itemBytes = [];
     this.#head = 0;
+    this.#bytes = 0;
   }
 }

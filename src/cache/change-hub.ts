@@ -3,10 +3,14 @@
  * the sync loop, reads, or another subscriber: the replica's listener only appends to each
  * subscriber's bounded {@link ChangeBuffer}; delivery happens later (a setImmediate drain for
  * Observers, the consumer's own pace for async iterators).
+ *
+ * Every subscriber receives the same batch objects, so each batch and its upserts and deletes
+ * arrays are frozen before the first subscriber sees them: no subscriber can change what another
+ * one receives (the records in them are frozen themselves, see cached-record.ts).
  */
 import { Observable } from "rxjs";
 import type { ChangeBatch } from "../replica/change-batch.js";
-import { ChangeBuffer, type CacheChange } from "./change-buffer.js";
+import { batchDataBytes, ChangeBuffer, type CacheChange, type ChangeBufferLimits } from "./change-buffer.js";
 
 interface Sink {
   readonly type: string | undefined;
@@ -19,20 +23,28 @@ interface Sink {
 
 export class ChangeHub {
   readonly #sinks = new Set<Sink>();
-  readonly #bufferSize: number;
+  readonly #limits: ChangeBufferLimits;
   readonly #onOverflow: (type: string | undefined) => void;
   #closed = false;
 
-  constructor(bufferSize: number, onOverflow: (type: string | undefined) => void) {
-    this.#bufferSize = bufferSize;
+  constructor(limits: ChangeBufferLimits, onOverflow: (type: string | undefined) => void) {
+    this.#limits = limits;
     this.#onOverflow = onOverflow;
   }
 
-  /** The replica listener: O(subscribers), never calls user code. */
+  /**
+   * The replica listener: O(subscribers) plus one pass over the batch's records to size it (only
+   * when someone subscribes); never calls user code.
+   */
   publish(batch: ChangeBatch): void {
+    Object.freeze(batch.upserts);
+    Object.freeze(batch.deletes);
+    Object.freeze(batch);
+    let bytes = -1;
     for (const sink of this.#sinks) {
       if (sink.type !== undefined && sink.type !== batch.type) continue;
-      if (sink.buffer.push(batch)) this.#onOverflow(sink.type);
+      if (bytes < 0) bytes = batchDataBytes(batch);
+      if (sink.buffer.push(batch, bytes)) this.#onOverflow(sink.type);
       sink.wake();
     }
   }
@@ -45,7 +57,7 @@ export class ChangeHub {
         return;
       }
       let scheduled: NodeJS.Immediate | undefined;
-      const buffer = new ChangeBuffer(this.#bufferSize, type);
+      const buffer = new ChangeBuffer(this.#limits, type);
       const drain = () => {
         scheduled = undefined;
         for (let item = buffer.shift(); item !== undefined && !subscriber.closed; item = buffer.shift()) subscriber.next(item);
@@ -74,12 +86,12 @@ export class ChangeHub {
 
   /**
    * Batches pulled at the consumer's pace (`for await`). A consumer that stops pulling costs at
-   * most the buffer's capacity; `break`/`return()` unsubscribes.
+   * most the buffer's bounds plus one batch; `break`/`return()` unsubscribes.
    */
   iterable(type: string | undefined): AsyncIterable<CacheChange> {
     return {
       [Symbol.asyncIterator]: (): AsyncIterator<CacheChange> => {
-        const buffer = new ChangeBuffer(this.#bufferSize, type);
+        const buffer = new ChangeBuffer(this.#limits, type);
         let waiting: ((result: IteratorResult<CacheChange>) => void) | undefined;
         let ended = this.#closed;
         const done = (): IteratorResult<CacheChange> => ({ done: true, value: undefined });

@@ -87,19 +87,29 @@ export interface DatabrokerCache {
   /** Sticky readiness, synchronously. */
   readonly isReady: boolean;
 
-  /** The session, or undefined when absent or invalid (expired) unless `includeInvalid`. */
-  getSession(id: string, options?: ValidityOptions): Session | undefined;
-  getUser(id: string): User | undefined;
-  /** The service account, or undefined when absent or expired unless `includeInvalid`. */
-  getServiceAccount(id: string, options?: ValidityOptions): ServiceAccount | undefined;
-  /** Any mirrored record (its `message` decodes lazily, once). */
+  /**
+   * The session, or undefined when absent or invalid (expired) unless `includeInvalid`. Every
+   * reader gets the same deep-frozen message (no copy per read): to change it, `clone` it first.
+   */
+  getSession(id: string, options?: ValidityOptions): Readonly<Session> | undefined;
+  /** The user (deep-frozen, shared by every reader, like getSession's answer). */
+  getUser(id: string): Readonly<User> | undefined;
+  /** The service account, or undefined when absent or expired unless `includeInvalid` (deep-frozen). */
+  getServiceAccount(id: string, options?: ValidityOptions): Readonly<ServiceAccount> | undefined;
+  /** Any mirrored record (frozen; its `message` decodes lazily, once, and is deep-frozen). */
   get(type: string, id: string): CachedRecord | undefined;
-  /** Ids under `key` in a named index: a live read-only view, copy it to keep it. */
+  /**
+   * Ids under `key` in a named index: a live read-only view (not a Set: nothing can add to or
+   * delete from it), copy it to keep it.
+   */
   byIndex(type: string, index: string, key: string): ReadonlySet<string>;
-  /** Ids of the sessions of a user (live view; read each with getSession). */
+  /** Ids of the sessions of a user (live read-only view; read each with getSession). */
   sessionsByUser(userId: string): ReadonlySet<string>;
-  userByEmail(email: string): User | undefined;
-  /** A local Query: same filter language, free-text match and paging as the server (limit 0 = count only). */
+  userByEmail(email: string): Readonly<User> | undefined;
+  /**
+   * A local Query: same filter language, free-text match and paging as the server (limit 0 =
+   * count only). The answer is the caller's own: its records' data bytes are copies.
+   */
   query(type: string, request?: LocalQueryRequest): QueryResponse;
   /** The number of records held for a type. */
   size(type: string): number;
@@ -127,18 +137,20 @@ export interface DatabrokerCache {
   /**
    * Change batches ("snapshot", "change", "resync") of one type, or of every mirrored type.
    * Hot; delivered asynchronously (never inside the sync loop). Each subscriber has a bounded
-   * buffer (`subscriberBufferSize` batches): on overflow its buffered batches are dropped and
-   * it receives one `{ kind: "overflow", droppedBatches }` marker instead: re-read the cache
-   * then. Completes on close.
+   * buffer (`subscriberBufferSize` batches and `subscriberBufferBytes` of record data): on
+   * overflow its buffered batches are dropped and it receives one `{ kind: "overflow",
+   * droppedBatches }` marker instead: re-read the cache then. Every subscriber receives the same
+   * frozen batches. Completes on close.
    */
   changes$(type?: string): Observable<CacheChange>;
   /** The same as an async iterable pulled at the consumer's pace (same buffer and overflow policy). */
   changes(type?: string): AsyncIterable<CacheChange>;
   /**
    * The record's decoded message now (synchronously on subscribe) and after each change of its
-   * version (undefined when absent or deleted), delivered like changes$. Completes on close.
+   * version (undefined when absent or deleted), delivered like changes$. The messages are the
+   * deep-frozen ones every reader shares. Completes on close.
    */
-  watch$(type: string, id: string): Observable<Message | undefined>;
+  watch$(type: string, id: string): Observable<Readonly<Message> | undefined>;
   /**
    * The cache's condition, replayed to each subscriber, then emitted synchronously on every
    * stream change (keep subscribers cheap: they run inside the sync loop's step); completes on close.
@@ -225,7 +237,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
       onWarning: (message, attributes) => this.#log("warn", message, attributes),
     });
     this.client = createDataBrokerClient(currentUrlTransport(this.#urlSet, () => this.#lifecycle === "closed"));
-    this.#hub = new ChangeHub(resolved.subscriberBufferSize, (type) => {
+    this.#hub = new ChangeHub({ maxBatches: resolved.subscriberBufferSize, maxBytes: resolved.subscriberBufferBytes }, (type) => {
       this.#metrics.overflowed(type);
       this.#log("warn", "a change subscriber fell behind; its buffered batches were replaced by an overflow marker", {
         "record-type": type === undefined ? "all" : recordTypeAttribute(type),
@@ -291,15 +303,15 @@ class DatabrokerCacheImpl implements DatabrokerCache {
 
   // ---- synchronous reads: straight to the replica, nothing allocated here ----
 
-  getSession(id: string, options?: ValidityOptions): Session | undefined {
+  getSession(id: string, options?: ValidityOptions): Readonly<Session> | undefined {
     return this.#replica.getSession(id, options);
   }
 
-  getUser(id: string): User | undefined {
+  getUser(id: string): Readonly<User> | undefined {
     return this.#replica.getUser(id);
   }
 
-  getServiceAccount(id: string, options?: ValidityOptions): ServiceAccount | undefined {
+  getServiceAccount(id: string, options?: ValidityOptions): Readonly<ServiceAccount> | undefined {
     return this.#replica.getServiceAccount(id, options);
   }
 
@@ -315,7 +327,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     return this.#replica.byIndex(SESSION_TYPE, USER_ID_INDEX, userId);
   }
 
-  userByEmail(email: string): User | undefined {
+  userByEmail(email: string): Readonly<User> | undefined {
     for (const id of this.#replica.byIndex(USER_TYPE, EMAIL_INDEX, email)) {
       const user = this.#replica.getUser(id);
       if (user !== undefined) return user;
@@ -421,7 +433,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     return this.#hub.iterable(type);
   }
 
-  watch$(type: string, id: string): Observable<Message | undefined> {
+  watch$(type: string, id: string): Observable<Readonly<Message> | undefined> {
     // Built on the hub: delivered outside the sync loop, bounded; an overflow marker just
     // triggers a re-read, which is all a watcher needs.
     return concat(of(undefined), this.#hub.observable(type)).pipe(
@@ -446,6 +458,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     for (const stream of this.#streams.values()) stream.loop.close();
     this.#closing = this.#urlSet.close();
     this.#unsubscribeReplica();
+    this.#replica.close(); // no index build keeps a timer
     this.#waiters.close(CLOSED());
     this.#hub.close();
     this.#state$.next(this.#buildState());

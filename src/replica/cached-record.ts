@@ -4,14 +4,19 @@
  * stays compact (performance-facts.md: ~5.8 KB per decoded session vs ~2 KB as bytes).
  *
  * Instances are immutable per version: an update replaces the object, so a batch or a caller
- * holding one always sees a consistent record. The bytes are private (#data); replica internals
- * reach them through {@link recordBytes}, which src/index.ts does not export.
+ * holding one always sees a consistent record. Nothing a caller can reach changes the replica:
+ * the instance is frozen (its public fields cannot be reassigned), the decoded message is
+ * deep-frozen once when it is decoded (records/frozen-message.ts), and the bytes are private
+ * (#slab); replica internals reach them through {@link recordBytes}, which src/index.ts does not
+ * export.
  */
-import type { Message } from "@bufbuild/protobuf";
+import type { DescMessage, Message } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
 import { TimestampSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { coarseReading, tickCoarseClock, type Clock } from "../records/clock.js";
 import { decodeRecordData } from "../records/decode-record-data.js";
+import { deepFreezeMessage } from "../records/frozen-message.js";
+import { schemaForTypeUrl } from "../records/record-registry.js";
 import { ByteSlab, type SlabWriter } from "./byte-slab.js";
 
 let bytesOf: (record: CachedRecord) => Uint8Array;
@@ -69,6 +74,9 @@ export class CachedRecord {
     this.#length = length;
     this.#modifiedSeconds = modifiedAt === undefined ? 0 : Number(modifiedAt.seconds);
     this.#modifiedNanos = modifiedAt === undefined ? -1 : modifiedAt.nanos;
+    // Private fields (the memoised message, the bytes' place) stay writable: freezing covers
+    // only the public properties.
+    Object.freeze(this);
   }
 
   /** When the server last wrote the record; a new Timestamp on each read. */
@@ -79,12 +87,17 @@ export class CachedRecord {
 
   /**
    * The decoded data, or undefined when its type URL is unknown to the SDK or the bytes are
-   * malformed. Decoded once, on first read. Treat it as read-only: it is shared by every reader.
+   * malformed. Decoded once, on first read, and deep-frozen then: every reader gets the same
+   * object and none can change it (assignments throw in strict mode); bytes fields read as a
+   * fresh copy each time. To change a message, copy it first (`clone(Schema, message)` from
+   * `@bufbuild/protobuf`).
    */
-  get message(): Message | undefined {
+  get message(): Readonly<Message> | undefined {
     let m = this.#message;
     if (m === undefined) {
-      m = decodeRecordData(this.typeUrl, bytesOf(this)) ?? UNDECODABLE;
+      const decoded = decodeRecordData(this.typeUrl, bytesOf(this));
+      // The schema that decoded it: decodeRecordData found it by the same type URL.
+      m = decoded === undefined ? UNDECODABLE : deepFreezeMessage(schemaForTypeUrl(this.typeUrl) as DescMessage, decoded);
       this.#message = m;
     }
     return m ?? undefined;

@@ -50,7 +50,9 @@ export function queryTables(
 
   const page = applyOffsetAndLimit(matches, offset, limit ?? BigInt(matches.length));
   return create(QueryResponseSchema, {
-    records: page.records.map((r) => recordMessage(r.type, r.id, r.version, r.modifiedAt, r.typeUrl, recordBytes(r))),
+    // A copy of each record's bytes: a view would expose the shared slab (other records' bytes)
+    // through `.buffer` and let a caller write into the replica.
+    records: page.records.map((r) => recordMessage(r.type, r.id, r.version, r.modifiedAt, r.typeUrl, recordBytes(r).slice())),
     totalCount: page.totalCount,
     serverVersion: versions.serverVersion,
     recordVersion: versions.recordVersion,

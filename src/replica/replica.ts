@@ -25,7 +25,9 @@ import { serviceAccountInvalidAfterMs, sessionInvalidAfterMs } from "../records/
 import { SlabWriter, type ByteSlab } from "./byte-slab.js";
 import { CachedRecord, isOfType, isPastLimit, moveRecordBytes, recordSlab, sameBytes } from "./cached-record.js";
 import type { ChangeBatch, ChangeListener } from "./change-batch.js";
+import { IndexBuildScheduler } from "./index-build.js";
 import { builtInIndexes, type IndexDefinition, type IndexFunction } from "./index-definitions.js";
+import { EMPTY_IDS } from "./key-index.js";
 import { queryTables } from "./local-query.js";
 import { RecentDeletions } from "./recent-deletions.js";
 import type { ChangeEvent, FloorEvent, OptionsEvent, RawRecord, ReplicaEvent, SnapshotEvent } from "./replica-events.js";
@@ -184,6 +186,11 @@ export interface ReplicaOptions {
   readonly projectData?: (typeUrl: string, data: Uint8Array) => Uint8Array;
   /** Size of the slabs the records' bytes are copied into (byte-slab.ts); a tuning knob for tests. */
   readonly slabBytes?: number;
+  /**
+   * How long one slice of re-indexing a live table runs (index-build.ts; default 4 ms); a tuning
+   * knob for tests (0: one slice of 256 records per event-loop turn).
+   */
+  readonly indexBuildSliceMs?: number;
 }
 
 /**
@@ -218,7 +225,6 @@ export interface LocalQueryRequest {
   readonly limit?: bigint | number;
 }
 
-const EMPTY_IDS: ReadonlySet<string> = Object.freeze(new Set<string>());
 const SESSION_TYPE_NAME = SessionSchema.typeName;
 const USER_TYPE_NAME = UserSchema.typeName;
 const SERVICE_ACCOUNT_TYPE_NAME = ServiceAccountSchema.typeName;
@@ -245,6 +251,8 @@ export class Replica {
   readonly #onMalformedRecord: ((record: MalformedRecord) => void) | undefined;
   readonly #projectData: ((typeUrl: string, data: Uint8Array) => Uint8Array) | undefined;
   #malformedRecords = 0;
+  /** Re-indexing of live tables (options changes, addIndex), in slices (index-build.ts). */
+  readonly #indexBuilds: IndexBuildScheduler;
 
   constructor(options: ReplicaOptions = {}) {
     this.#clock = options.clock;
@@ -258,6 +266,11 @@ export class Replica {
         queueMicrotask(() => {
           throw error;
         }));
+    this.#indexBuilds = new IndexBuildScheduler(
+      (build) => this.#tables.get(build.table.type) === build.table,
+      (error) => this.#onListenerError(error),
+      options.indexBuildSliceMs,
+    );
   }
 
   // ---- input ----
@@ -357,7 +370,9 @@ export class Replica {
 
   /**
    * Adds a named index for a type; it is filled from the records held now and kept up to date
-   * through changes and resyncs. `byIndex(type, name, key)` reads it. If `keys` throws for a
+   * through changes and resyncs. `byIndex(type, name, key)` reads it. On a table already held it
+   * is built in slices (index-build.ts; a small table at once): until then byIndex of that name
+   * throws ConnectError Unavailable (see {@link isBuildingIndexes}). If `keys` throws for a
    * record, that record gets no key and the error goes to `onListenerError`.
    * @throws ConnectError AlreadyExists when the type already has an index of that name
    */
@@ -382,7 +397,24 @@ export class Replica {
     const host = this.#hostIndexes.get(type) ?? [];
     host.push(def);
     this.#hostIndexes.set(type, host);
-    this.#tables.get(type)?.addIndex(def);
+    const table = this.#tables.get(type);
+    if (table !== undefined) this.#indexBuilds.start(table.beginIndex(def));
+  }
+
+  /**
+   * True while a held table of `type` (any type when omitted) is being re-indexed in slices: an
+   * index added with addIndex, or the field indexes after indexable_fields changed.
+   */
+  isBuildingIndexes(type?: string): boolean {
+    return this.#indexBuilds.isBuilding(type);
+  }
+
+  /**
+   * Stops scheduling: clears the timer of any index build in progress (builds not finished stay
+   * unfinished; reads keep answering from the indexes in place). Reads keep working. Idempotent.
+   */
+  close(): void {
+    this.#indexBuilds.close();
   }
 
   // ---- reads: synchronous, never throw ----
@@ -399,37 +431,39 @@ export class Replica {
   }
 
   /** The session, or undefined when absent, not a Session, or invalid (expired) unless asked. */
-  getSession(id: string, options?: ValidityOptions): Session | undefined {
+  getSession(id: string, options?: ValidityOptions): Readonly<Session> | undefined {
     const record = this.#tables.sessions?.get(id);
     // Same rule as isSessionValid, with the limit computed once per record version.
     if (record === undefined || !isOfType(record, SESSION_TYPE_NAME, sessionInvalidAfterMs)) return undefined;
     if (options?.includeInvalid !== true && isPastLimit(record, this.#clock)) return undefined;
-    return record.message as Session;
+    return record.message as Readonly<Session>;
   }
 
-  getUser(id: string): User | undefined {
+  getUser(id: string): Readonly<User> | undefined {
     const record = this.#tables.users?.get(id);
     if (record === undefined || !isOfType(record, USER_TYPE_NAME, neverInvalid)) return undefined;
-    return record.message as User;
+    return record.message as Readonly<User>;
   }
 
   /** The service account, or undefined when absent or expired (unless asked). */
-  getServiceAccount(id: string, options?: ValidityOptions): ServiceAccount | undefined {
+  getServiceAccount(id: string, options?: ValidityOptions): Readonly<ServiceAccount> | undefined {
     const record = this.#tables.serviceAccounts?.get(id);
     if (record === undefined || !isOfType(record, SERVICE_ACCOUNT_TYPE_NAME, serviceAccountInvalidAfterMs)) return undefined;
     if (options?.includeInvalid !== true && isPastLimit(record, this.#clock)) return undefined;
-    return record.message as ServiceAccount;
+    return record.message as Readonly<ServiceAccount>;
   }
 
   /** The decoded data of a record, or undefined (absent, unknown type URL, malformed). */
-  getMessage(type: string, id: string): Message | undefined {
+  getMessage(type: string, id: string): Readonly<Message> | undefined {
     return this.#tables.get(type)?.get(id)?.message;
   }
 
   /**
    * Ids under `key` in a named index (built-in: sessions and service accounts by "user_id",
    * users by "email"; or added with addIndex), else in the index of a server indexable field of
-   * that name. A live read-only view: read it now, copy it to keep it.
+   * that name. A live read-only view (not a Set: nothing can add to or delete from it): read it
+   * now, copy it to keep it.
+   * @throws ConnectError Unavailable while an index added to a held table is still being built
    */
   byIndex(type: string, indexName: string, key: string): ReadonlySet<string> {
     return this.#tables.get(type)?.byIndex(indexName, key) ?? EMPTY_IDS;
@@ -463,7 +497,10 @@ export class Replica {
     return scope === undefined ? undefined : { serverVersion: scope.serverVersion, recordVersion: scope.recordVersion };
   }
 
-  /** The options held for a type (from the last snapshot or options event). */
+  /**
+   * The options held for a type (from the last snapshot or options event), frozen. While new
+   * indexable_fields are being indexed, the options the field indexes still answer by.
+   */
   options(type: string): Options | undefined {
     return this.#tables.get(type)?.options;
   }
@@ -842,7 +879,9 @@ export class Replica {
       this.#tables.set(event.type, table);
       this.#scopeOf.set(event.type, this.#scopeFor(event.type) as SyncScope);
     }
-    table.setOptions(event.options);
+    // New indexable_fields re-index the live table in slices; reads use the old indexes meanwhile.
+    const build = table.beginOptions(event.options);
+    if (build !== undefined) this.#indexBuilds.start(build);
   }
 
   /**

@@ -103,6 +103,11 @@ describe("cache lifecycle", () => {
     expect(() => createDatabrokerCache({ url: "http://127.0.0.1:1", sharedSecret: SECRET, types: [] })).toThrow(/at least one/);
     expect(() => createDatabrokerCache({ url: "http://127.0.0.1:1", sharedSecret: SECRET, types: ["", SESSION_TYPE] })).toThrow(/cannot be combined/);
     expect(() => createDatabrokerCache({ url: "http://127.0.0.1:1", sharedSecret: SECRET, subscriberBufferSize: 0 })).toThrow(/subscriberBufferSize/);
+    for (const subscriberBufferBytes of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, "64MiB" as never]) {
+      expect(() => createDatabrokerCache({ url: "http://127.0.0.1:1", sharedSecret: SECRET, subscriberBufferBytes })).toThrow(
+        expect.objectContaining({ code: api.Code.InvalidArgument, rawMessage: "`subscriberBufferBytes` must be a positive integer" }),
+      );
+    }
     expect(() => createDatabrokerCache({ url: "http://127.0.0.1:1", sharedSecret: SECRET, projection: "slim" as never })).toThrow(/`projection` must be "full", "lean" or a function/);
     expect(() => createDatabrokerCache({ url: "http://127.0.0.1:1", sharedSecret: SECRET, transport: "undici" as never })).toThrow(/`transport` must be one of "connect-node", "grpc-js"/);
   });
@@ -116,6 +121,7 @@ describe("public surface", () => {
         "ConnectError",
         "DEFAULT_CACHE_TRANSPORT",
         "DEFAULT_CACHE_TYPES",
+        "DEFAULT_SUBSCRIBER_BUFFER_BYTES",
         "DEFAULT_SUBSCRIBER_BUFFER_SIZE",
         "DIRECTORY_GROUP_TYPE",
         "DIRECTORY_USER_TYPE",

@@ -97,8 +97,7 @@ describe('projection: "lean"', () => {
     for (const s of sessions) {
       const fromFull = full.getSession(s.id, { includeInvalid: true })!;
       const fromLean = lean.getSession(s.id, { includeInvalid: true })!;
-      // The full cache hands out its own (memoised) message: the expected value is built on a copy.
-      const expected = clone(SessionSchema, fromFull);
+      const expected = clone(SessionSchema, fromFull); // cached messages are frozen: change a copy
       expected.idToken!.raw = "";
       expected.oauthToken!.accessToken = "";
       if (expected.oauthToken!.refreshToken !== "") expected.oauthToken!.refreshToken = LEAN_REFRESH_TOKEN_PLACEHOLDER;

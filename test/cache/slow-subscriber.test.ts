@@ -59,6 +59,28 @@ describe("a subscriber that never consumes", () => {
     expect((await stalled.next()).done).toBe(true);
   });
 
+  it("keeps at most subscriberBufferBytes of record data (plus one batch), however few batches that is", async () => {
+    const BOUND = 8 * 1024;
+    const server = await startServer(cleanups);
+    const db = writer(server.url);
+    // Far fewer batches than subscriberBufferSize: only the byte bound can hold this buffer.
+    const cache = cacheFor(cleanups, server.url, { types: [SESSION_TYPE], subscriberBufferBytes: BOUND });
+    const stalled = cache.changes(SESSION_TYPE)[Symbol.asyncIterator]();
+    await cache.ready({ timeoutMs: 5000 });
+    const padding = "x".repeat(1000); // ~1 KB of data per session
+    for (let i = 0; i < 30; i++) {
+      const v = versionOfWrite(await db.put({ records: [session(`s${i}`, "u1", { idToken: { raw: padding } })] }));
+      await cache.waitForVersion(v, { timeoutMs: 5000 });
+    }
+    const oneBatch = cache.get(SESSION_TYPE, "s29")!.dataLength;
+    const { items: buffered } = await pullBuffered(stalled);
+    const bytes = buffered.reduce((sum, item) => sum + (item.kind === "overflow" ? 0 : item.upserts.reduce((n, r) => n + r.dataLength, 0)), 0);
+    expect(bytes).toBeLessThanOrEqual(BOUND + oneBatch);
+    expect(buffered[0]).toMatchObject({ kind: "overflow", type: SESSION_TYPE });
+    expect((buffered.at(-1) as ChangeBatch).upserts.map((r) => r.id)).toEqual(["s29"]);
+    await stalled.return?.();
+  });
+
   it("for await over changes() ends when the cache closes", async () => {
     const server = await startServer(cleanups);
     const cache = cacheFor(cleanups, server.url, { types: [SESSION_TYPE] });

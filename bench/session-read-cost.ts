@@ -1,0 +1,109 @@
+/**
+ * What a getSession costs on the replica alone (no server, no streams): hot (4,096 already
+ * decoded sessions, ROUNDS rounds of 1M calls, median ns/op) and first touch (10,000 never-read
+ * sessions, each call timed on its own: the decode, and whatever the replica does to the decoded
+ * message before handing it out). Realistic ~1.8 KB sessions from src/demo.
+ *
+ *   node --expose-gc --import tsx bench/session-read-cost.ts [--sessions 20000] [--rounds 5]
+ *
+ * Prints one JSON line: wall figures, and main-thread CPU time figures (Linux schedstat; steadier
+ * on a shared machine, where wall time includes being descheduled). Before/after in one go: run the same script in an export of the old tree
+ * (git archive), alternating, so both see the same machine load.
+ */
+import { performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
+import { setImmediate as nextTurn } from "node:timers/promises";
+import { toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { SessionSchema } from "../gen/session/session_pb.js";
+import { DemoRecords } from "../src/demo/demo-records.js";
+import { SESSION_TYPE } from "../src/records/type-urls.js";
+import type { RawRecord } from "../src/replica/replica-events.js";
+import { Replica } from "../src/replica/replica.js";
+import { fullGc, requireExposedGc } from "./full-gc.js";
+import { mainThreadCpuMs } from "./main-thread-cpu.js";
+import { median, percentile } from "./stats.js";
+
+requireExposedGc();
+
+const { values } = parseArgs({ options: { sessions: { type: "string", default: "20000" }, rounds: { type: "string", default: "5" } } });
+const SESSIONS = Number(values.sessions);
+const ROUNDS = Number(values.rounds);
+const HOT = 4096;
+const CALLS = 1_000_000;
+const FIRST_TOUCHES = Math.min(10_000, SESSIONS - HOT);
+
+const demo = new DemoRecords({ seed: 1, nowMs: Date.now() });
+const records: RawRecord[] = [];
+for (let i = 0; i < SESSIONS; i++) {
+  const id = `session-${i}`;
+  records.push({
+    type: SESSION_TYPE,
+    id,
+    version: BigInt(i + 1),
+    modifiedAt: timestampFromMs(1_700_000_000_000),
+    typeUrl: `type.googleapis.com/${SessionSchema.typeName}`,
+    data: toBinary(SessionSchema, demo.session(id, i % (SESSIONS / 10))),
+  });
+}
+const replica = new Replica();
+replica.apply({ kind: "snapshot", type: SESSION_TYPE, serverVersion: 1n, recordVersion: BigInt(SESSIONS), records, options: new Map() });
+records.length = 0;
+
+// Ids as a caller has them: equal to the stored keys but separate string objects.
+const copyOf = (s: string) => [...s].join("");
+const hotIds = Array.from({ length: HOT }, (_, i) => copyOf(`session-${(i * 7919) % SESSIONS}`));
+const hotSet = new Set(hotIds);
+const freshIds: string[] = [];
+for (let n = 1; freshIds.length < FIRST_TOUCHES && n < SESSIONS * 4; n++) {
+  const id = `session-${(Math.imul(n, 0x9e3779b1) >>> 0) % SESSIONS}`;
+  if (!hotSet.has(id) && !freshIds.includes(id)) freshIds.push(copyOf(id));
+}
+await fullGc();
+
+// First touch first, while nothing but the hot set's absence is decoded.
+const micros: number[] = [];
+const firstTouchCpu0 = mainThreadCpuMs();
+for (const id of freshIds) {
+  const t0 = performance.now();
+  const s = replica.getSession(id);
+  const t1 = performance.now();
+  if (s === undefined) throw new Error(`${id} missing`);
+  micros.push((t1 - t0) * 1000);
+}
+const firstTouchCpuUs = ((mainThreadCpuMs() - firstTouchCpu0) * 1000) / freshIds.length;
+await fullGc();
+
+for (const id of hotIds) if (replica.getSession(id) === undefined) throw new Error(`${id} missing`);
+const pick = (i: number) => Math.imul(i, 0x9e3779b1) & (HOT - 1);
+const loop = (calls: number): number => {
+  let found = 0;
+  for (let i = 0; i < calls; i++) if (replica.getSession(hotIds[pick(i)] as string) !== undefined) found++;
+  return found;
+};
+loop(300_000);
+await nextTurn();
+const hot: number[] = [];
+const hotCpu: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  const cpu0 = mainThreadCpuMs();
+  const start = process.hrtime.bigint();
+  if (loop(CALLS) !== CALLS) throw new Error("a hot session went missing");
+  hot.push(Number(process.hrtime.bigint() - start) / CALLS);
+  hotCpu.push(((mainThreadCpuMs() - cpu0) * 1e6) / CALLS);
+}
+
+process.stdout.write(
+  `${JSON.stringify({
+    sessions: SESSIONS,
+    hotNsMedian: Number(median(hot).toFixed(1)),
+    hotCpuNsMedian: Number(median(hotCpu).toFixed(1)),
+    firstTouchCpuUsMean: Number(firstTouchCpuUs.toFixed(2)),
+    firstTouchUs: {
+      mean: Number((micros.reduce((a, b) => a + b, 0) / micros.length).toFixed(2)),
+      p50: Number(percentile(micros, 50).toFixed(2)),
+      p90: Number(percentile(micros, 90).toFixed(2)),
+      p99: Number(percentile(micros, 99).toFixed(2)),
+    },
+  })}\n`,
+);
