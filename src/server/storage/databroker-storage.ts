@@ -308,6 +308,12 @@ export class DatabrokerStorage {
 
   // ---- leases ----
 
+  // Invariant: an absent lease and an expired one behave the same for every operation (acquire,
+  // renew and release all succeed on both), so only unexpired leases need to be kept. Release
+  // and a non-positive duration delete the entry; the cleaner drops entries that expired since.
+  // Pomerium keeps every lease name it has seen; a lease name can be any size, so ours would
+  // otherwise grow without bound.
+
   /**
    * Acquires or renews: succeeds when the lease is absent, expired, or held under the same id.
    * A zero (or negative) duration leaves the lease expired at once.
@@ -316,16 +322,22 @@ export class DatabrokerStorage {
     const now = this.now();
     const current = this.leases.get(name);
     if (current !== undefined && current.id !== id && current.expiresAtMs > now) return false;
-    this.leases.set(name, { id, expiresAtMs: now + durationMs });
+    if (durationMs > 0) this.leases.set(name, { id, expiresAtMs: now + durationMs });
+    else this.leases.delete(name);
     return true;
   }
 
-  /** Expires the lease if `id` holds it; always succeeds. */
+  /** Expires the lease if `id` holds it (or it is expired already); always succeeds. */
   releaseLease(name: string, id: string): void {
     const current = this.leases.get(name);
-    if (current === undefined || current.id === id || current.expiresAtMs <= this.now()) {
-      this.leases.set(name, { id, expiresAtMs: this.now() - 1 });
-    }
+    if (current !== undefined && (current.id === id || current.expiresAtMs <= this.now())) this.leases.delete(name);
+  }
+
+  /** How many leases are kept, and the characters of their names and ids (what they cost in memory). */
+  leaseFootprint(): { leases: number; chars: number } {
+    let chars = 0;
+    for (const [name, lease] of this.leases) chars += name.length + lease.id.length;
+    return { leases: this.leases.size, chars };
   }
 
   // ---- checkpoint ----
@@ -358,10 +370,13 @@ export class DatabrokerStorage {
 
   /**
    * One run of Pomerium's periodic cleaner: drop changes modified before now - retention
-   * (always keeping the newest), then delete live records past their type's ttl.
+   * (always keeping the newest), then delete live records past their type's ttl. Also forgets
+   * expired leases (ours only; see the lease invariant).
    */
   clean(changeRetentionMs: number): void {
-    const cutoff = this.now() - changeRetentionMs;
+    const now = this.now();
+    for (const [name, lease] of this.leases) if (lease.expiresAtMs <= now) this.leases.delete(name);
+    const cutoff = now - changeRetentionMs;
     this.compactChanges((change) => timestampMs(change.modifiedAt) < cutoff);
     let expired = false;
     for (const type of this.listTypes()) {
