@@ -3,10 +3,10 @@
  * protocol only, gzip off, and a receive limit like grpc-go's. Tracks sessions so close() can
  * leave nothing behind.
  */
-import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { createServer, type Http2Server, type Http2Session } from "node:http2";
+import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
+import { createServer, type Http2Server, type Http2ServerRequest, type Http2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
+import { createGrpcNodeHandler } from "./grpc-node-handler.js";
 import { unknownMethodFallback } from "./unknown-method-fallback.js";
 
 export interface Http2ListenerOptions {
@@ -16,6 +16,8 @@ export interface Http2ListenerOptions {
   readonly interceptors: Interceptor[];
   readonly readMaxBytes: number;
   readonly knownServices: ReadonlySet<string>;
+  /** Values the interceptors see in each call's context, taken from the raw request. */
+  readonly contextValues?: (req: Http2ServerRequest) => ContextValues;
 }
 
 export interface Http2Listener {
@@ -24,15 +26,12 @@ export interface Http2Listener {
 }
 
 export async function listenHttp2(options: Http2ListenerOptions): Promise<Http2Listener> {
-  const handler = connectNodeAdapter({
+  const handler = createGrpcNodeHandler({
     routes: options.routes,
     interceptors: options.interceptors,
-    grpc: true,
-    grpcWeb: false,
-    connect: false,
-    acceptCompression: [],
     readMaxBytes: options.readMaxBytes,
     fallback: unknownMethodFallback(options.knownServices),
+    ...(options.contextValues === undefined ? {} : { contextValues: options.contextValues }),
   });
   const server: Http2Server = createServer(handler);
   const sessions = new Set<Http2Session>();
