@@ -9,6 +9,17 @@ import type { AddressInfo } from "node:net";
 import { createGrpcNodeHandler } from "./grpc-node-handler.js";
 import { unknownMethodFallback } from "./unknown-method-fallback.js";
 
+/**
+ * How many header fields a request may carry before its stream is refused (ENHANCE_YOUR_CALM).
+ * Node's default, 128, refused requests grpc-go serves (it limits only the size, to 16 MiB):
+ * e.g. a call with 1,000 `jwt` fields, which Pomerium answers UNAUTHENTICATED. Each field costs
+ * the server a little work before any handler runs, so the limit stays bounded.
+ * The other limits on a request's headers are nghttp2's and cannot be changed from Node: one
+ * field of more than 64 KiB (HPACK-encoded), or a header block spread over more than 9 frames
+ * (about 144 KiB from clients that frame at 16 KiB), fails the whole connection.
+ */
+export const MAX_HEADER_FIELDS = 2048;
+
 export interface Http2ListenerOptions {
   readonly host: string;
   readonly port: number;
@@ -33,7 +44,7 @@ export async function listenHttp2(options: Http2ListenerOptions): Promise<Http2L
     fallback: unknownMethodFallback(options.knownServices),
     ...(options.contextValues === undefined ? {} : { contextValues: options.contextValues }),
   });
-  const server: Http2Server = createServer(handler);
+  const server: Http2Server = createServer({ maxHeaderListPairs: MAX_HEADER_FIELDS }, handler);
   const sessions = new Set<Http2Session>();
   // A misbehaving peer must never take the server down: session errors only end that session.
   server.on("sessionError", () => undefined);
