@@ -88,6 +88,20 @@ describe("DatabrokerStorage versions and Put", () => {
     expect(last[0]?.deletedAt).toBeDefined();
   });
 
+  it("evicts by version, not by first insertion: a rewritten old record is the newest", () => {
+    const { storage } = newStorage();
+    storage.put([userRecord("a"), userRecord("b"), userRecord("c")]);
+    storage.put([userRecord("a", "rewritten")]);
+    storage.setOptions(T, create(OptionsSchema, { capacity: 2n }));
+    storage.put([userRecord("d")]);
+    expect(storage.listRecords(T).map((r) => r.id)).toEqual(["a", "d"]);
+    // Newest evicted first, as Pomerium walks the type newest first.
+    expect(storage.changesAfter(T, 5n).map((r) => [r.id, r.deletedAt !== undefined])).toEqual([
+      ["c", true],
+      ["b", true],
+    ]);
+  });
+
   it("does not evict on SetOptions alone", () => {
     const { storage } = newStorage();
     storage.put([userRecord("a"), userRecord("b")]);

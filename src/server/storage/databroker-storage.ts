@@ -59,7 +59,11 @@ export class DatabrokerStorage {
   private earliestRecordVersion = 0n;
   private latestRecordVersion = 0n;
 
-  /** type -> id -> live record */
+  /**
+   * type -> id -> live record. Invariant: each type's map iterates in ascending version (a write
+   * re-inserts its id at the end), so the oldest live records come first and capacity evicts
+   * without sorting.
+   */
   private readonly records = new Map<string, Map<string, Record>>();
   /** Every retained change, ascending version. */
   private changes: Record[] = [];
@@ -423,6 +427,7 @@ export class DatabrokerStorage {
     this.changes.push(record);
     let byId = this.records.get(record.type);
     if (byId === undefined) this.records.set(record.type, (byId = new Map()));
+    byId.delete(record.id); // to the end: the map stays in version order
     byId.set(record.id, record);
     const prefix = recordIndexCidr(record.data);
     if (prefix !== undefined) this.cidrIndex.add(prefix, { type: record.type, id: record.id });
@@ -441,10 +446,9 @@ export class DatabrokerStorage {
     if (prefix !== undefined) this.cidrIndex.delete(prefix, { type, id });
     this.latestRecordVersion++;
     const now = this.nowTimestamp();
-    const tombstone = clone(RecordSchema, existing);
-    tombstone.modifiedAt = now;
-    tombstone.deletedAt = clone(TimestampSchema, now);
-    tombstone.version = this.latestRecordVersion;
+    // Stored records are never mutated, so the tombstone shares the last data with the record
+    // it replaces instead of copying it.
+    const tombstone: Record = { ...existing, modifiedAt: now, deletedAt: clone(TimestampSchema, now), version: this.latestRecordVersion };
     this.changes.push(tombstone);
     return true;
   }
@@ -455,10 +459,17 @@ export class DatabrokerStorage {
     if (capacity === undefined) return false;
     const byId = this.records.get(type);
     if (byId === undefined || BigInt(byId.size) <= capacity) return false;
-    const newestFirst = [...byId.values()].sort((a, b) => (a.version > b.version ? -1 : a.version < b.version ? 1 : 0));
-    const evict = newestFirst.slice(Number(capacity)).map((r) => r.id);
-    for (const id of evict) this.deleteRecord(type, id);
-    return evict.length > 0;
+    // Oldest first (the records invariant); taken before deleting, which changes the map.
+    const excess = byId.size - Number(capacity);
+    const evict: string[] = [];
+    for (const id of byId.keys()) {
+      if (evict.length === excess) break;
+      evict.push(id);
+    }
+    // Pomerium walks the type newest first and deletes past the capacity: the newest evicted
+    // record gets the first tombstone.
+    for (const id of evict.reverse()) this.deleteRecord(type, id);
+    return true;
   }
 
   private indexedFieldsOf(type: string): string[] {
