@@ -16,6 +16,7 @@ import { startInMemoryDatabroker, type RunningInMemoryDatabroker } from "../../s
 import { createDatabrokerTransport, DATABROKER_TRANSPORT_IMPLEMENTATIONS } from "../../src/transport/databroker-transport.js";
 import { parseSharedSecret, signDatabrokerJwt } from "../../src/transport/shared-secret.js";
 import { grpcEnvelope, RawGrpcConnection } from "../conformance/raw-grpc-call.js";
+import { failure } from "./call-failure.js";
 
 const SESSION_TYPE = "type.googleapis.com/session.Session";
 const session = (id: string) => create(RecordSchema, { type: SESSION_TYPE, id, data: anyPack(SessionSchema, create(SessionSchema, { id })) });
@@ -78,14 +79,9 @@ describe("status messages over the wire", () => {
       try {
         const db = createClient(DataBrokerService, dt.transport);
         await db.put({ records: [session("s1")] });
-        let error: ConnectError | undefined;
-        try {
-          await db.patch({ records: [session("s1")], fieldMask: create(FieldMaskSchema, { paths: [LONG_PATH] }) });
-        } catch (e) {
-          error = ConnectError.from(e);
-        }
-        expect(error?.code).toBe(Code.Unknown);
-        expectBounded(error?.rawMessage, PATCH_PREFIX);
+        const error = await failure(db.patch({ records: [session("s1")], fieldMask: create(FieldMaskSchema, { paths: [LONG_PATH] }) }));
+        expect(error.code).toBe(Code.Unknown);
+        expectBounded(error.rawMessage, PATCH_PREFIX);
         expect((await db.get({ type: SESSION_TYPE, id: "s1" })).record?.id).toBe("s1");
       } finally {
         await dt.close();
@@ -152,15 +148,12 @@ describe("status messages of streams", () => {
       try {
         const db = createClient(DataBrokerService, dt.transport);
         const ids: string[] = [];
-        let error: ConnectError | undefined;
-        try {
+        const error = await failure(async () => {
           for await (const msg of db.syncLatest({})) if (msg.response.case === "record") ids.push(msg.response.value.id);
-        } catch (e) {
-          error = ConnectError.from(e);
-        }
+        });
         expect(ids).toEqual(["first"]);
-        expect(error?.code).toBe(Code.DataLoss);
-        expectBounded(error?.rawMessage, "stream failed: zzz");
+        expect(error.code).toBe(Code.DataLoss);
+        expectBounded(error.rawMessage, "stream failed: zzz");
       } finally {
         await dt.close();
       }

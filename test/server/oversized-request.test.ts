@@ -5,7 +5,7 @@
  * hold queued (maxSessionMemory), where an early answer used to poison the connection.
  */
 import { create, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DataBrokerService, PutRequestSchema, RecordSchema, SyncRequestSchema } from "../../gen/databroker/databroker_pb.js";
@@ -13,19 +13,10 @@ import { startInMemoryDatabroker, type RunningInMemoryDatabroker } from "../../s
 import { createDatabrokerTransport, DATABROKER_TRANSPORT_IMPLEMENTATIONS } from "../../src/transport/databroker-transport.js";
 import { parseSharedSecret, signDatabrokerJwt } from "../../src/transport/shared-secret.js";
 import { grpcEnvelope, RawGrpcConnection } from "../conformance/raw-grpc-call.js";
+import { failure } from "./call-failure.js";
 
 const MiB = 1024 * 1024;
 const bigRecord = (bytes: number) => create(RecordSchema, { type: "t", id: "x".repeat(bytes) });
-
-async function failure(call: Promise<unknown> | AsyncIterable<unknown>): Promise<ConnectError> {
-  try {
-    if (call instanceof Promise) await call;
-    else for await (const _ of call) void _;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("oversized requests", () => {
   const sharedSecret = randomBytes(32).toString("base64");
