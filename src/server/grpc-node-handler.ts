@@ -1,14 +1,13 @@
 /**
  * The node:http2 request handler serving the Connect router with the gRPC protocol only. It is
  * connect-node's connectNodeAdapter rebuilt from connect-node's public pieces
- * (universalRequestFromNodeRequest, universalResponseToNodeResponse), with three differences
- * a gRPC peer depends on:
+ * (universalRequestFromNodeRequest, universalResponseToNodeResponse), with two differences a
+ * gRPC peer depends on:
  * - The answer waits until the request body has been read to its end (request-body-end.ts):
  *   an oversized request gets RESOURCE_EXHAUSTED and its connection keeps serving, instead of
- *   a reset stream and a connection that refuses every later call.
- * - Connect stops reading an oversized request by returning from the body's iterator, which
- *   by default destroys the Node request, and then nothing can read the rest. The body is
- *   handed to Connect as an iterator that leaves the request intact.
+ *   a reset stream and a connection that refuses every later call. For that, Connect gets the
+ *   body as an iterator that does not destroy the request when Connect stops reading (the
+ *   default one does, and then nothing could read the rest).
  * - grpc-message is bounded and encoded as grpc-go does (grpc-message-field.ts).
  */
 import { createConnectRouter, type ConnectRouter, type ContextValues, type Interceptor } from "@connectrpc/connect";
