@@ -3,11 +3,22 @@
  * protocol only, gzip off, and a receive limit like grpc-go's. Tracks sessions so close() can
  * leave nothing behind.
  */
-import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { createServer, type Http2Server, type Http2Session } from "node:http2";
+import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
+import { createServer, type Http2Server, type Http2ServerRequest, type Http2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
+import { createGrpcNodeHandler } from "./grpc-node-handler.js";
 import { unknownMethodFallback } from "./unknown-method-fallback.js";
+
+/**
+ * How many header fields a request may carry before its stream is refused (ENHANCE_YOUR_CALM).
+ * Node's default, 128, refused requests grpc-go serves (it limits only the size, to 16 MiB):
+ * e.g. a call with 1,000 `jwt` fields, which Pomerium answers UNAUTHENTICATED. Each field costs
+ * the server a little work before any handler runs, so the limit stays bounded.
+ * The other limits on a request's headers are nghttp2's and cannot be changed from Node: one
+ * field of more than 64 KiB (HPACK-encoded), or a header block spread over more than 9 frames
+ * (about 144 KiB from clients that frame at 16 KiB), fails the whole connection.
+ */
+export const MAX_HEADER_FIELDS = 2048;
 
 export interface Http2ListenerOptions {
   readonly host: string;
@@ -16,6 +27,8 @@ export interface Http2ListenerOptions {
   readonly interceptors: Interceptor[];
   readonly readMaxBytes: number;
   readonly knownServices: ReadonlySet<string>;
+  /** Values the interceptors see in each call's context, taken from the raw request. */
+  readonly contextValues?: (req: Http2ServerRequest) => ContextValues;
 }
 
 export interface Http2Listener {
@@ -24,17 +37,14 @@ export interface Http2Listener {
 }
 
 export async function listenHttp2(options: Http2ListenerOptions): Promise<Http2Listener> {
-  const handler = connectNodeAdapter({
+  const handler = createGrpcNodeHandler({
     routes: options.routes,
     interceptors: options.interceptors,
-    grpc: true,
-    grpcWeb: false,
-    connect: false,
-    acceptCompression: [],
     readMaxBytes: options.readMaxBytes,
     fallback: unknownMethodFallback(options.knownServices),
+    ...(options.contextValues === undefined ? {} : { contextValues: options.contextValues }),
   });
-  const server: Http2Server = createServer(handler);
+  const server: Http2Server = createServer({ maxHeaderListPairs: MAX_HEADER_FIELDS }, handler);
   const sessions = new Set<Http2Session>();
   // A misbehaving peer must never take the server down: session errors only end that session.
   server.on("sessionError", () => undefined);

@@ -9,7 +9,7 @@ import { createCheckpointService } from "./checkpoint-service.js";
 import { createDatabrokerService } from "./databroker-service.js";
 import { HealthService, registerHealthService } from "./health-service.js";
 import { listenHttp2 } from "./http2-listener.js";
-import { jwtAuthInterceptor } from "./jwt-auth-interceptor.js";
+import { jwtAuthInterceptor, jwtFieldContextValues } from "./jwt-auth-interceptor.js";
 import { DatabrokerStorage } from "./storage/databroker-storage.js";
 import type { StreamSignals } from "./stream-signals.js";
 
@@ -69,6 +69,7 @@ export async function startInMemoryDatabroker(options: InMemoryDatabrokerOptions
     interceptors: [jwtAuthInterceptor(key, protectedServices)],
     readMaxBytes: options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_BYTES,
     knownServices: new Set([...protectedServices, HealthService.typeName]),
+    contextValues: jwtFieldContextValues,
   });
 
   const cleaner = setInterval(() => storage.clean(retentionMs), cleanupIntervalMs);

@@ -4,18 +4,22 @@
  */
 import { Code } from "@connectrpc/connect";
 import { SignJWT } from "jose";
+import { randomBytes } from "node:crypto";
 import { expect, it } from "vitest";
 
 import type { SyncResponse } from "../../gen/databroker/databroker_pb.js";
-import { parseSharedSecret } from "../../src/transport/shared-secret.js";
+import { parseSharedSecret, signDatabrokerJwt } from "../../src/transport/shared-secret.js";
 
 import { connectClients, rawTokens, type ClientSet, type TokenSource } from "./clients.js";
 import { expectCallError, expectStreamError } from "./expect-error.js";
 import { describeTargets, loadTargets, type TargetContext } from "./harness.js";
+import { RawGrpcConnection } from "./raw-grpc-call.js";
 import { put, SESSION_TYPE, sessionRecord } from "./records.js";
 import { StreamReader } from "./stream-reader.js";
 
 const targets = await loadTargets();
+const SERVER_INFO = "/databroker.DataBrokerService/ServerInfo";
+const UNAUTHENTICATED = 16;
 
 function withToken(ctx: TargetContext, token: TokenSource): ClientSet {
   return ctx.clients(() => connectClients(ctx.target, token));
@@ -70,6 +74,74 @@ describeTargets(targets, "authentication", (ctx) => {
   it("accepts an HS512 token signed with the shared secret (go-jose v3 takes any HMAC algorithm)", async () => {
     const { db } = withToken(ctx, rawTokens.hs512(ctx.target.sharedSecret));
     expect(typeof (await db.serverInfo({})).serverVersion).toBe("bigint");
+  });
+
+  it('refuses a jwt field holding a valid token followed by ", junk" (the field is the token, whole)', async () => {
+    await expectRefused(ctx, rawTokens.validThen(ctx.target.sharedSecret, ", junk"), "invalid JWT");
+  });
+
+  it("reads the first of several jwt header fields, whole", async () => {
+    const raw = new RawGrpcConnection(ctx.target.url);
+    try {
+      const valid = await signDatabrokerJwt(parseSharedSecret(ctx.target.sharedSecret));
+      const first = await raw.call(SERVER_INFO, { jwt: [valid, "junk"] });
+      expect([first.grpcStatus, first.messages.length]).toEqual([0, 1]);
+      const second = await raw.call(SERVER_INFO, { jwt: ["junk", valid] });
+      expect([second.grpcStatus, second.grpcMessage]).toEqual([UNAUTHENTICATED, "invalid JWT"]);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it("accepts a valid token with spaces inside it (go-jose strips whitespace before parsing)", async () => {
+    const { db } = withToken(ctx, rawTokens.spacedInside(ctx.target.sharedSecret));
+    expect(typeof (await db.serverInfo({})).serverVersion).toBe("bigint");
+  });
+
+  it("reads the jwt field's bytes as UTF-8: a no-break space (C2 A0) inside is white space too, a byte-order mark is not", async () => {
+    const raw = new RawGrpcConnection(ctx.target.url);
+    try {
+      const valid = await signDatabrokerJwt(parseSharedSecret(ctx.target.sharedSecret));
+      // node:http2 sends each character of a header value as one byte (Latin-1).
+      const withBytes = (bytes: number[]) => `${valid.slice(0, 10)}${String.fromCharCode(...bytes)}${valid.slice(10)}`;
+      const nbsp = await raw.call(SERVER_INFO, { jwt: withBytes([0xc2, 0xa0]) });
+      expect([nbsp.grpcStatus, nbsp.messages.length]).toEqual([0, 1]);
+      const bom = await raw.call(SERVER_INFO, { jwt: withBytes([0xef, 0xbb, 0xbf]) });
+      expect([bom.grpcStatus, bom.grpcMessage]).toEqual([UNAUTHENTICATED, "invalid JWT"]);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('refuses a token whose exp is 1e300 with UNAUTHENTICATED "invalid JWT"', async () => {
+    await expectRefused(ctx, rawTokens.claimsText(ctx.target.sharedSecret, '{"exp":1e300}'), "invalid JWT");
+  });
+
+  // go-jose keeps exp as whole int64 seconds, and Go's time.Time counts seconds from year 1 in an
+  // int64: an exp above 2^63-1 - 62135596800 = 9223371974719179007 wraps into the distant past.
+  it("accepts exp up to int64 max minus the seconds from year 1 to 1970, and refuses the next number", async () => {
+    const accepted = withToken(ctx, rawTokens.claimsText(ctx.target.sharedSecret, '{"exp":9223371974719179000}'));
+    expect(typeof (await accepted.db.serverInfo({})).serverVersion).toBe("bigint");
+    for (const exp of ["9223371974719180000", "9223372036854775807", "1e19"]) {
+      const refused = withToken(ctx, rawTokens.claimsText(ctx.target.sharedSecret, `{"exp":${exp}}`));
+      await expectCallError(refused.db.serverInfo({}), Code.Unauthenticated, "invalid JWT");
+    }
+  });
+
+  it("answers a 60 KiB jwt field, and 1,000 jwt fields, with a status (not a refused stream)", async () => {
+    const raw = new RawGrpcConnection(ctx.target.url);
+    try {
+      const big = await raw.call(SERVER_INFO, { jwt: randomBytes(45 * 1024).toString("base64url") });
+      expect([big.grpcStatus, big.grpcMessage, big.rstCode]).toEqual([UNAUTHENTICATED, "invalid JWT", 0]);
+      const junkFirst = await raw.call(SERVER_INFO, { jwt: Array.from({ length: 1000 }, (_, i) => `junk-${i}`) });
+      expect([junkFirst.grpcStatus, junkFirst.grpcMessage, junkFirst.rstCode]).toEqual([UNAUTHENTICATED, "invalid JWT", 0]);
+      const valid = await signDatabrokerJwt(parseSharedSecret(ctx.target.sharedSecret));
+      const validFirst = await raw.call(SERVER_INFO, { jwt: [valid, ...Array.from({ length: 999 }, (_, i) => `junk-${i}`)] });
+      expect([validFirst.grpcStatus, validFirst.messages.length]).toEqual([0, 1]);
+      expect(raw.sessionError).toBeUndefined();
+    } finally {
+      raw.close();
+    }
   });
 
   it("checks the token only when a stream opens: a Sync outlives its token's exp", async () => {

@@ -4,11 +4,12 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { AnySchema } from "@bufbuild/protobuf/wkt";
-import { Code } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { expect, it } from "vitest";
 
-import { RecordSchema } from "../../gen/databroker/databroker_pb.js";
+import { DataBrokerService, RecordSchema } from "../../gen/databroker/databroker_pb.js";
+import { createDatabrokerTransport } from "../../src/transport/databroker-transport.js";
 import { parseSharedSecret, signDatabrokerJwt } from "../../src/transport/shared-secret.js";
 import { expectCallError } from "./expect-error.js";
 import { describeTargets, loadTargets, type TargetContext } from "./harness.js";
@@ -73,6 +74,21 @@ describeTargets(targets, "bad input", (ctx) => {
     expect(await snapshot(ctx)).toEqual(before);
   });
 
+  it("refuses a 12 MiB request with RESOURCE_EXHAUSTED, and the same connection keeps serving (grpc-js client)", async () => {
+    // grpc-js lifts Node's per-session memory limit, so it can take an answer that arrives
+    // while most of its request is still queued (Pomerium answers before reading the rest).
+    const dt = createDatabrokerTransport(ctx.target.url, { sharedSecret: ctx.target.sharedSecret, implementation: "grpc-js" });
+    try {
+      const db = createClient(DataBrokerService, dt.transport);
+      await db.serverInfo({});
+      await expectCallError(db.put({ records: [sessionRecord("huge", { userId: "x".repeat(12 * 1024 * 1024) })] }), Code.ResourceExhausted);
+      await put(db, sessionRecord("after"));
+      expect((await db.get({ type: SESSION_TYPE, id: "after" })).record?.id).toBe("after");
+    } finally {
+      await dt.close();
+    }
+  });
+
   it("accepts a request just under 4 MiB", async () => {
     const big = sessionRecord("big", { userId: "x".repeat(MAX_RECEIVE_BYTES - 64 * 1024) });
     const [stored] = await put(ctx.db, big);
@@ -108,6 +124,23 @@ describeTargets(targets, "bad input", (ctx) => {
     expect(await snapshot(ctx)).toEqual(before);
   });
 });
+
+// Pomerium answers an oversized request before reading it, while a Node client with default
+// settings (connect-node, bare node:http2) still has most of it queued and counted against its
+// session memory: past about 10 MB that client refuses the answer (connect-node's call hangs).
+// Our server reads the rest of the request first, so every client gets the status.
+describeTargets(
+  targets.filter((t) => t.isOurs),
+  "deviation from Pomerium: an oversized request is read to its end before the answer",
+  (ctx) => {
+    it("answers a 12 MiB request from a default connect-node client with RESOURCE_EXHAUSTED, and the connection keeps serving", async () => {
+      await ctx.db.serverInfo({});
+      await expectCallError(ctx.db.put({ records: [sessionRecord("huge", { userId: "x".repeat(12 * 1024 * 1024) })] }), Code.ResourceExhausted);
+      await put(ctx.db, sessionRecord("after"));
+      expect((await ctx.db.get({ type: SESSION_TYPE, id: "after" })).record?.id).toBe("after");
+    });
+  },
+);
 
 // Pomerium slices with a negative offset or limit and panics (the process dies), so this is only
 // asked of our server, which refuses such requests instead.

@@ -7,7 +7,7 @@
  */
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { SignJWT } from "jose";
+import { CompactSign, SignJWT } from "jose";
 import { randomBytes } from "node:crypto";
 
 import { CheckpointService, DataBrokerService } from "../../gen/databroker/databroker_pb.js";
@@ -110,6 +110,28 @@ export const rawTokens = {
 
   /** Not a JWT at all. */
   garbage: (): TokenSource => async () => "not-a-jwt",
+
+  /** HS256 with the correct key over exactly this claims text (e.g. `{"exp":1e300}`). */
+  claimsText: (sharedSecret: string, claims: string): TokenSource => {
+    const key = parseSharedSecret(sharedSecret);
+    return () => new CompactSign(new TextEncoder().encode(claims)).setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(key);
+  },
+
+  /** A correctly signed token, then `suffix` in the same header field (e.g. ", junk"). */
+  validThen: (sharedSecret: string, suffix: string): TokenSource => {
+    const key = parseSharedSecret(sharedSecret);
+    return async () => `${await signDatabrokerJwt(key)}${suffix}`;
+  },
+
+  /** A correctly signed token with a space inserted inside each of its three parts. */
+  spacedInside: (sharedSecret: string): TokenSource => {
+    const key = parseSharedSecret(sharedSecret);
+    return async () =>
+      (await signDatabrokerJwt(key))
+        .split(".")
+        .map((part) => `${part.slice(0, 4)} ${part.slice(4)}`)
+        .join(".");
+  },
 } as const;
 
 function nowSeconds(): number {

@@ -4,7 +4,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { anyPack, timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { SignJWT } from "jose";
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -12,19 +12,12 @@ import { RecordSchema, type Record } from "../../gen/databroker/databroker_pb.js
 import { UserSchema } from "../../gen/user/user_pb.js";
 import { startInMemoryDatabroker, type RunningInMemoryDatabroker } from "../../src/server/index.js";
 import { parseSharedSecret } from "../../src/transport/shared-secret.js";
+import { failure } from "./call-failure.js";
 import { databrokerClients, type TestClients } from "./databroker-client.js";
 
 const T = "type.googleapis.com/user.User";
 const user = (id: string, name = id) => create(RecordSchema, { type: T, id, data: anyPack(UserSchema, create(UserSchema, { id, name })) });
 
-async function failure(p: Promise<unknown> | (() => Promise<unknown>)): Promise<ConnectError> {
-  try {
-    await (typeof p === "function" ? p() : p);
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("in-memory databroker service", () => {
   const sharedSecret = randomBytes(32).toString("base64");

@@ -89,6 +89,30 @@ describe("DatabrokerStorage invariants (random operation sequences)", () => {
     );
   });
 
+  it("evicts only records older than every record it keeps", () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
+        const storage = new DatabrokerStorage({ installDefaultOptions: false });
+        for (const op of ops) {
+          const before = new Map(storage.listRecords("").map((r) => [`${r.type}/${r.id}`, r.version]));
+          const position = storage.versions().latestRecordVersion;
+          apply(storage, op);
+          if (op.kind !== "put") continue;
+          const kept = storage.listRecords("");
+          const keptKeys = new Set(kept.map((r) => `${r.type}/${r.id}`));
+          for (const change of storage.changesAfter("", position)) {
+            const key = `${change.type}/${change.id}`;
+            const oldVersion = before.get(key);
+            // A tombstone for a record that was live and that this write did not itself delete: an eviction.
+            if (change.deletedAt === undefined || oldVersion === undefined || keptKeys.has(key) || key === `${op.type}/${op.id}`) continue;
+            for (const r of kept) if (r.type === change.type) expect(r.version).toBeGreaterThan(oldVersion);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("keeps earliest_record_version at or below latest + 1 and the newest change after compaction", () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {

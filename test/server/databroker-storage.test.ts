@@ -88,6 +88,20 @@ describe("DatabrokerStorage versions and Put", () => {
     expect(last[0]?.deletedAt).toBeDefined();
   });
 
+  it("evicts by version, not by first insertion: a rewritten old record is the newest", () => {
+    const { storage } = newStorage();
+    storage.put([userRecord("a"), userRecord("b"), userRecord("c")]);
+    storage.put([userRecord("a", "rewritten")]);
+    storage.setOptions(T, create(OptionsSchema, { capacity: 2n }));
+    storage.put([userRecord("d")]);
+    expect(storage.listRecords(T).map((r) => r.id)).toEqual(["a", "d"]);
+    // Newest evicted first, as Pomerium walks the type newest first.
+    expect(storage.changesAfter(T, 5n).map((r) => [r.id, r.deletedAt !== undefined])).toEqual([
+      ["c", true],
+      ["b", true],
+    ]);
+  });
+
   it("does not evict on SetOptions alone", () => {
     const { storage } = newStorage();
     storage.put([userRecord("a"), userRecord("b")]);
@@ -347,6 +361,39 @@ describe("DatabrokerStorage leases and checkpoint", () => {
     expect(storage.lease("z", "c", 1000)).toBe(false);
     storage.releaseLease("z", "b");
     expect(storage.lease("z", "c", 1000)).toBe(true);
+  });
+
+  it("forgets released leases: 2,000 released 10 KB names leave nothing held", () => {
+    const { storage } = newStorage();
+    const names = Array.from({ length: 2000 }, (_, i) => `${i}:`.padEnd(10_000, "n"));
+    for (const name of names) expect(storage.lease(name, "holder", 60_000)).toBe(true);
+    expect(storage.leaseFootprint()).toEqual({ leases: 2000, chars: names.reduce((sum, n) => sum + n.length + "holder".length, 0) });
+    for (const name of names) storage.releaseLease(name, "holder");
+    expect(storage.leaseFootprint()).toEqual({ leases: 0, chars: 0 });
+    // Released by a non-holder, an absent or an already expired lease: still nothing kept.
+    storage.releaseLease("never-held", "x");
+    expect(storage.lease("zero", "a", 0)).toBe(true);
+    storage.releaseLease("zero", "b");
+    expect(storage.leaseFootprint()).toEqual({ leases: 0, chars: 0 });
+  });
+
+  it("keeps a lease released by someone else, and frees expired leases at the next cleanup", () => {
+    const { storage, clock } = newStorage();
+    expect(storage.lease("held", "a", 1000)).toBe(true);
+    storage.releaseLease("held", "b");
+    expect(storage.leaseFootprint().leases).toBe(1);
+    expect(storage.lease("held", "b", 1000)).toBe(false);
+    for (let i = 0; i < 100; i++) expect(storage.lease(`short-${i}`, "a", 500)).toBe(true);
+    expect(storage.leaseFootprint().leases).toBe(101);
+    clock.advance(600);
+    storage.clean(3_600_000);
+    // The 500 ms leases are gone; the 1 s one is still held.
+    expect(storage.leaseFootprint()).toEqual({ leases: 1, chars: "held".length + "a".length });
+    expect(storage.lease("held", "b", 1000)).toBe(false);
+    clock.advance(401);
+    storage.clean(3_600_000);
+    expect(storage.leaseFootprint()).toEqual({ leases: 0, chars: 0 });
+    expect(storage.lease("held", "b", 1000)).toBe(true);
   });
 
   it("stores the checkpoint pair, default (0,0)", () => {

@@ -1,9 +1,9 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, type UnaryRequest } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues, type UnaryRequest } from "@connectrpc/connect";
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { DataBrokerService, GetRequestSchema } from "../../gen/databroker/databroker_pb.js";
-import { jwtAuthInterceptor } from "../../src/server/jwt-auth-interceptor.js";
+import { JWT_FIELD, jwtAuthInterceptor } from "../../src/server/jwt-auth-interceptor.js";
 import { VerifiedJwtCache } from "../../src/server/verified-jwt-cache.js";
 import { signDatabrokerJwt } from "../../src/transport/shared-secret.js";
 
@@ -36,6 +36,8 @@ describe("jwtAuthInterceptor with remembered tokens", () => {
   const request = (jwt: string | undefined) => {
     const header = new Headers();
     if (jwt !== undefined) header.set("jwt", jwt);
+    const contextValues = createContextValues();
+    if (jwt !== undefined) contextValues.set(JWT_FIELD, jwt);
     return {
       stream: false,
       service: DataBrokerService,
@@ -44,7 +46,7 @@ describe("jwtAuthInterceptor with remembered tokens", () => {
       url: "http://127.0.0.1/databroker.DataBrokerService/Get",
       signal: new AbortController().signal,
       header,
-      contextValues: undefined,
+      contextValues,
       message: create(GetRequestSchema, { type: "t", id: "i" }),
     } as unknown as UnaryRequest;
   };

@@ -59,7 +59,11 @@ export class DatabrokerStorage {
   private earliestRecordVersion = 0n;
   private latestRecordVersion = 0n;
 
-  /** type -> id -> live record */
+  /**
+   * type -> id -> live record. Invariant: each type's map iterates in ascending version (a write
+   * re-inserts its id at the end), so the oldest live records come first and capacity evicts
+   * without sorting.
+   */
   private readonly records = new Map<string, Map<string, Record>>();
   /** Every retained change, ascending version. */
   private changes: Record[] = [];
@@ -308,6 +312,12 @@ export class DatabrokerStorage {
 
   // ---- leases ----
 
+  // Invariant: an absent lease and an expired one behave the same for every operation (acquire,
+  // renew and release all succeed on both), so only unexpired leases need to be kept. Release
+  // and a non-positive duration delete the entry; the cleaner drops entries that expired since.
+  // Pomerium keeps every lease name it has seen; a lease name can be any size, so ours would
+  // otherwise grow without bound.
+
   /**
    * Acquires or renews: succeeds when the lease is absent, expired, or held under the same id.
    * A zero (or negative) duration leaves the lease expired at once.
@@ -316,16 +326,22 @@ export class DatabrokerStorage {
     const now = this.now();
     const current = this.leases.get(name);
     if (current !== undefined && current.id !== id && current.expiresAtMs > now) return false;
-    this.leases.set(name, { id, expiresAtMs: now + durationMs });
+    if (durationMs > 0) this.leases.set(name, { id, expiresAtMs: now + durationMs });
+    else this.leases.delete(name);
     return true;
   }
 
-  /** Expires the lease if `id` holds it; always succeeds. */
+  /** Expires the lease if `id` holds it (or it is expired already); always succeeds. */
   releaseLease(name: string, id: string): void {
     const current = this.leases.get(name);
-    if (current === undefined || current.id === id || current.expiresAtMs <= this.now()) {
-      this.leases.set(name, { id, expiresAtMs: this.now() - 1 });
-    }
+    if (current !== undefined && (current.id === id || current.expiresAtMs <= this.now())) this.leases.delete(name);
+  }
+
+  /** How many leases are kept, and the characters of their names and ids (what they cost in memory). */
+  leaseFootprint(): { leases: number; chars: number } {
+    let chars = 0;
+    for (const [name, lease] of this.leases) chars += name.length + lease.id.length;
+    return { leases: this.leases.size, chars };
   }
 
   // ---- checkpoint ----
@@ -358,10 +374,13 @@ export class DatabrokerStorage {
 
   /**
    * One run of Pomerium's periodic cleaner: drop changes modified before now - retention
-   * (always keeping the newest), then delete live records past their type's ttl.
+   * (always keeping the newest), then delete live records past their type's ttl. Also forgets
+   * expired leases (ours only; see the lease invariant).
    */
   clean(changeRetentionMs: number): void {
-    const cutoff = this.now() - changeRetentionMs;
+    const now = this.now();
+    for (const [name, lease] of this.leases) if (lease.expiresAtMs <= now) this.leases.delete(name);
+    const cutoff = now - changeRetentionMs;
     this.compactChanges((change) => timestampMs(change.modifiedAt) < cutoff);
     let expired = false;
     for (const type of this.listTypes()) {
@@ -408,6 +427,7 @@ export class DatabrokerStorage {
     this.changes.push(record);
     let byId = this.records.get(record.type);
     if (byId === undefined) this.records.set(record.type, (byId = new Map()));
+    byId.delete(record.id); // to the end: the map stays in version order
     byId.set(record.id, record);
     const prefix = recordIndexCidr(record.data);
     if (prefix !== undefined) this.cidrIndex.add(prefix, { type: record.type, id: record.id });
@@ -426,10 +446,9 @@ export class DatabrokerStorage {
     if (prefix !== undefined) this.cidrIndex.delete(prefix, { type, id });
     this.latestRecordVersion++;
     const now = this.nowTimestamp();
-    const tombstone = clone(RecordSchema, existing);
-    tombstone.modifiedAt = now;
-    tombstone.deletedAt = clone(TimestampSchema, now);
-    tombstone.version = this.latestRecordVersion;
+    // Stored records are never mutated, so the tombstone shares the last data with the record
+    // it replaces instead of copying it.
+    const tombstone: Record = { ...existing, modifiedAt: now, deletedAt: clone(TimestampSchema, now), version: this.latestRecordVersion };
     this.changes.push(tombstone);
     return true;
   }
@@ -440,10 +459,17 @@ export class DatabrokerStorage {
     if (capacity === undefined) return false;
     const byId = this.records.get(type);
     if (byId === undefined || BigInt(byId.size) <= capacity) return false;
-    const newestFirst = [...byId.values()].sort((a, b) => (a.version > b.version ? -1 : a.version < b.version ? 1 : 0));
-    const evict = newestFirst.slice(Number(capacity)).map((r) => r.id);
-    for (const id of evict) this.deleteRecord(type, id);
-    return evict.length > 0;
+    // Oldest first (the records invariant); taken before deleting, which changes the map.
+    const excess = byId.size - Number(capacity);
+    const evict: string[] = [];
+    for (const id of byId.keys()) {
+      if (evict.length === excess) break;
+      evict.push(id);
+    }
+    // Pomerium walks the type newest first and deletes past the capacity: the newest evicted
+    // record gets the first tombstone.
+    for (const id of evict.reverse()) this.deleteRecord(type, id);
+    return true;
   }
 
   private indexedFieldsOf(type: string): string[] {
