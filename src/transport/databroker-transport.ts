@@ -162,7 +162,11 @@ export function createDatabrokerTransport(url: string, options: DatabrokerTransp
       baseUrl,
       // Pomerium's clients ping idle connections too, and its server permits it.
       { pingIntervalMs, pingTimeoutMs, pingIdleConnection: true },
-      nodeOptions,
+      // Node counts request bytes still queued for sending against maxSessionMemory (10 MB by
+      // default) and refuses the session's streams past it (ENHANCE_YOUR_CALM): a Put of ~10 MB
+      // that the server answers early (RESOURCE_EXHAUSTED, over its 4 MiB limit) would hang
+      // instead of failing. grpc-js lifts the limit the same way.
+      { ...nodeOptions, maxSessionMemory: Number.MAX_SAFE_INTEGER },
     ),
     options.onWarning,
   );

@@ -74,10 +74,10 @@ describeTargets(targets, "bad input", (ctx) => {
     expect(await snapshot(ctx)).toEqual(before);
   });
 
-  it("refuses a 12 MiB request with RESOURCE_EXHAUSTED, and the same connection keeps serving (grpc-js client)", async () => {
-    // grpc-js lifts Node's per-session memory limit, so it can take an answer that arrives
-    // while most of its request is still queued (Pomerium answers before reading the rest).
-    const dt = createDatabrokerTransport(ctx.target.url, { sharedSecret: ctx.target.sharedSecret, implementation: "grpc-js" });
+  it.each(["grpc-js", "connect-node"] as const)("refuses a 12 MiB request with RESOURCE_EXHAUSTED, and the same connection keeps serving (the SDK's %s transport)", async (implementation) => {
+    // Both SDK transports lift Node's per-session memory limit, so they can take an answer that
+    // arrives while most of the request is still queued (Pomerium answers before reading the rest).
+    const dt = createDatabrokerTransport(ctx.target.url, { sharedSecret: ctx.target.sharedSecret, implementation });
     try {
       const db = createClient(DataBrokerService, dt.transport);
       await db.serverInfo({});
