@@ -536,7 +536,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
       // restart it starts over from the new server's versions.
       const known = s.latestKnown !== undefined && s.latestKnown.serverVersion === held?.serverVersion ? s.latestKnown.recordVersion : undefined;
       const latest = known === undefined || (recordVersion !== undefined && recordVersion > known) ? recordVersion : known;
-      streams.push({
+      streams.push(Object.freeze({
         type: s.type,
         state: s.status.state,
         url: s.status.url,
@@ -548,9 +548,10 @@ class DatabrokerCacheImpl implements DatabrokerCache {
         lastError: s.status.lastError,
         lastMessageAt: s.status.lastMessageAt,
         retryInMs: s.status.retryInMs,
-      });
+      }));
     }
-    return { ready: this.#ready, closed: this.#lifecycle === "closed", streams };
+    // Every subscriber gets the same object: frozen, so none can change what another sees.
+    return Object.freeze({ ready: this.#ready, closed: this.#lifecycle === "closed", streams: Object.freeze(streams) });
   }
 
   #describeStreams(): string {

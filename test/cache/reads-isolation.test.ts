@@ -113,4 +113,20 @@ describe("what the cache hands out", () => {
     expect(refused(() => ((fromServer.record!.message as Session).userId = "mallory"))).toBe(true);
     expect(cache.get(SESSION_TYPE, "s1")?.id).toBe("s1");
   });
+
+  it("state and state$ hand every reader the same frozen object", async () => {
+    const server = await startServer(cleanups);
+    const cache = cacheFor(cleanups, server.url, { types: [SESSION_TYPE] });
+    await cache.ready({ timeoutMs: 5000 });
+    const seen: unknown[] = [];
+    const sub = cache.state$.subscribe((state) => seen.push(state));
+    cleanups.add(() => sub.unsubscribe());
+    const state = cache.state;
+    expect(seen.at(-1)).toBe(state);
+    expect(refused(() => ((state as { ready: boolean }).ready = false))).toBe(true);
+    expect(refused(() => (state.streams as unknown[]).splice(0))).toBe(true);
+    expect(refused(() => ((state.streams[0] as { lag: bigint | undefined }).lag = 99n))).toBe(true);
+    expect(cache.state.ready).toBe(true);
+    expect(cache.state.streams).toHaveLength(1);
+  });
 });
