@@ -10,7 +10,7 @@ import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { DataBrokerService } from "../../gen/databroker/databroker_pb.js";
 import { createDatabrokerService } from "../../src/server/databroker-service.js";
 import { listenHttp2 } from "../../src/server/http2-listener.js";
-import { jwtAuthInterceptor } from "../../src/server/jwt-auth-interceptor.js";
+import { jwtAuthInterceptor, jwtFieldContextValues } from "../../src/server/jwt-auth-interceptor.js";
 import { DatabrokerStorage } from "../../src/server/storage/databroker-storage.js";
 import type { StreamSignals } from "../../src/server/stream-signals.js";
 import { parseSharedSecret } from "../../src/transport/shared-secret.js";
@@ -93,6 +93,8 @@ export async function startCountingDatabroker(sharedSecret: string, options: Cou
     interceptors: [counting, jwtAuthInterceptor(parseSharedSecret(sharedSecret), protectedServices)],
     readMaxBytes: 4 * 1024 * 1024,
     knownServices: protectedServices,
+    // The JWT check reads the first `jwt` header field, which the listener puts into the context.
+    contextValues: jwtFieldContextValues,
   });
   let closing: Promise<void> | undefined;
   return {
