@@ -139,7 +139,7 @@ describe("HTTP/2 stream proxy", () => {
   it("holds one stream's response until released: nothing reaches the client meanwhile, nothing is lost, other streams go on", async () => {
     const ctx = await setUp();
     const { proxy, direct, put } = ctx;
-    const [a, b] = await openSyncs(ctx, [TYPE_A, TYPE_B]);
+    const [a, b] = await openSyncs(ctx, [TYPE_A, TYPE_B] as const);
     const held = proxy.open("Sync", TYPE_A)[0]!;
     proxy.hold(held);
     const ids = await putLarge(direct, TYPE_A, "held", HELD_RECORDS);
@@ -155,7 +155,7 @@ describe("HTTP/2 stream proxy", () => {
   it("makes the server's writes wait while held: a compaction meanwhile removes changes the stream had not sent yet", async () => {
     const ctx = await setUp();
     const { server, proxy, direct, put } = ctx;
-    const [a] = await openSyncs(ctx, [TYPE_A]);
+    const [a] = await openSyncs(ctx, [TYPE_A] as const);
     const held = proxy.open("Sync", TYPE_A)[0]!;
     proxy.hold(held);
     const ids = await putLarge(direct, TYPE_A, "held", HELD_RECORDS);
@@ -175,13 +175,13 @@ describe("HTTP/2 stream proxy", () => {
 });
 
 /** Opens a Sync stream through the proxy for each type, from a fresh position; resolves once the proxy has read each request. */
-async function openSyncs(ctx: Awaited<ReturnType<typeof setUp>>, types: readonly string[]): Promise<Array<ReturnType<typeof reading>>> {
+async function openSyncs<T extends readonly string[]>(ctx: Awaited<ReturnType<typeof setUp>>, types: T): Promise<{ [K in keyof T]: ReturnType<typeof reading> }> {
   const position = await ctx.put(TYPE_A, "seed");
   const abort = new AbortController();
   cleanups.push(() => abort.abort());
   const readers = types.map((type) => reading(ctx.viaProxy.sync({ serverVersion: ctx.server.serverVersion, recordVersion: position, type }, { signal: abort.signal })));
   await until(() => types.every((type) => ctx.proxy.open("Sync", type).length === 1), "the Sync streams open at the proxy");
-  return readers;
+  return readers as { [K in keyof T]: ReturnType<typeof reading> };
 }
 
 /** Enough data to fill HTTP/2's default flow-control windows (64 KiB) many times over. */
