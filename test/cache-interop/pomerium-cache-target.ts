@@ -18,6 +18,8 @@ export interface CacheInteropTarget {
   readonly sharedSecret: string;
   /** A writer with its own connection, like another Pomerium service. */
   readonly writer: TestClients["databroker"];
+  /** On postgres: the cluster and the database the peer uses. */
+  readonly postgres: { readonly cluster: PostgresCluster; readonly database: string } | undefined;
   /** The peer's log tail, for failure messages. */
   logTail(): string;
   close(): Promise<void>;
@@ -40,10 +42,10 @@ export async function startCacheInteropTarget(storage: CacheInteropStorage, labe
   const sharedSecret = randomBytes(32).toString("base64");
   let cluster: PostgresCluster | undefined;
   let instance: PomeriumInstance;
+  const database = label.replace(/[^a-z0-9_]/gi, "_").toLowerCase();
   if (storage === "postgres") {
     cluster = await startCluster();
     try {
-      const database = label.replace(/[^a-z0-9_]/gi, "_").toLowerCase();
       await cluster.createDatabase(database);
       const dsn = cluster.dsn(database);
       // On a fresh database the instance that creates the schema reports a server version other
@@ -64,6 +66,7 @@ export async function startCacheInteropTarget(storage: CacheInteropStorage, labe
     url: instance.url,
     sharedSecret,
     writer,
+    postgres: cluster === undefined ? undefined : { cluster, database },
     logTail: () => instance.logTail(),
     async close() {
       await instance.stop();

@@ -65,3 +65,8 @@ export function deleted(record: DatabrokerRecord): DatabrokerRecord {
   return create(RecordSchema, { ...record, deletedAt: timestampFromMs(Date.now()) });
 }
 
+
+/** Whether each of the cache's streams is on `head`'s server version and has read through its record version. */
+export function streamsReached(cache: DatabrokerCache, head: { serverVersion: bigint; recordVersion: bigint }): boolean {
+  return cache.state.streams.every((s) => s.serverVersion === head.serverVersion && s.recordVersion !== undefined && s.recordVersion >= head.recordVersion);
+}

@@ -8,6 +8,9 @@
  * - `idleEndMs`: a stream with no data in either direction for that long is ended cleanly, with
  *   `grpc-status: 0` trailers (a trailers-only response when no headers were sent yet), like a
  *   proxy's stream idle timeout. Its upstream stream is cancelled.
+ * - `hold(stream)` until `release(stream)`: the proxy stops reading that stream's response, so
+ *   once the HTTP/2 flow-control windows are full the server's writes on it wait, as behind a
+ *   slow reader; nothing is dropped, and the other streams go on.
  *
  * It records every stream: the gRPC method, the request's record type (decoded from the one
  * request message of Sync and SyncLatest), when it opened and closed, and how it ended. Listens on
@@ -80,6 +83,10 @@ export interface Http2StreamProxy {
   open(method: string, type?: string): ProxiedStream[];
   /** Sends RST_STREAM with `code` (default INTERNAL_ERROR) to the client on that stream only. */
   reset(stream: ProxiedStream, code?: number): void;
+  /** Stops reading the stream's response from the upstream (see the module comment). */
+  hold(stream: ProxiedStream): void;
+  /** Reads and forwards the stream's response again, from where hold() stopped. */
+  release(stream: ProxiedStream): void;
   close(): Promise<void>;
 }
 
@@ -310,6 +317,11 @@ export async function startHttp2StreamProxy(upstreamUrl: string, options: Http2S
     });
   });
   const port = (server.address() as AddressInfo).port;
+  const openLink = (stream: ProxiedStream): Link => {
+    const link = [...links].find((l) => l.record === stream);
+    if (link === undefined) throw new Error(`stream ${stream.seq} (${stream.method}) is not open`);
+    return link;
+  };
   const matches = (r: StreamRecord, method: string, type?: string) => r.method === method && (type === undefined || r.type === type);
 
   return {
@@ -319,11 +331,17 @@ export async function startHttp2StreamProxy(upstreamUrl: string, options: Http2S
     count: (method, type) => records.filter((r) => matches(r, method, type)).length,
     open: (method, type) => records.filter((r) => r.outcome === "open" && matches(r, method, type)),
     reset(stream, code = constants.NGHTTP2_INTERNAL_ERROR) {
-      const link = [...links].find((l) => l.record === stream);
-      if (link === undefined) throw new Error(`stream ${stream.seq} (${stream.method}) is not open`);
+      const link = openLink(stream);
       finish(link, "reset-by-proxy");
       link.downstream.close(code);
       if (!link.upstream.destroyed) link.upstream.close(constants.NGHTTP2_CANCEL);
+    },
+    hold(stream) {
+      // A paused stream stops consuming what arrives, so no WINDOW_UPDATE goes to the server.
+      openLink(stream).upstream.pause();
+    },
+    release(stream) {
+      openLink(stream).upstream.resume();
     },
     close() {
       for (const link of [...links]) {

@@ -10,3 +10,12 @@ export async function until(predicate: () => boolean, what: string, timeoutMs = 
     await sleep(5);
   }
 }
+
+/** Like {@link until}, for a predicate that has to ask something (a database, a server). */
+export async function untilAsync(predicate: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
