@@ -1,10 +1,15 @@
 /**
  * The replica: per-type tables fed by {@link ReplicaEvent}s, read synchronously.
  *
- * Invariants (architecture.md 1-3, 6, 7):
+ * Invariants (each tested, most by the protocol-model property test):
  * - versions are bigint; within one server version a record never moves backwards: an incoming
- *   record replaces the held one only when its version is higher, and a change at or below the
- *   stream position (the snapshot's latest_record_version, then the last change) is a replay;
+ *   record replaces the held one only when its version is higher; a tombstone it applied is
+ *   remembered (above the scope's floor), so an older upsert replayed later never brings the
+ *   record back; a change at or below the floor is settled and ignored;
+ * - the position only comes from the server (a snapshot's latest_record_version, a change's
+ *   version) and never moves back: a snapshot behind it (a lagging instance) is merged under the
+ *   held versions, and what it lists that the replica saw deleted stays out;
+ * - nothing the replica hands out aliases its memory or can be changed by a reader;
  * - readiness is sticky: a resync builds new tables on the side and swaps them in one step, then
  *   emits one "resync" batch per type holding only the real differences; a superseded or
  *   discarded snapshot leaves the held tables serving and nothing of itself behind;
