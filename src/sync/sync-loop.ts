@@ -320,7 +320,7 @@ export class SyncLoop {
   /**
    * The stream runs on the source that connecting picked. A failure after this client reset
    * that connection (another stream's failover) is the reset's doing, not the server's: it keeps
-   * the position, whatever code the cut stream reported (CANCELLED, UNAVAILABLE, ABORTED).
+   * the position, whatever the cut stream reported (CANCELLED, a connection error, an end).
    */
   private withSource(open: (source: SyncStreamSource) => Observable<LoopInput>): Observable<LoopInput> {
     const source = this.source;
@@ -469,8 +469,13 @@ function errorMessage(error: unknown): string {
   return error instanceof ConnectError ? error.rawMessage : error instanceof Error ? error.message : String(error);
 }
 
-/** The failures a stream reports when its connection is cut under it. */
-const CUT_BY_RESET: ReadonlySet<string> = new Set(["aborted", "cancelledByServer", "error", "streamEnded"]);
+/**
+ * The failures a stream reports when its connection is cut under it: the CANCELLED an aborted
+ * connection gives (which looks like the server's Clear), a connection error, an end. Not
+ * ABORTED: only the server sends that (a reset socket that connect-node reports as Aborted is
+ * already a connection error), so it means what it says even if it is read after a reset.
+ */
+const CUT_BY_RESET: ReadonlySet<string> = new Set(["cancelledByServer", "error", "streamEnded"]);
 const RESET_INPUT: LoopInput = { event: { type: "connectionReset" } };
 
 /** Prepares a snapshot's swap slice by slice, yielding to the event loop in between. */

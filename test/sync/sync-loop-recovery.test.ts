@@ -65,6 +65,17 @@ describe("what a failure does to the position", () => {
     expect(users.statuses.some((s) => s.lastError?.includes("reset by this client") === true)).toBe(true);
   });
 
+  it("takes an ABORTED read after another stream's reset for what it is: the server's, a resync", async () => {
+    const provider = new ScriptedProvider();
+    const { loop } = startLoop(provider);
+    await serveNextSnapshot(provider, SESSION_TYPE, 7n, 3n);
+    const sync = await provider.call(1);
+    sync.changes!.fail(new ConnectError("invalid record version", Code.Aborted));
+    provider.reportConnectionFailure(provider.current()); // another loop's failure, before this one reads its ABORTED
+    expect((await provider.call(2)).kind).toBe("syncLatest");
+    expect(loop.status.lastError).toMatch(/sync aborted by the server/);
+  });
+
   it("still forgets the position on the server's own CANCELLED (Clear) and on ABORTED", async () => {
     const provider = new ScriptedProvider();
     const { loop } = startLoop(provider);
