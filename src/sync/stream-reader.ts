@@ -48,7 +48,7 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  * A stream whose messages are already buffered arrives in microtasks only; once reading plus
  * the expected handling of the batch gathered so far reaches this long without a macrotask, the
  * reader flushes and yields, whatever the batch size, so one turn of the event loop stays short
- * (issue 5: stalls <= 20 ms).
+ * (the target: no event-loop stall over 20 ms).
  */
 export const MAX_TURN_MS = 6;
 

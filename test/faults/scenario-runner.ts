@@ -2,7 +2,7 @@
  * Runs one scenario (test/faults/scenarios/<name>.ts) in a child process with a deadline.
  *
  * Why a child: a fault can wedge the whole process (Node's HTTP/2 has been seen spinning in
- * Http2Stream::RstStream with memory growing, see .coord/faults-requests.md). In-process, that
+ * Http2Stream::RstStream with memory growing, nodejs/node#52952). In-process, that
  * blocks vitest's own timeouts and the run hangs; in a child, the deadline kills it and the test
  * fails with what the scenario printed so far.
  */

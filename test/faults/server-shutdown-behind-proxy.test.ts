@@ -1,6 +1,6 @@
 /**
  * A databroker shutting down gracefully behind a TCP proxy (as behind Envoy) must not wedge the
- * cache's process (Node 20.13+ HTTP/2 RST_STREAM loop, see .coord/faults-requests.md #1).
+ * cache's process (Node 20.13+ HTTP/2 RST_STREAM write loop at 100% CPU, nodejs/node#52952).
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
