@@ -13,7 +13,7 @@ import { createDatabrokerCache, DEFAULT_CACHE_TRANSPORT, SESSION_TYPE, type Data
 import type { CacheChange } from "../src/index.js";
 import { DemoRecords } from "../src/demo/demo-records.js";
 import { create } from "@bufbuild/protobuf";
-import { RecordSchema, type Record } from "../gen/databroker/databroker_pb.js";
+import { RecordSchema } from "../gen/databroker/databroker_pb.js";
 import { benchSecretFromEnv } from "./bench-secret.js";
 import { seededRandom } from "../src/demo/demo-records.js";
 import { percentile } from "./stats.js";

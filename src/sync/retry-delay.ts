@@ -9,6 +9,7 @@
  * authentication failures (a wrong secret does not fix itself quickly).
  */
 import { Code, ConnectError } from "@connectrpc/connect";
+import { MAX_TIMER_DELAY_MS } from "../transport/max-timer-delay.js";
 import type { RetryKind } from "./sync-state-machine.js";
 
 export interface RetryPolicy {
@@ -52,6 +53,13 @@ export function resolveRetryPolicy(overrides: Partial<RetryPolicy> | undefined):
     }
   };
   (Object.keys(DEFAULT_RETRY_POLICY) as Array<keyof RetryPolicy>).forEach(positive);
+  // Both become timer delays (every other delay is at most maxDelayMs): a Node timer fires a
+  // longer one at once, which would turn the backoff into a hot loop.
+  for (const name of ["maxDelayMs", "authRetryDelayMs"] as const) {
+    if (policy[name] > MAX_TIMER_DELAY_MS) {
+      throw new ConnectError(`retry.${name} must be at most ${MAX_TIMER_DELAY_MS} ms, got ${policy[name]}`, Code.InvalidArgument);
+    }
+  }
   if (policy.maxDelayMs < policy.initialDelayMs) {
     throw new ConnectError("retry.maxDelayMs must be at least retry.initialDelayMs", Code.InvalidArgument);
   }

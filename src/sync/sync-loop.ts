@@ -34,11 +34,11 @@ import { readStream, type LoopInput, type StreamReaderOptions } from "./stream-r
 import {
   INITIAL_SYNC_STATE,
   transition,
-  type SyncMachineEvent,
   type SyncState,
   type SyncStateName,
 } from "./sync-state-machine.js";
 import type { SyncSourceProvider, SyncStreamSource } from "./sync-stream-source.js";
+import { MAX_TIMER_DELAY_MS } from "../transport/max-timer-delay.js";
 
 /** Sync has no heartbeats, so a quiet databroker is normal: only a long silence is suspicious. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60_000;
@@ -451,9 +451,10 @@ export class SyncLoop {
   }
 }
 
+/** A timer's delay: positive, and within what a Node timer can wait (a longer one fires at once). */
 function positiveMs(name: string, value: number): number {
-  if (!(typeof value === "number" && Number.isFinite(value) && value > 0)) {
-    throw new ConnectError(`${name} must be a positive number of milliseconds, got ${String(value)}`, Code.InvalidArgument);
+  if (!(typeof value === "number" && value > 0 && value <= MAX_TIMER_DELAY_MS)) {
+    throw new ConnectError(`${name} must be a positive number of milliseconds, at most ${MAX_TIMER_DELAY_MS}, got ${String(value)}`, Code.InvalidArgument);
   }
   return value;
 }

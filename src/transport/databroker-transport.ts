@@ -11,6 +11,7 @@ import { checkConnectNodeResetWording } from "./connect-node-reset-probe.js";
 import { guardSessionErrors, isSessionShuttingDown } from "./guarded-session-manager.js";
 import { createGrpcJsDatabrokerTransport } from "./grpc-js-databroker-transport.js";
 import { createJwtInterceptor } from "./jwt-interceptor.js";
+import { MAX_TIMER_DELAY_MS } from "./max-timer-delay.js";
 import { parseSharedSecret } from "./shared-secret.js";
 import { http2OptionsFor, type DatabrokerTlsOptions } from "./tls-options.js";
 import { warnOnce, type TransportWarningListener } from "./transport-warnings.js";
@@ -100,12 +101,10 @@ export function parseDatabrokerUrl(url: string): URL {
   return parsed;
 }
 
-/**
- * The longest delay a Node timer honours: setTimeout fires a longer one (or Infinity) after 1 ms.
- * grpc-js arms its ping timeout that way, so a longer pingTimeoutMs would drop the connection on
- * every ping not answered within 1 ms. (A longer ping interval is harmless: both clients cap it.)
- */
-export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+// grpc-js arms its ping timeout as a Node timer, so a pingTimeoutMs over MAX_TIMER_DELAY_MS would
+// drop the connection on every ping not answered within 1 ms. (A longer ping interval is
+// harmless: both clients cap it.)
+export { MAX_TIMER_DELAY_MS };
 
 /** Checks the keepalive settings against what Pomerium tolerates. */
 export function pingSettings(options: DatabrokerTransportOptions): { pingIntervalMs: number; pingTimeoutMs: number } {

@@ -151,6 +151,10 @@ describe("the periodic re-read of a live stream", () => {
     const provider = new ScriptedProvider();
     expect(() => start(provider, { refresh: { intervalMs: 0 } })).toThrow(/refresh.intervalMs must be a positive number/);
     expect(() => start(provider, { refresh: { lateCommitGraceMs: -1 } })).toThrow(/refresh.lateCommitGraceMs must be a non-negative number/);
+    // A Node timer fires a longer delay at once: the refresh would restart the stream in a hot loop.
+    expect(() => start(provider, { refresh: { intervalMs: 2 ** 31 } })).toThrow(/refresh.intervalMs must be a positive number of milliseconds, at most 2147483647/);
+    expect(() => start(provider, { retry: { maxDelayMs: 2 ** 31 } })).toThrow(/retry.maxDelayMs must be at most 2147483647/);
+    expect(() => start(provider, { retry: { authRetryDelayMs: 2 ** 31 } })).toThrow(/retry.authRetryDelayMs must be at most 2147483647/);
     expect(() => start(provider, { idleTimeoutMs: Number.NaN })).toThrow(ConnectError);
   });
 });

@@ -8,7 +8,7 @@
  * they get back either.
  */
 import { clone, create, equals } from "@bufbuild/protobuf";
-import { timestampDate, timestampFromMs, TimestampSchema, type Any, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromMs, TimestampSchema, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { OptionsSchema, RecordSchema, type Options, type Record } from "../../../gen/databroker/databroker_pb.js";
 import { CidrIndex, recordIndexCidr } from "../../query/cidr-index.js";
 import { compareUtf8, type FilterExpression } from "../../query/filter-expression.js";
