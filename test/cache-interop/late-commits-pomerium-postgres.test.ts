@@ -10,7 +10,12 @@
  *
  * Each test runs two caches side by side on the same writes: one with a short refresh, and a
  * control whose refresh never fires within the test (Sync alone). The refreshing cache must hold
- * exactly what the server's SyncLatest holds (ids, versions, bytes) within CONVERGE_WITHIN_MS.
+ * exactly what the server's change log ends with, each record at its newest version (ids,
+ * versions, bytes), within CONVERGE_WITHIN_MS. That is also what SyncLatest lists, except in one
+ * case of Pomerium's own: two Puts to one id whose transactions take the row lock in the other
+ * order than their versions leave the records table at the older version while the change log
+ * ends with the newer one. A cache follows the log (a version never moves back), so the burst
+ * test compares with the log and reports how often SyncLatest disagreed with it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Record as DatabrokerRecord } from "../../gen/databroker/databroker_pb.js";
@@ -63,6 +68,23 @@ async function serverSessions(target: CacheInteropTarget): Promise<ServerState> 
     else if (r.case === "versions") head = { serverVersion: r.value.serverVersion, recordVersion: r.value.latestRecordVersion };
   }
   if (head === undefined) throw new Error("SyncLatest ended without its versions message");
+  return { records, head };
+}
+
+/**
+ * The newest state of each session in the server's change log (Sync from the oldest kept change,
+ * wait=false): what a client following the log in version order holds once it has read it all.
+ */
+async function changeLogSessions(target: CacheInteropTarget, head: ServerState["head"]): Promise<ServerState> {
+  const info = await target.writer.serverInfo({});
+  const from = info.earliestRecordVersion > 0n ? info.earliestRecordVersion - 1n : 0n;
+  const records = new Map<string, Held>();
+  for await (const message of target.writer.sync({ serverVersion: head.serverVersion, recordVersion: from, type: SESSION_TYPE, wait: false })) {
+    const r = message.response;
+    if (r.case !== "record") continue;
+    if (r.value.deletedAt !== undefined) records.delete(r.value.id);
+    else records.set(r.value.id, heldOf(r.value));
+  }
   return { records, head };
 }
 
@@ -188,7 +210,10 @@ describe("late commits on Pomerium's Postgres storage", () => {
         }),
       );
       const stoppedAt = performance.now();
-      const server = await serverSessions(target);
+      const latest = await serverSessions(target);
+      const server = await changeLogSessions(target, latest.head);
+      // Pomerium's own disagreement between its records table and its change log (see above).
+      const tableBehindLog = [...server.records.entries()].filter(([id, held]) => latest.records.get(id)?.version !== held.version);
 
       // Both streams have delivered the newest version: what differs now, the live stream missed.
       await until(() => streamsReached(refreshing, server.head) && streamsReached(control, server.head), `both streams at version ${server.head.recordVersion}`, WAIT_MS);
@@ -201,10 +226,11 @@ describe("late commits on Pomerium's Postgres storage", () => {
       console.log(
         `measure late-commits-burst puts=${puts} writers=${WRITERS} ids=${SHARED_IDS} writeMs=${WRITE_MS} ` +
           `staleAtHead(control)=${missedByControl.length} staleAtHead(refreshing)=${missedByRefreshing.length} ` +
-          `refreshingConvergedMs=${refreshedMs ?? "never"} controlConvergedMs=${controlMs ?? "never"} boundMs=${CONVERGE_WITHIN_MS}` +
+          `refreshingConvergedMs=${refreshedMs ?? "never"} controlConvergedMs=${controlMs ?? "never"} boundMs=${CONVERGE_WITHIN_MS} ` +
+          `syncLatestBehindLog=${tableBehindLog.length}` +
           (missedByControl.length > 0 ? ` control=${shown(missedByControl)}` : ""),
       );
-      expect(differences(refreshing, server), `the refreshing cache after ${CONVERGE_WITHIN_MS} ms`).toEqual([]);
+      expect(differences(refreshing, server), `the refreshing cache after ${CONVERGE_WITHIN_MS} ms (compared with the change log)`).toEqual([]);
       // What Sync alone gets wrong is only ever an older version of a record the server holds.
       for (const missed of missedByControl) {
         expect(missed.server, shown(missed)).toBeDefined();
