@@ -28,7 +28,7 @@ import type { Clock } from "../records/clock.js";
 import { isMalformedRecordData } from "../records/malformed-data.js";
 import { serviceAccountInvalidAfterMs, sessionInvalidAfterMs } from "../records/validity.js";
 import { SlabWriter, type ByteSlab } from "./byte-slab.js";
-import { CachedRecord, isOfType, isPastLimit, moveRecordBytes, recordSlab, sameBytes } from "./cached-record.js";
+import { CachedRecord, isOfType, isPastLimit, moveRecordBytes, recordBytes, recordSlab, sameBytes } from "./cached-record.js";
 import type { ChangeBatch, ChangeListener } from "./change-batch.js";
 import { IndexBuildScheduler } from "./index-build.js";
 import { builtInIndexes, type IndexDefinition, type IndexFunction } from "./index-definitions.js";
@@ -591,9 +591,15 @@ export class Replica {
           if (raw.version <= held.version) continue;
           s.exact = false; // the earlier one is in upserts: filtered at finish
         }
-        const record = reuseOrCreate(s.old, raw, s.table.type, this.#typeUrl(raw.typeUrl), data, writer);
+        const before = s.old?.get(raw.id);
+        const typeUrl = this.#typeUrl(raw.typeUrl);
+        const sameContent = before !== undefined && before.typeUrl === typeUrl && sameBytes(before, data);
+        const record = sameContent && before.version === raw.version ? reuseRecord(before, writer) : createRecord(raw, s.table.type, typeUrl, data, writer);
         s.table.put(record);
-        if (record !== s.old?.get(raw.id)) s.upserts.push(record);
+        // Only real differences are reported: a record listed with the content already held
+        // (renumbered under another server version, e.g. by a new cluster leader, or re-read
+        // from a saved snapshot) takes its new version silently.
+        if (!sameContent) s.upserts.push(record);
       }
     };
     const finish = (serverVersion: bigint, recordVersion: bigint, options: ReadonlyMap<string, Options>): Generator<Slice, ChangeBatch[], void> => {
@@ -776,7 +782,9 @@ export class Replica {
       let n = 0;
       for (const record of upserts) {
         if ((++n & SLICE_MASK) === 0) yield;
-        if (table.get(record.id) !== record || old?.get(record.id) === record || replaced?.has(record.id) === true) continue;
+        if (table.get(record.id) !== record || replaced?.has(record.id) === true) continue;
+        const before = old?.get(record.id);
+        if (before === record || (before !== undefined && sameContentAs(before, record))) continue;
         if (lagging !== undefined && old?.get(record.id) === undefined && staleForLaggingSnapshot(lagging, record)) {
           table.delete(record.id);
           const slab = recordSlab(record);
@@ -993,22 +1001,13 @@ function createRecord(raw: RawRecord, type: string, typeUrl: string, data: Uint8
   return record;
 }
 
-/**
- * The held record when the incoming one has the same content (keeps its decoded message), its
- * bytes re-copied into the snapshot's slab; else a new record.
- */
-function reuseOrCreate(
-  old: TypeTable | undefined,
-  raw: RawRecord,
-  type: string,
-  typeUrl: string,
-  data: Uint8Array,
-  writer: SlabWriter,
-): CachedRecord {
-  const held = old?.get(raw.id);
-  if (held !== undefined && held.version === raw.version && held.typeUrl === typeUrl && sameBytes(held, data)) {
-    moveRecordBytes(held, writer);
-    return held;
-  }
-  return createRecord(raw, type, typeUrl, data, writer);
+/** The held record, kept because the snapshot lists it unchanged; its bytes re-copied into the snapshot's slab. */
+function reuseRecord(held: CachedRecord, writer: SlabWriter): CachedRecord {
+  moveRecordBytes(held, writer);
+  return held;
+}
+
+/** Same type and same bytes: what a subscriber could see of the record is the same. */
+function sameContentAs(a: CachedRecord, b: CachedRecord): boolean {
+  return a.typeUrl === b.typeUrl && sameBytes(a, recordBytes(b));
 }

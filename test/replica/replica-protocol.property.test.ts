@@ -8,12 +8,15 @@
  * latest_record_version), Sync streams that deliver the log in version order from a position,
  * resumes and re-reads from older positions (replays), tombstones, commits that become visible
  * out of version order (concurrent writers on Postgres), Clears and restarts (new server
- * versions), and changes from a server version the replica does not hold (refused).
+ * versions), a new server version holding the same records under new versions (a clustered
+ * databroker's new leader), and changes from a server version the replica does not hold (refused).
  *
  * What must hold after every event is written from the protocol's promises to a reader:
  * - a record's version never moves backwards within one server version;
  * - once a tombstone has been delivered, the record never comes back at an older version;
  * - nothing is invented: every record shown is a state the server really had, with its bytes;
+ * - a batch holds the net difference: every record a change wrote, and for a snapshot only the
+ *   records whose content differs from what was held;
  * - the position is honest: every change the server made visible, in order, up to the position
  *   the replica reports is reflected (what "fresh" promises to read-your-writes);
  * - after a final catch-up (everything committed, a re-read from the oldest allowed position,
@@ -114,6 +117,26 @@ class Server {
     return out;
   }
 
+  /**
+   * A new server version that holds the same records under new versions: what a clustered
+   * databroker's new leader (or a follower) serves, having re-written what it copied under its
+   * own counter. Writes not yet committed are lost with the old leader.
+   */
+  renumber(): void {
+    const live: RawRecord[] = [];
+    for (const type of TYPES) {
+      for (const id of IDS) {
+        const state = this.stateOf(type, id);
+        if (state?.live === true) live.push(state.raw);
+      }
+    }
+    this.reset();
+    for (const raw of live) {
+      const version = ++this.counter;
+      this.log.push({ version, type: raw.type, id: raw.id, raw: { ...raw, version }, live: true, visible: true });
+    }
+  }
+
   /** Clear (new server version, empty, counter reset as on memory/file) or a memory restart. */
   reset(): void {
     this.serverVersion += 0x1_0000_0001n;
@@ -136,6 +159,8 @@ interface Stream {
   snapshotAt: bigint;
   /** The floor announced to the replica: never re-read below it. */
   floor: bigint;
+  /** Changes this stream has delivered or a snapshot of it reflected (since its last snapshot of this server version). */
+  readonly received: Set<Change>;
 }
 
 const actionArb = fc.oneof(
@@ -145,6 +170,7 @@ const actionArb = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("snapshot" as const), stream: fc.nat(), lag: fc.integer({ min: 0, max: 5 }), ahead: fc.integer({ min: 0, max: 3 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("rewind" as const), stream: fc.nat(), back: fc.nat({ max: 8 }), raiseFloor: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("reset" as const), staleChange: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("renumber" as const) }) },
 );
 type Action = typeof actionArb extends fc.Arbitrary<infer T> ? T : never;
 
@@ -164,17 +190,20 @@ class Harness {
 
   constructor(readonly allTypes: boolean) {
     this.streams = allTypes
-      ? [{ scope: "", types: TYPES, synced: false, position: 0n, snapshotAt: 0n, floor: 0n }]
-      : TYPES.map((t) => ({ scope: t, types: [t], synced: false, position: 0n, snapshotAt: 0n, floor: 0n }));
+      ? [{ scope: "", types: TYPES, synced: false, position: 0n, snapshotAt: 0n, floor: 0n, received: new Set() }]
+      : TYPES.map((t) => ({ scope: t, types: [t], synced: false, position: 0n, snapshotAt: 0n, floor: 0n, received: new Set() }));
   }
 
   apply(event: ReplicaEvent): void {
     const before = this.contents();
     const batches = this.replica.apply(event);
     const after = this.contents();
-    // Each batch holds exactly the net difference the event made to its type.
+    // Each batch holds exactly the net difference the event made to its type: for a change, every
+    // record written; for a snapshot, only records whose content differs from what was held (a
+    // record renumbered under a new server version with the same bytes is no difference).
+    const shown = (v: string | undefined): string | undefined => (event.kind === "snapshot" ? v?.slice(v.indexOf(":") + 1) : v);
     for (const type of TYPES) {
-      const upserts = [...after].filter(([k, v]) => k.startsWith(`${type}|`) && before.get(k) !== v).map(([k]) => k).sort();
+      const upserts = [...after].filter(([k, v]) => k.startsWith(`${type}|`) && shown(before.get(k)) !== shown(v)).map(([k]) => k).sort();
       const deletes = [...before.keys()].filter((k) => k.startsWith(`${type}|`) && !after.has(k)).sort();
       const batch = batches.filter((b) => b.type === type);
       const shownUpserts = batch.flatMap((b) => b.upserts.map((r) => key(type, r.id))).sort();
@@ -206,6 +235,9 @@ class Harness {
       case "reset":
         this.reset(action.staleChange);
         return;
+      case "renumber":
+        this.renumber();
+        return;
     }
   }
 
@@ -218,6 +250,7 @@ class Harness {
       .slice(0, count);
     if (next.length === 0) return;
     stream.position = next.at(-1)!.version;
+    for (const c of next) stream.received.add(c);
     for (const c of next) if (!c.live) this.deliveredTombstones.set(key(c.type, c.id), c.version);
     this.apply({ kind: "change", serverVersion: this.server.serverVersion, records: next.map((c) => c.raw) });
   }
@@ -238,6 +271,7 @@ class Harness {
     const listedThrough = visible[Math.min(visible.length - 1, at + ahead)]!;
     const records = this.server.listing(stream.types, listedThrough);
     stream.synced = true;
+    for (const c of this.server.log) if (c.visible && stream.types.includes(c.type) && c.version <= listedThrough) stream.received.add(c);
     stream.position = latestRecordVersion;
     stream.snapshotAt = latestRecordVersion;
     stream.floor = latestRecordVersion < stream.floor ? stream.floor : latestRecordVersion;
@@ -254,8 +288,10 @@ class Harness {
     let from = stream.position - BigInt(back);
     if (from < stream.floor) from = stream.floor;
     if (raiseFloor) {
-      const inFlight = this.server.log.filter((c) => !c.visible).map((c) => c.version - 1n);
-      const ceiling = inFlight.reduce((m, v) => (v < m ? v : m), from);
+      // Nor past a change this stream has not received (a commit that became visible late,
+      // below the position): the re-read that raises the floor must still be able to reach it.
+      const blocking = this.server.log.filter((c) => !c.visible || (stream.types.includes(c.type) && !stream.received.has(c))).map((c) => c.version - 1n);
+      const ceiling = blocking.reduce((m, v) => (v < m ? v : m), from);
       if (ceiling > stream.floor) {
         stream.floor = ceiling;
         this.apply({ kind: "floor", type: stream.scope, serverVersion: this.server.serverVersion, recordVersion: ceiling });
@@ -264,10 +300,14 @@ class Harness {
     stream.position = from;
   }
 
-  /** Clear or a restart without storage: a new server version; the old streams must resync. */
-  reset(staleChange: boolean): void {
-    const oldServerVersion = this.server.serverVersion;
-    this.server.reset();
+  /** A new leader with the same records under new versions: the old streams must resync. */
+  renumber(): void {
+    this.server.renumber();
+    this.forgetServer();
+  }
+
+  /** The client's knowledge of the previous server version, which no longer applies. */
+  forgetServer(): void {
     this.deliveredTombstones.clear();
     this.visibleBefore.clear();
     this.lateCommits.clear();
@@ -276,7 +316,15 @@ class Harness {
       s.position = 0n;
       s.snapshotAt = 0n;
       s.floor = 0n;
+      s.received.clear();
     }
+  }
+
+  /** Clear or a restart without storage: a new server version; the old streams must resync. */
+  reset(staleChange: boolean): void {
+    const oldServerVersion = this.server.serverVersion;
+    this.server.reset();
+    this.forgetServer();
     if (staleChange) {
       // A change stamped with a server version the replica does not hold changes nothing.
       const before = this.contents();
@@ -409,6 +457,20 @@ describe("replica against a model of the databroker protocol", () => {
 
   it("keeps every promise over random histories with one stream over every type", () => {
     fc.assert(fc.property(fc.array(actionArb, { minLength: 1, maxLength: 60 }), (actions) => runScenario(true, actions)), { numRuns: 500 });
+  });
+
+  it("reports no change for records a new server version lists with the same content", () => {
+    const h = new Harness(false);
+    const s = h.streams[0]!;
+    h.server.write(SESSION_TYPE, "b", true, false);
+    h.server.write(SESSION_TYPE, "a", true, false);
+    h.snapshot(s, 0, 0);
+    h.server.write(SESSION_TYPE, "b", true, false);
+    h.server.renumber(); // a: same bytes, version 2 -> 1; b: the bytes of its second write, which the replica never saw
+    expect(h.server.stateOf(SESSION_TYPE, "a")!.version).not.toBe(h.replica.get(SESSION_TYPE, "a")!.version);
+    const batches = h.replica.apply({ kind: "snapshot", type: SESSION_TYPE, serverVersion: h.server.serverVersion, recordVersion: h.server.latest(), records: h.server.listing([SESSION_TYPE], h.server.latest()), options: new Map() });
+    expect(batches.flatMap((b) => b.upserts.map((r) => r.id))).toEqual(["b"]);
+    expect(h.replica.get(SESSION_TYPE, "a")?.version, "a takes its new version").toBe(h.server.stateOf(SESSION_TYPE, "a")!.version);
   });
 
   it("does not bring back a deleted session when a lagging snapshot follows its tombstone", () => {
