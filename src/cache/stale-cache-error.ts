@@ -7,7 +7,13 @@ import { Code, ConnectError } from "@connectrpc/connect";
  * Code.Unavailable, so a host can treat it like a databroker it cannot reach.
  */
 export class StaleCacheError extends ConnectError {
-  override name = "StaleCacheError";
+  // ConnectError's own instanceof test (a static Symbol.hasInstance every subclass inherits)
+  // recognises a ConnectError by prototype or by `name === "ConnectError"`; the name is kept so
+  // `instanceof ConnectError` holds, and this class checks its own prototype chain.
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
   readonly stalenessMs: number | undefined;
   readonly maxStalenessMs: number;
 
