@@ -17,7 +17,7 @@ export interface SigningKey {
   readonly publicJwk: JWK;
 }
 
-export async function newSigningKey(kid = randomUUID()): Promise<SigningKey> {
+export async function newSigningKey(kid: string = randomUUID()): Promise<SigningKey> {
   const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" };
   return { kid, privateKey, publicJwk };
