@@ -37,6 +37,27 @@ export type { DatabrokerTlsOptions } from "./transport/tls-options.js";
 export type { DatabrokerTransportImplementation } from "./transport/databroker-transport.js";
 export type { DataBrokerClient } from "./transport/databroker-clients.js";
 
+export { StaleCacheError } from "./cache/stale-cache-error.js";
+
+// Identity: Pomerium's assertion, checked against the replica; revocation events.
+export {
+  ASSERTION_ALGORITHMS,
+  DEFAULT_ASSERTION_ALGORITHMS,
+  DEFAULT_ASSERTION_LEEWAY_SEC,
+  DEFAULT_MAX_ASSERTION_BYTES,
+  createAssertionVerifier,
+} from "./identity/assertion-verifier.js";
+export type { AssertionAlgorithm, AssertionVerifier, AssertionVerifierOptions } from "./identity/assertion-verifier.js";
+export type {
+  AssertionAccepted,
+  AssertionRefusalReason,
+  AssertionRefused,
+  AssertionVerification,
+  PomeriumIdentity,
+} from "./identity/assertion-result.js";
+export { sessionEnds$ } from "./identity/session-ends.js";
+export type { SessionEnd, SessionEndReason, SessionEndsOptions } from "./identity/session-ends.js";
+
 // Observability hooks.
 export type { DatabrokerCacheLogAttributes, DatabrokerCacheLogLevel, DatabrokerCacheLogger } from "./observability/cache-logger.js";
 export { METER_NAME } from "./observability/syncer-metrics.js";

@@ -10,6 +10,7 @@ import type { StreamRefreshOptions } from "../sync/sync-loop.js";
 import { DATABROKER_TRANSPORT_IMPLEMENTATIONS, MAX_TIMER_DELAY_MS, type DatabrokerTransportImplementation } from "../transport/databroker-transport.js";
 import type { DatabrokerTlsOptions } from "../transport/tls-options.js";
 import type { DatabrokerCacheLogger } from "../observability/cache-logger.js";
+import type { StaleCacheError } from "./stale-cache-error.js";
 import { DEFAULT_SUBSCRIBER_BUFFER_BYTES, DEFAULT_SUBSCRIBER_BUFFER_SIZE } from "./change-buffer.js";
 
 /** Sessions, users and service accounts: what an authorizer needs. */
@@ -108,6 +109,20 @@ export interface DatabrokerCacheOptions {
    * data. Applies to synced records and to getConsistent's server reads, not to `client`.
    */
   readonly projection?: ProjectionOption;
+  /**
+   * Fail closed past this staleness: every synchronous read throws {@link StaleCacheError} (a
+   * ConnectError with Code.Unavailable) and assertion verification refuses with "cache-stale"
+   * while the stalest mirrored stream was last known caught up more than this many
+   * milliseconds ago (a message received, or a ServerInfo probe answered on the same connection
+   * while the stream was quiet), and before the first snapshot. Default: no bound (reads always
+   * answer; `state$` still shows the figure). Measured with `clock`.
+   */
+  readonly maxStalenessMs?: number;
+  /**
+   * With `maxStalenessMs`: how often a quiet live stream is probed (a ServerInfo call on its
+   * connection). Default a quarter of `maxStalenessMs`, at least 10 ms.
+   */
+  readonly stalenessProbeIntervalMs?: number;
 }
 
 export interface ResolvedCacheOptions {

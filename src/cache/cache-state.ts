@@ -27,6 +27,11 @@ export interface CacheStreamState {
   readonly lastMessageAt: number | undefined;
   /** While backing off: milliseconds until the next attempt. */
   readonly retryInMs: number | undefined;
+  /**
+   * The clock reading (`clock`, else Date.now()) as of which this stream was last known caught
+   * up: its snapshot's request, a message received while live, or a probe answered while quiet.
+   */
+  readonly caughtUpAt: number | undefined;
 }
 
 export interface CacheState {
@@ -34,4 +39,13 @@ export interface CacheState {
   readonly ready: boolean;
   readonly closed: boolean;
   readonly streams: readonly CacheStreamState[];
+  /**
+   * How stale reads may be, as of this state's emission: milliseconds since the stalest stream's
+   * `caughtUpAt` (undefined until each was caught up once). `cache.stalenessMs()` gives it now.
+   */
+  readonly stalenessMs: number | undefined;
+  /** The `maxStalenessMs` option (undefined: no bound). */
+  readonly maxStalenessMs: number | undefined;
+  /** True while past `maxStalenessMs` (reads throw StaleCacheError); always false without a bound. */
+  readonly stale: boolean;
 }

@@ -32,6 +32,8 @@ import type { CacheChange } from "./change-buffer.js";
 import { currentUrlTransport } from "./current-url-transport.js";
 import type { DatabrokerVersion } from "./databroker-version.js";
 import { Waiters, type WaitOptions } from "./waiters.js";
+import { StaleCacheError } from "./stale-cache-error.js";
+import { StalenessBound, resolveStalenessOptions } from "./staleness-bound.js";
 
 /**
  * How far a cached answer can be trusted for a read-your-writes version:
@@ -157,6 +159,12 @@ export interface DatabrokerCache {
    */
   readonly state$: Observable<CacheState>;
   readonly state: CacheState;
+  /**
+   * Milliseconds since the cache was last known caught up with the databroker (its stalest
+   * stream: a message received, a snapshot loaded, or a probe answered while quiet; see
+   * `maxStalenessMs`), now; undefined until every mirrored type was caught up once.
+   */
+  stalenessMs(): number | undefined;
 
   /** The real-time DataBrokerService client over the same authenticated transport and URL failover. */
   readonly client: DataBrokerClient;
@@ -179,6 +187,8 @@ interface TypeStream {
   status: SyncStatus;
   /** The newest version known to exist on the server (record versions only compare within a server version). */
   latestKnown: DatabrokerVersion | undefined;
+  /** Clock reading when the stream last started connecting: a snapshot is as fresh as its request. */
+  connectingAt: number | undefined;
 }
 
 const CLOSED = () => new ConnectError("databroker cache is closed", Code.Canceled);
@@ -200,11 +210,16 @@ class DatabrokerCacheImpl implements DatabrokerCache {
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => void this.close();
   readonly #unsubscribeReplica: () => void;
+  readonly #now: () => number;
+  readonly #staleness: StalenessBound;
   readonly client: DataBrokerClient;
   readonly state$: Observable<CacheState>;
 
   constructor(options: DatabrokerCacheOptions) {
     const resolved = resolveCacheOptions(options);
+    const staleness = resolveStalenessOptions(options.maxStalenessMs, options.stalenessProbeIntervalMs);
+    const clock = options.clock;
+    this.#now = clock === undefined ? Date.now : () => clock.now();
     this.#types = resolved.types;
     this.#projectData = resolved.projectData;
     this.#log = cacheLog(options.logger);
@@ -266,13 +281,20 @@ class DatabrokerCacheImpl implements DatabrokerCache {
           }),
           onInternalError: (error) => this.#log("error", "sync loop caught an internal error", { "record-type": recordTypeAttribute(type), error: errorMessage(error) }),
         });
-        this.#streams.set(type, { type, loop, status: loop.status, latestKnown: undefined });
+        this.#streams.set(type, { type, loop, status: loop.status, latestKnown: undefined, connectingAt: undefined });
       }
     } catch (error) {
       for (const s of this.#streams.values()) s.loop.close();
       this.#urlSet.close();
       throw error;
     }
+    this.#staleness = new StalenessBound(this.#types, {
+      ...staleness,
+      now: this.#now,
+      liveStreams: () => this.#liveStreams(undefined),
+      probe: (timeoutMs) => this.#probe(timeoutMs),
+      onStaleChange: () => this.#publishState(),
+    });
     this.#state$ = new BehaviorSubject(this.#buildState());
     this.state$ = this.#state$.asObservable();
 
@@ -304,30 +326,37 @@ class DatabrokerCacheImpl implements DatabrokerCache {
   // ---- synchronous reads: straight to the replica, nothing allocated here ----
 
   getSession(id: string, options?: ValidityOptions): Readonly<Session> | undefined {
+    if (this.#staleness.maxStalenessMs !== undefined) this.#failIfStale();
     return this.#replica.getSession(id, options);
   }
 
   getUser(id: string): Readonly<User> | undefined {
+    if (this.#staleness.maxStalenessMs !== undefined) this.#failIfStale();
     return this.#replica.getUser(id);
   }
 
   getServiceAccount(id: string, options?: ValidityOptions): Readonly<ServiceAccount> | undefined {
+    if (this.#staleness.maxStalenessMs !== undefined) this.#failIfStale();
     return this.#replica.getServiceAccount(id, options);
   }
 
   get(type: string, id: string): CachedRecord | undefined {
+    if (this.#staleness.maxStalenessMs !== undefined) this.#failIfStale();
     return this.#replica.get(type, id);
   }
 
   byIndex(type: string, index: string, key: string): ReadonlySet<string> {
+    if (this.#staleness.maxStalenessMs !== undefined) this.#failIfStale();
     return this.#replica.byIndex(type, index, key);
   }
 
   sessionsByUser(userId: string): ReadonlySet<string> {
+    if (this.#staleness.maxStalenessMs !== undefined) this.#failIfStale();
     return this.#replica.byIndex(SESSION_TYPE, USER_ID_INDEX, userId);
   }
 
   userByEmail(email: string): Readonly<User> | undefined {
+    if (this.#staleness.maxStalenessMs !== undefined) this.#failIfStale();
     for (const id of this.#replica.byIndex(USER_TYPE, EMAIL_INDEX, email)) {
       const user = this.#replica.getUser(id);
       if (user !== undefined) return user;
@@ -336,16 +365,19 @@ class DatabrokerCacheImpl implements DatabrokerCache {
   }
 
   query(type: string, request?: LocalQueryRequest): QueryResponse {
+    if (this.#staleness.maxStalenessMs !== undefined) this.#failIfStale();
     return this.#replica.query(type, request);
   }
 
   size(type: string): number {
+    if (this.#staleness.maxStalenessMs !== undefined) this.#failIfStale();
     return this.#replica.size(type);
   }
 
   // ---- read-your-writes ----
 
   lookup(type: string, id: string, options?: VersionOptions): Lookup {
+    if (this.#staleness.maxStalenessMs !== undefined) this.#failIfStale();
     const record = this.#replica.get(type, id);
     const min = options?.minVersion;
     const freshness = this.#freshness(type, min);
@@ -381,7 +413,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     if (this.#lifecycle === "closed") throw CLOSED();
     const min = options.minVersion;
     if (min !== undefined) checkVersion(min);
-    const first = this.lookup(type, id, options);
+    const first = this.#staleness.isStale() ? { freshness: "unknown" as const, record: undefined } : this.lookup(type, id, options);
     if (first.freshness === "fresh") return { source: "cache", record: first.record };
     const waitMs = options.waitMs ?? 0;
     if (waitMs > 0) {
@@ -448,6 +480,10 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     return this.#state$.getValue();
   }
 
+  stalenessMs(): number | undefined {
+    return this.#staleness.stalenessMs();
+  }
+
   // ---- closing ----
 
   close(): Promise<void> {
@@ -456,6 +492,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     this.#signal?.removeEventListener("abort", this.#onAbort);
     // Cancels the streams; the connections close once those have finished (see the transport).
     for (const stream of this.#streams.values()) stream.loop.close();
+    this.#staleness.close();
     this.#closing = this.#urlSet.close();
     this.#unsubscribeReplica();
     this.#replica.close(); // no index build keeps a timer
@@ -480,7 +517,8 @@ class DatabrokerCacheImpl implements DatabrokerCache {
   }
 
   #freshness(type: string, min: DatabrokerVersion | undefined): Freshness {
-    if (!this.#replica.isReady(type)) return "unknown";
+    // Past the staleness bound the cache cannot tell (getConsistent then asks the server).
+    if (!this.#replica.isReady(type) || this.#staleness.isStale()) return "unknown";
     if (min === undefined) return "fresh";
     const held = this.#replica.versions(type);
     if (held === undefined || held.serverVersion !== min.serverVersion) return "unknown";
@@ -502,6 +540,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
   #onStatus(stream: TypeStream, status: SyncStatus): void {
     const previous = stream.status === status ? undefined : stream.status;
     stream.status = status;
+    this.#noteCaughtUp(stream, previous, status);
     this.#metrics.status(stream.type, previous, status);
     if (previous?.state !== status.state) {
       const attributes = { "record-type": recordTypeAttribute(stream.type), state: status.state, url: status.url, attempt: status.attempt };
@@ -511,6 +550,38 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     if (this.#lifecycle === "closed") return;
     this.#publishState();
     this.#waiters.check();
+  }
+
+  // ---- staleness (see staleness-bound.ts) ----
+
+  #failIfStale(): void {
+    if (this.#staleness.isStale()) throw new StaleCacheError(this.#staleness.stalenessMs(), this.#staleness.maxStalenessMs!);
+  }
+
+  /** A snapshot in counts as of its request; a message on a live stream as of its arrival. */
+  #noteCaughtUp(stream: TypeStream, previous: SyncStatus | undefined, status: SyncStatus): void {
+    if (status.state === "connecting" && previous?.state !== "connecting") stream.connectingAt = this.#now();
+    if (status.state !== "live") return;
+    if (previous?.state === "snapshotting" && stream.connectingAt !== undefined) this.#staleness.confirm(stream.type, stream.connectingAt);
+    if (status.lastMessageAt !== undefined && status.lastMessageAt !== previous?.lastMessageAt) this.#staleness.confirm(stream.type, this.#now());
+  }
+
+  /** Types whose stream is live now (on `url`, when given). */
+  #liveStreams(url: string | undefined): string[] {
+    const live: string[] = [];
+    for (const s of this.#streams.values()) if (s.status.state === "live" && (url === undefined || s.status.url === url)) live.push(s.type);
+    return live;
+  }
+
+  /** ServerInfo on the current connection; confirms the streams live on it before and after. */
+  #probe(timeoutMs: number): Promise<readonly string[]> {
+    if (this.#lifecycle === "closed") throw CLOSED();
+    const url = this.#urlSet.current().url;
+    const before = this.#liveStreams(url);
+    return this.client.serverInfo({}, { timeoutMs }).then(() => {
+      const after = this.#liveStreams(url);
+      return before.filter((type) => after.includes(type));
+    });
   }
 
   /** Returns true when `version` is news: newer on the same server version, or another server version. */
@@ -548,10 +619,18 @@ class DatabrokerCacheImpl implements DatabrokerCache {
         lastError: s.status.lastError,
         lastMessageAt: s.status.lastMessageAt,
         retryInMs: s.status.retryInMs,
+        caughtUpAt: this.#staleness.caughtUpAt(s.type),
       }));
     }
     // Every subscriber gets the same object: frozen, so none can change what another sees.
-    return Object.freeze({ ready: this.#ready, closed: this.#lifecycle === "closed", streams: Object.freeze(streams) });
+    return Object.freeze({
+      ready: this.#ready,
+      closed: this.#lifecycle === "closed",
+      streams: Object.freeze(streams),
+      stalenessMs: this.#staleness.stalenessMs(),
+      maxStalenessMs: this.#staleness.maxStalenessMs,
+      stale: this.#staleness.isStale(),
+    });
   }
 
   #describeStreams(): string {

@@ -117,11 +117,15 @@ describe("public surface", () => {
   it("exports the cache, its helpers, errors and message schemas, and nothing internal (nor the server)", () => {
     expect(Object.keys(api).sort()).toEqual(
       [
+        "ASSERTION_ALGORITHMS",
         "Code",
         "ConnectError",
+        "DEFAULT_ASSERTION_ALGORITHMS",
+        "DEFAULT_ASSERTION_LEEWAY_SEC",
         "DEFAULT_CACHE_TRANSPORT",
         "DEFAULT_CACHE_TYPES",
         "DEFAULT_SUBSCRIBER_BUFFER_BYTES",
+        "DEFAULT_MAX_ASSERTION_BYTES",
         "DEFAULT_SUBSCRIBER_BUFFER_SIZE",
         "DIRECTORY_GROUP_TYPE",
         "DIRECTORY_USER_TYPE",
@@ -136,14 +140,17 @@ describe("public surface", () => {
         "ServiceAccountSchema",
         "SessionSchema",
         "SharedSecretError",
+        "StaleCacheError",
         "SYNC_STATE_NAMES",
         "TYPE_URL_PREFIX",
         "USER_TYPE",
         "UserSchema",
+        "createAssertionVerifier",
         "createDatabrokerCache",
         "isServiceAccountValid",
         "isSessionValid",
         "leanProjection",
+        "sessionEnds$",
         "versionOfWrite",
       ].sort(),
     );

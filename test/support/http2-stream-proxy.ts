@@ -10,7 +10,8 @@
  *   proxy's stream idle timeout. Its upstream stream is cancelled.
  * - `hold(stream)` until `release(stream)`: the proxy stops reading that stream's response, so
  *   once the HTTP/2 flow-control windows are full the server's writes on it wait, as behind a
- *   slow reader; nothing is dropped, and the other streams go on.
+ *   slow reader; nothing is dropped, and the other streams go on. `holdAll()` holds every
+ *   stream, open or new, until `releaseAll()`: a blackholed link whose sockets stay open.
  *
  * It records every stream: the gRPC method, the request's record type (decoded from the one
  * request message of Sync and SyncLatest), when it opened and closed, and how it ended. Listens on
@@ -87,6 +88,10 @@ export interface Http2StreamProxy {
   hold(stream: ProxiedStream): void;
   /** Reads and forwards the stream's response again, from where hold() stopped. */
   release(stream: ProxiedStream): void;
+  /** hold() every open stream and every stream opened from now on: a blackholed link. */
+  holdAll(): void;
+  /** Ends holdAll(): releases every held stream. */
+  releaseAll(): void;
   close(): Promise<void>;
 }
 
@@ -156,6 +161,7 @@ export async function startHttp2StreamProxy(upstreamUrl: string, options: Http2S
   const sessions = new Set<ServerHttp2Session>();
   const upstreams = new Map<ServerHttp2Session, ClientHttp2Session>();
   let seq = 0;
+  let holdingAll = false;
 
   const upstreamFor = (session: ServerHttp2Session): ClientHttp2Session => {
     const existing = upstreams.get(session);
@@ -246,6 +252,7 @@ export async function startHttp2StreamProxy(upstreamUrl: string, options: Http2S
     upstream.on("error", () => undefined);
     const link: Link = { record, downstream, upstream, idleTimer: undefined };
     links.add(link);
+    if (holdingAll) upstream.pause();
     touch(link);
 
     // Client -> upstream.
@@ -342,6 +349,14 @@ export async function startHttp2StreamProxy(upstreamUrl: string, options: Http2S
     },
     release(stream) {
       openLink(stream).upstream.resume();
+    },
+    holdAll() {
+      holdingAll = true;
+      for (const link of links) link.upstream.pause();
+    },
+    releaseAll() {
+      holdingAll = false;
+      for (const link of links) link.upstream.resume();
     },
     close() {
       for (const link of [...links]) {
