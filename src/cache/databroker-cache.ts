@@ -32,6 +32,9 @@ import type { CacheChange } from "./change-buffer.js";
 import { currentUrlTransport } from "./current-url-transport.js";
 import type { DatabrokerVersion } from "./databroker-version.js";
 import { Waiters, type WaitOptions } from "./waiters.js";
+import { SnapshotKeeper } from "../snapshot-file/snapshot-keeper.js";
+import { snapshotKey } from "../snapshot-file/snapshot-key.js";
+import type { SnapshotReadiness } from "../snapshot-file/snapshot-options.js";
 
 /**
  * How far a cached answer can be trusted for a read-your-writes version:
@@ -179,6 +182,9 @@ interface TypeStream {
   status: SyncStatus;
   /** The newest version known to exist on the server (record versions only compare within a server version). */
   latestKnown: DatabrokerVersion | undefined;
+  /** Where the stream started (undefined while the snapshot file is read), and the snapshot's age then. */
+  startedFrom: "snapshot" | "server" | undefined;
+  snapshotAgeMs: number | undefined;
 }
 
 const CLOSED = () => new ConnectError("databroker cache is closed", Code.Canceled);
@@ -200,6 +206,9 @@ class DatabrokerCacheImpl implements DatabrokerCache {
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => void this.close();
   readonly #unsubscribeReplica: () => void;
+  /** The warm-start file, when the `snapshot` option is given. */
+  readonly #snapshot: SnapshotKeeper | undefined;
+  readonly #snapshotReadiness: SnapshotReadiness;
   readonly client: DataBrokerClient;
   readonly state$: Observable<CacheState>;
 
@@ -266,13 +275,25 @@ class DatabrokerCacheImpl implements DatabrokerCache {
           }),
           onInternalError: (error) => this.#log("error", "sync loop caught an internal error", { "record-type": recordTypeAttribute(type), error: errorMessage(error) }),
         });
-        this.#streams.set(type, { type, loop, status: loop.status, latestKnown: undefined });
+        this.#streams.set(type, { type, loop, status: loop.status, latestKnown: undefined, startedFrom: undefined, snapshotAgeMs: undefined });
       }
     } catch (error) {
       for (const s of this.#streams.values()) s.loop.close();
       this.#urlSet.close();
       throw error;
     }
+    this.#snapshotReadiness = resolved.snapshot?.readiness ?? "caught-up";
+    this.#snapshot =
+      resolved.snapshot === undefined
+        ? undefined
+        : new SnapshotKeeper(resolved.snapshot, snapshotKey(options.sharedSecret, resolved.snapshot.key), projectionName(options, resolved.snapshot.projectionName), this.#types, this.#replica, {
+            canWrite: () => this.#ready && [...this.#streams.values()].every((s) => s.status.caughtUp),
+            onWritten: ({ durationMs, bytes, records }) => {
+              this.#metrics.snapshotWritten(durationMs / 1000);
+              this.#log("debug", "snapshot written", { records, bytes, durationMs: Math.round(durationMs) });
+            },
+            onWriteFailed: (message) => this.#log("warn", message),
+          });
     this.#state$ = new BehaviorSubject(this.#buildState());
     this.state$ = this.#state$.asObservable();
 
@@ -286,7 +307,44 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     }
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
     this.#log("info", "databroker cache starting", { urls: this.#urlSet.urls.map(originOf).join(","), types: this.#types.map(recordTypeAttribute).join(",") });
-    for (const stream of this.#streams.values()) stream.loop.start();
+    if (this.#snapshot === undefined) {
+      for (const stream of this.#streams.values()) {
+        stream.startedFrom = "server";
+        stream.loop.start();
+      }
+    } else {
+      void this.#warmStart(this.#snapshot);
+    }
+  }
+
+  /**
+   * Loads the snapshot file, then starts each stream from its saved position; a file that
+   * cannot be used is one log line (why, never a secret) and a start from the server.
+   */
+  async #warmStart(keeper: SnapshotKeeper): Promise<void> {
+    const load = await keeper.load((positions, ageMs) => {
+      for (const stream of this.#streams.values()) {
+        if (!positions.has(stream.type)) continue;
+        stream.startedFrom = "snapshot";
+        stream.snapshotAgeMs = ageMs;
+      }
+    });
+    if (this.#lifecycle === "closed") return;
+    if (load.loaded) {
+      this.#metrics.snapshotLoaded();
+      this.#log("info", "resumed from snapshot", { records: load.records, ageMs: Math.round(load.ageMs) });
+    } else if (load.reason !== "missing") {
+      this.#metrics.snapshotRejected(load.reason);
+      this.#log("warn", `snapshot not used: ${load.message}; syncing from the server`, { reason: load.reason });
+    }
+    for (const stream of this.#streams.values()) {
+      const from = load.loaded ? load.positions.get(stream.type) : undefined;
+      stream.startedFrom = from === undefined ? "server" : "snapshot";
+      stream.snapshotAgeMs = from === undefined || !load.loaded ? undefined : load.ageMs;
+      stream.loop.start(from);
+    }
+    this.#publishState();
+    keeper.startWriting();
   }
 
   // ---- readiness ----
@@ -456,7 +514,8 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     this.#signal?.removeEventListener("abort", this.#onAbort);
     // Cancels the streams; the connections close once those have finished (see the transport).
     for (const stream of this.#streams.values()) stream.loop.close();
-    this.#closing = this.#urlSet.close();
+    // The final snapshot write (bounded by snapshot.closeWriteTimeoutMs) runs alongside.
+    this.#closing = Promise.all([this.#urlSet.close(), this.#snapshot?.close()]).then(() => undefined);
     this.#unsubscribeReplica();
     this.#replica.close(); // no index build keeps a timer
     this.#waiters.close(CLOSED());
@@ -490,18 +549,34 @@ class DatabrokerCacheImpl implements DatabrokerCache {
   #onBatch(batch: ChangeBatch): void {
     const stream = this.#streams.get(batch.type) ?? this.#streams.get("");
     if (stream !== undefined) this.#learnLatest(stream.type, batch);
-    if (!this.#ready && this.#types.every((t) => this.#replica.isReady(t === "" ? undefined : t))) {
-      this.#ready = true;
-      this.#log("info", "databroker cache ready");
-      this.#publishState();
-    }
+    if (this.#becameReady()) this.#publishState();
     this.#hub.publish(batch);
     this.#waiters.check();
+  }
+
+  /**
+   * Ready once every type has its first snapshot, and (unless `snapshot.readiness` is
+   * "snapshot") every stream started from the snapshot file has read the server's backlog.
+   */
+  #becameReady(): boolean {
+    if (this.#ready || !this.#types.every((t) => this.#replica.isReady(t === "" ? undefined : t))) return false;
+    if (this.#snapshotReadiness === "caught-up") {
+      for (const s of this.#streams.values()) if (s.startedFrom !== "server" && !s.status.caughtUp) return false;
+    }
+    this.#ready = true;
+    this.#log("info", "databroker cache ready");
+    return true;
   }
 
   #onStatus(stream: TypeStream, status: SyncStatus): void {
     const previous = stream.status === status ? undefined : stream.status;
     stream.status = status;
+    if (stream.startedFrom === "snapshot" && !status.caughtUp && previous?.serverVersion !== undefined && status.serverVersion === undefined) {
+      // The server refused the saved position (another server version, a compacted log).
+      this.#metrics.snapshotRejected("aborted");
+      this.#log("warn", `snapshot position not accepted by the server (${status.lastError ?? "aborted"}); syncing from the server`, { "record-type": recordTypeAttribute(stream.type), reason: "aborted" });
+    }
+    this.#becameReady();
     this.#metrics.status(stream.type, previous, status);
     if (previous?.state !== status.state) {
       const attributes = { "record-type": recordTypeAttribute(stream.type), state: status.state, url: status.url, attempt: status.attempt };
@@ -548,6 +623,9 @@ class DatabrokerCacheImpl implements DatabrokerCache {
         lastError: s.status.lastError,
         lastMessageAt: s.status.lastMessageAt,
         retryInMs: s.status.retryInMs,
+        startedFrom: s.startedFrom,
+        snapshotAgeMs: s.snapshotAgeMs,
+        caughtUp: s.status.caughtUp,
       }));
     }
     // Every subscriber gets the same object: frozen, so none can change what another sees.
@@ -566,6 +644,12 @@ function checkVersion(version: DatabrokerVersion): void {
   if (typeof version !== "object" || version === null || typeof version.serverVersion !== "bigint" || typeof version.recordVersion !== "bigint") {
     throw new ConnectError("a version is { serverVersion: bigint, recordVersion: bigint } (e.g. from a Put response)", Code.InvalidArgument);
   }
+}
+
+/** The projection's name in a snapshot file: "full", "lean", or the host's name for its function. */
+function projectionName(options: DatabrokerCacheOptions, custom: string): string {
+  const projection = options.projection ?? "full";
+  return typeof projection === "function" ? `custom:${custom}` : projection;
 }
 
 /** A URL without path or credentials, for logs. */
