@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createDatabrokerCache, type CacheChange, type DatabrokerCache, type DatabrokerCacheOptions } from "../../src/index.js";
 import { SESSION_TYPE, USER_TYPE } from "../../src/records/type-urls.js";
+import { snapshotKey } from "../../src/snapshot-file/snapshot-key.js";
 import { startCountingDatabroker, type CountingDatabroker } from "../faults/counting-databroker.js";
 import { Cleanups, FAST_RETRY, SECRET, deleted, session, until, user, writer } from "../cache/cache-fixtures.js";
 
@@ -149,6 +150,32 @@ describe("warm start from a snapshot file", () => {
     // One line per stream whose position was refused.
     expect(logs.filter((l) => l.attributes?.reason === "aborted")).toHaveLength(cache.state.streams.length);
     expect(cache.state.streams.every((s) => s.startedFrom === "snapshot" && s.serverVersion === server.serverVersion)).toBe(true);
+  });
+
+  it("the file holds no token, id, email or secret in clear", async () => {
+    const w = writer(server.url);
+    const tokens = { accessToken: "access-token-PLAINTEXT-1f2e", refreshToken: "refresh-token-PLAINTEXT-9a8b" };
+    await w.put({
+      records: [
+        session("session-id-PLAINTEXT-77aa", "user-id-PLAINTEXT-33cc", { oauthToken: tokens, idToken: { raw: "id-token-PLAINTEXT-5d6e" } }),
+        user("user-id-PLAINTEXT-33cc", "someone-PLAINTEXT@example.com"),
+      ],
+    });
+    const path = freshPath();
+    await seedSnapshot(path);
+    const bytes = await readFile(path);
+    const secretBytes = Buffer.from(SECRET, "base64");
+    const needles: Buffer[] = [
+      ...["session-id-PLAINTEXT-77aa", "user-id-PLAINTEXT-33cc", tokens.accessToken, tokens.refreshToken, "id-token-PLAINTEXT-5d6e", "someone-PLAINTEXT@example.com", "PLAINTEXT", SECRET].map((s) => Buffer.from(s)),
+      secretBytes,
+      Buffer.from(snapshotKey(SECRET, undefined)),
+    ];
+    for (const needle of needles) expect(bytes.indexOf(needle), needle.toString("hex")).toBe(-1);
+    // The file does hold them, encrypted: a cache started from it reads them back.
+    const cache = startCache(path);
+    await cache.ready({ timeoutMs: 10_000 });
+    expect(cache.getSession("session-id-PLAINTEXT-77aa")?.oauthToken?.accessToken).toBe(tokens.accessToken);
+    expect(cache.state.streams.every((s) => s.startedFrom === "snapshot")).toBe(true);
   });
 
   const invalidations: Array<{ name: string; reason: string; spoil: (path: string) => Promise<void>; extra?: (path: string) => Partial<DatabrokerCacheOptions> }> = [
