@@ -4,13 +4,13 @@
  * writing one path never leave, nor show a reader, a corrupt file.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { writeSnapshotFile } from "../../src/snapshot-file/snapshot-writer.js";
+import { SnapshotWriteAbandonedError, writeSnapshotFile } from "../../src/snapshot-file/snapshot-writer.js";
 import { IDENTITY, readBack, syntheticContent } from "./snapshot-fixtures.js";
 
 const KEY = new Uint8Array(32).fill(9);
@@ -38,6 +38,22 @@ function writerProcess(path: string, first: number, writes: number): { child: Ch
 }
 
 describe("snapshot writes and crashes", () => {
+  it("an aborted write is abandoned at its next slice: no temporary file is left and the previous snapshot stays", async () => {
+    const path = join(folder, "aborted.bin");
+    await writeSnapshotFile(syntheticContent(1, RECORDS, SIZE), { path, key: KEY, identity: IDENTITY });
+    const abort = new AbortController();
+    let pulledAfterAbort = 0;
+    const content = syntheticContent(2, RECORDS * 10, SIZE, (i) => {
+      if (i === 20) abort.abort();
+      if (abort.signal.aborted) pulledAfterAbort++;
+    });
+    await expect(writeSnapshotFile(content, { path, key: KEY, identity: IDENTITY, signal: abort.signal, sliceMs: 1 })).rejects.toBeInstanceOf(SnapshotWriteAbandonedError);
+    // Within one slice of the abort: far fewer records than the write held.
+    expect(pulledAfterAbort).toBeLessThan(RECORDS * 5);
+    expect(await readdir(folder)).not.toContainEqual(expect.stringMatching(/^\.aborted\.bin\..*\.tmp$/));
+    expect((await readBack(path, KEY)).generation).toBe(1n);
+  });
+
   it("a writer killed with SIGKILL at any point leaves a whole snapshot: the previous one, or its own once complete", { timeout: 60_000 }, async () => {
     const path = join(folder, "killed.bin");
     await writeSnapshotFile(syntheticContent(1, RECORDS, SIZE), { path, key: KEY, identity: IDENTITY });
