@@ -47,13 +47,12 @@ function startCache(path: string, logs: Logged[] = [], extra: Partial<Databroker
     sharedSecret: SECRET,
     retry: FAST_RETRY,
     types: TYPES,
-    snapshot: { path, ...extra.snapshot },
     logger: {
       info: (message, attributes) => logs.push({ level: "info", message, attributes }),
       warn: (message, attributes) => logs.push({ level: "warn", message, attributes }),
     },
     ...extra,
-    ...(extra.snapshot === undefined ? {} : { snapshot: { path, ...extra.snapshot } }),
+    snapshot: { path, ...extra.snapshot },
   });
   cleanups.add(() => cache.close());
   return cache;
@@ -188,7 +187,8 @@ describe("warm start from a snapshot file", () => {
       reason: "tampered",
       spoil: async (path) => {
         const bytes = await readFile(path);
-        bytes[bytes.length - 20] ^= 0x01;
+        const at = bytes.length - 20;
+        bytes[at] = bytes[at]! ^ 0x01;
         await writeFile(path, bytes);
       },
     },
