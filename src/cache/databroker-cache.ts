@@ -288,9 +288,9 @@ class DatabrokerCacheImpl implements DatabrokerCache {
         ? undefined
         : new SnapshotKeeper(resolved.snapshot, snapshotKey(options.sharedSecret, resolved.snapshot.key), projectionName(options, resolved.snapshot.projectionName), this.#types, this.#replica, {
             canWrite: () => this.#ready && [...this.#streams.values()].every((s) => s.status.caughtUp),
-            onWritten: ({ durationMs, bytes, records }) => {
+            onWritten: ({ durationMs, bytes, records, longestSliceMs }) => {
               this.#metrics.snapshotWritten(durationMs / 1000);
-              this.#log("debug", "snapshot written", { records, bytes, durationMs: Math.round(durationMs) });
+              this.#log("debug", "snapshot written", { records, bytes, durationMs: Math.round(durationMs), longestSliceMs: Math.round(longestSliceMs * 10) / 10 });
             },
             onWriteFailed: (message) => this.#log("warn", message),
           });

@@ -103,7 +103,7 @@ export async function writeSnapshotFile(content: Iterable<SnapshotItem>, options
         } else if (item.kind === "section") body.section(item.section);
         else body.endSection();
         if (plain.length > CHUNK_PLAINTEXT_BYTES) sealFull();
-        if ((n & 63) === 0 && performance.now() >= deadline) break;
+        if ((n & 15) === 0 && performance.now() >= deadline) break;
       }
       if (done) {
         body.end();
