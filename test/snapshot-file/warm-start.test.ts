@@ -7,6 +7,7 @@
 import { mkdir, mkdtemp, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Code } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createDatabrokerCache, type CacheChange, type DatabrokerCache, type DatabrokerCacheOptions } from "../../src/index.js";
 import { SESSION_TYPE, USER_TYPE } from "../../src/records/type-urls.js";
@@ -175,6 +176,15 @@ describe("warm start from a snapshot file", () => {
     await cache.ready({ timeoutMs: 10_000 });
     expect(cache.getSession("session-id-PLAINTEXT-77aa")?.oauthToken?.accessToken).toBe(tokens.accessToken);
     expect(cache.state.streams.every((s) => s.startedFrom === "snapshot")).toBe(true);
+  });
+
+  it("refuses bad snapshot settings before connecting (ConnectError InvalidArgument)", () => {
+    const callsBefore = server.calls.length;
+    const make = (snapshot: Record<string, unknown>) => () => createDatabrokerCache({ url: server.url, sharedSecret: SECRET, snapshot: snapshot as never });
+    for (const bad of [{ path: "" }, { path: freshPath(), key: new Uint8Array(16) }, { path: freshPath(), intervalMs: 0 }, { path: freshPath(), maxAgeMs: -1 }, { path: freshPath(), readiness: "soon" }]) {
+      expect(make(bad)).toThrow(expect.objectContaining({ code: Code.InvalidArgument }));
+    }
+    expect(server.calls.length).toBe(callsBefore);
   });
 
   const invalidations: Array<{ name: string; reason: string; spoil: (path: string) => Promise<void>; extra?: (path: string) => Partial<DatabrokerCacheOptions> }> = [
