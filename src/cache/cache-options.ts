@@ -12,6 +12,7 @@ import type { DatabrokerTlsOptions } from "../transport/tls-options.js";
 import type { DatabrokerCacheLogger } from "../observability/cache-logger.js";
 import type { StaleCacheError } from "./stale-cache-error.js";
 import { DEFAULT_SUBSCRIBER_BUFFER_BYTES, DEFAULT_SUBSCRIBER_BUFFER_SIZE } from "./change-buffer.js";
+import { resolveSnapshotOptions, type ResolvedSnapshotOptions, type SnapshotOptions } from "../snapshot-file/snapshot-options.js";
 
 /** Sessions, users and service accounts: what an authorizer needs. */
 /**
@@ -123,6 +124,12 @@ export interface DatabrokerCacheOptions {
    * connection). Default a quarter of `maxStalenessMs`, at least 10 ms.
    */
   readonly stalenessProbeIntervalMs?: number;
+  /**
+   * A warm start: keep an encrypted copy of the replica in a local file, and start from it (then
+   * resume Sync from its saved positions) instead of downloading every record again. See the
+   * README's "Warm start" section for its guarantees.
+   */
+  readonly snapshot?: SnapshotOptions;
 }
 
 export interface ResolvedCacheOptions {
@@ -135,6 +142,7 @@ export interface ResolvedCacheOptions {
   /** The same for the replica, whose result is copied before the next call (no allocation for "lean"). */
   readonly replicaProjectData: RecordProjection | undefined;
   readonly transport: DatabrokerTransportImplementation;
+  readonly snapshot: ResolvedSnapshotOptions | undefined;
 }
 
 function invalid(message: string): ConnectError {
@@ -180,7 +188,8 @@ export function resolveCacheOptions(options: DatabrokerCacheOptions): ResolvedCa
   if (!DATABROKER_TRANSPORT_IMPLEMENTATIONS.includes(transport)) {
     throw invalid(`\`transport\` must be one of ${DATABROKER_TRANSPORT_IMPLEMENTATIONS.map((t) => JSON.stringify(t)).join(", ")}`);
   }
-  return { urls, types, subscriberBufferSize, subscriberBufferBytes, projectData, replicaProjectData, transport };
+  const snapshot = options.snapshot === undefined ? undefined : resolveSnapshotOptions(options.snapshot);
+  return { urls, types, subscriberBufferSize, subscriberBufferBytes, projectData, replicaProjectData, transport, snapshot };
 }
 
 /** A host's projection must return bytes; anything else counts as a failure (the record is skipped). */

@@ -32,6 +32,15 @@ export interface CacheStreamState {
    * up: its snapshot's request, a message received while live, or a probe answered while quiet.
    */
   readonly caughtUpAt: number | undefined;
+  /**
+   * Where the stream started: "snapshot" (a warm start from the `snapshot` file, then Sync from
+   * its saved position) or "server" (SyncLatest); undefined while the snapshot file is being read.
+   */
+  readonly startedFrom: "snapshot" | "server" | undefined;
+  /** For a warm start: how old the snapshot was when it was loaded, in milliseconds. */
+  readonly snapshotAgeMs: number | undefined;
+  /** Whether the stream has been current with the server (its backlog read after a warm start). */
+  readonly caughtUp: boolean;
 }
 
 export interface CacheState {

@@ -34,6 +34,9 @@ import type { DatabrokerVersion } from "./databroker-version.js";
 import { Waiters, type WaitOptions } from "./waiters.js";
 import { StaleCacheError } from "./stale-cache-error.js";
 import { StalenessBound, resolveStalenessOptions } from "./staleness-bound.js";
+import { SnapshotKeeper } from "../snapshot-file/snapshot-keeper.js";
+import { snapshotKey } from "../snapshot-file/snapshot-key.js";
+import type { SnapshotReadiness } from "../snapshot-file/snapshot-options.js";
 
 /**
  * How far a cached answer can be trusted for a read-your-writes version:
@@ -189,6 +192,9 @@ interface TypeStream {
   latestKnown: DatabrokerVersion | undefined;
   /** Clock reading when the stream last started connecting: a snapshot is as fresh as its request. */
   connectingAt: number | undefined;
+  /** Where the stream started (undefined while the snapshot file is read), and the snapshot's age then. */
+  startedFrom: "snapshot" | "server" | undefined;
+  snapshotAgeMs: number | undefined;
 }
 
 const CLOSED = () => new ConnectError("databroker cache is closed", Code.Canceled);
@@ -212,6 +218,9 @@ class DatabrokerCacheImpl implements DatabrokerCache {
   readonly #unsubscribeReplica: () => void;
   readonly #now: () => number;
   readonly #staleness: StalenessBound;
+  /** The warm-start file, when the `snapshot` option is given. */
+  readonly #snapshot: SnapshotKeeper | undefined;
+  readonly #snapshotReadiness: SnapshotReadiness;
   readonly client: DataBrokerClient;
   readonly state$: Observable<CacheState>;
 
@@ -281,7 +290,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
           }),
           onInternalError: (error) => this.#log("error", "sync loop caught an internal error", { "record-type": recordTypeAttribute(type), error: errorMessage(error) }),
         });
-        this.#streams.set(type, { type, loop, status: loop.status, latestKnown: undefined, connectingAt: undefined });
+        this.#streams.set(type, { type, loop, status: loop.status, latestKnown: undefined, connectingAt: undefined, startedFrom: undefined, snapshotAgeMs: undefined });
       }
     } catch (error) {
       for (const s of this.#streams.values()) s.loop.close();
@@ -295,6 +304,18 @@ class DatabrokerCacheImpl implements DatabrokerCache {
       probe: (timeoutMs) => this.#probe(timeoutMs),
       onStaleChange: () => this.#publishState(),
     });
+    this.#snapshotReadiness = resolved.snapshot?.readiness ?? "caught-up";
+    this.#snapshot =
+      resolved.snapshot === undefined
+        ? undefined
+        : new SnapshotKeeper(resolved.snapshot, snapshotKey(options.sharedSecret, resolved.snapshot.key), projectionName(options, resolved.snapshot.projectionName), this.#types, this.#replica, {
+            canWrite: () => this.#ready && [...this.#streams.values()].every((s) => s.status.caughtUp),
+            onWritten: ({ durationMs, bytes, records, longestSliceMs }) => {
+              this.#metrics.snapshotWritten(durationMs / 1000);
+              this.#log("debug", "snapshot written", { records, bytes, durationMs: Math.round(durationMs), longestSliceMs: Math.round(longestSliceMs * 10) / 10 });
+            },
+            onWriteFailed: (message) => this.#log("warn", message),
+          });
     this.#state$ = new BehaviorSubject(this.#buildState());
     this.state$ = this.#state$.asObservable();
 
@@ -308,7 +329,44 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     }
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
     this.#log("info", "databroker cache starting", { urls: this.#urlSet.urls.map(originOf).join(","), types: this.#types.map(recordTypeAttribute).join(",") });
-    for (const stream of this.#streams.values()) stream.loop.start();
+    if (this.#snapshot === undefined) {
+      for (const stream of this.#streams.values()) {
+        stream.startedFrom = "server";
+        stream.loop.start();
+      }
+    } else {
+      void this.#warmStart(this.#snapshot);
+    }
+  }
+
+  /**
+   * Loads the snapshot file, then starts each stream from its saved position; a file that
+   * cannot be used is one log line (why, never a secret) and a start from the server.
+   */
+  async #warmStart(keeper: SnapshotKeeper): Promise<void> {
+    const load = await keeper.load((positions, ageMs) => {
+      for (const stream of this.#streams.values()) {
+        if (!positions.has(stream.type)) continue;
+        stream.startedFrom = "snapshot";
+        stream.snapshotAgeMs = ageMs;
+      }
+    });
+    if (this.#lifecycle === "closed") return;
+    if (load.loaded) {
+      this.#metrics.snapshotLoaded();
+      this.#log("info", "resumed from snapshot", { records: load.records, ageMs: Math.round(load.ageMs) });
+    } else if (load.reason !== "missing") {
+      this.#metrics.snapshotRejected(load.reason);
+      this.#log("warn", `snapshot not used: ${load.message}; syncing from the server`, { reason: load.reason });
+    }
+    for (const stream of this.#streams.values()) {
+      const from = load.loaded ? load.positions.get(stream.type) : undefined;
+      stream.startedFrom = from === undefined ? "server" : "snapshot";
+      stream.snapshotAgeMs = from === undefined || !load.loaded ? undefined : load.ageMs;
+      stream.loop.start(from);
+    }
+    this.#publishState();
+    keeper.startWriting();
   }
 
   // ---- readiness ----
@@ -493,7 +551,8 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     // Cancels the streams; the connections close once those have finished (see the transport).
     for (const stream of this.#streams.values()) stream.loop.close();
     this.#staleness.close();
-    this.#closing = this.#urlSet.close();
+    // The final snapshot write (bounded by snapshot.closeWriteTimeoutMs) runs alongside.
+    this.#closing = Promise.all([this.#urlSet.close(), this.#snapshot?.close()]).then(() => undefined);
     this.#unsubscribeReplica();
     this.#replica.close(); // no index build keeps a timer
     this.#waiters.close(CLOSED());
@@ -528,19 +587,35 @@ class DatabrokerCacheImpl implements DatabrokerCache {
   #onBatch(batch: ChangeBatch): void {
     const stream = this.#streams.get(batch.type) ?? this.#streams.get("");
     if (stream !== undefined) this.#learnLatest(stream.type, batch);
-    if (!this.#ready && this.#types.every((t) => this.#replica.isReady(t === "" ? undefined : t))) {
-      this.#ready = true;
-      this.#log("info", "databroker cache ready");
-      this.#publishState();
-    }
+    if (this.#becameReady()) this.#publishState();
     this.#hub.publish(batch);
     this.#waiters.check();
+  }
+
+  /**
+   * Ready once every type has its first snapshot, and (unless `snapshot.readiness` is
+   * "snapshot") every stream started from the snapshot file has read the server's backlog.
+   */
+  #becameReady(): boolean {
+    if (this.#ready || !this.#types.every((t) => this.#replica.isReady(t === "" ? undefined : t))) return false;
+    if (this.#snapshotReadiness === "caught-up") {
+      for (const s of this.#streams.values()) if (s.startedFrom !== "server" && !s.status.caughtUp) return false;
+    }
+    this.#ready = true;
+    this.#log("info", "databroker cache ready");
+    return true;
   }
 
   #onStatus(stream: TypeStream, status: SyncStatus): void {
     const previous = stream.status === status ? undefined : stream.status;
     stream.status = status;
     this.#noteCaughtUp(stream, previous, status);
+    if (stream.startedFrom === "snapshot" && !status.caughtUp && previous?.serverVersion !== undefined && status.serverVersion === undefined) {
+      // The server refused the saved position (another server version, a compacted log).
+      this.#metrics.snapshotRejected("aborted");
+      this.#log("warn", `snapshot position not accepted by the server (${status.lastError ?? "aborted"}); syncing from the server`, { "record-type": recordTypeAttribute(stream.type), reason: "aborted" });
+    }
+    this.#becameReady();
     this.#metrics.status(stream.type, previous, status);
     if (previous?.state !== status.state) {
       const attributes = { "record-type": recordTypeAttribute(stream.type), state: status.state, url: status.url, attempt: status.attempt };
@@ -561,8 +636,10 @@ class DatabrokerCacheImpl implements DatabrokerCache {
   /** A snapshot in counts as of its request; a message on a live stream as of its arrival. */
   #noteCaughtUp(stream: TypeStream, previous: SyncStatus | undefined, status: SyncStatus): void {
     if (status.state === "connecting" && previous?.state !== "connecting") stream.connectingAt = this.#now();
-    if (status.state !== "live") return;
-    if (previous?.state === "snapshotting" && stream.connectingAt !== undefined) this.#staleness.confirm(stream.type, stream.connectingAt);
+    // A warm start's backlog (read from a saved position) proves nothing until it has all come in.
+    if (status.state !== "live" || !status.caughtUp) return;
+    const justCaughtUp = previous?.state === "snapshotting" || (previous?.state === "live" && !previous.caughtUp);
+    if (justCaughtUp && stream.connectingAt !== undefined) this.#staleness.confirm(stream.type, stream.connectingAt);
     if (status.lastMessageAt !== undefined && status.lastMessageAt !== previous?.lastMessageAt) this.#staleness.confirm(stream.type, this.#now());
   }
 
@@ -620,6 +697,9 @@ class DatabrokerCacheImpl implements DatabrokerCache {
         lastMessageAt: s.status.lastMessageAt,
         retryInMs: s.status.retryInMs,
         caughtUpAt: this.#staleness.caughtUpAt(s.type),
+        startedFrom: s.startedFrom,
+        snapshotAgeMs: s.snapshotAgeMs,
+        caughtUp: s.status.caughtUp,
       }));
     }
     // Every subscriber gets the same object: frozen, so none can change what another sees.
@@ -645,6 +725,12 @@ function checkVersion(version: DatabrokerVersion): void {
   if (typeof version !== "object" || version === null || typeof version.serverVersion !== "bigint" || typeof version.recordVersion !== "bigint") {
     throw new ConnectError("a version is { serverVersion: bigint, recordVersion: bigint } (e.g. from a Put response)", Code.InvalidArgument);
   }
+}
+
+/** The projection's name in a snapshot file: "full", "lean", or the host's name for its function. */
+function projectionName(options: DatabrokerCacheOptions, custom: string): string {
+  const projection = options.projection ?? "full";
+  return typeof projection === "function" ? `custom:${custom}` : projection;
 }
 
 /** A URL without path or credentials, for logs. */

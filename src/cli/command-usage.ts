@@ -29,7 +29,7 @@ commands:
           expiries, and mirror it with the cache, showing a live status until Ctrl-C
           (--once: print the summary and one status line, then exit)
   mirror  --url URL [--url URL ...] --shared-secret-file F [--ca-file F] [--server-name N]
-          [--type T ...] [--interval-ms N] [--duration-ms N]
+          [--type T ...] [--interval-ms N] [--snapshot PATH] [--duration-ms N]
           the same live status, mirroring a running databroker
   get     session|user|service-account|TYPE ID   (+ the connection flags)
           print one record as protobuf JSON
@@ -77,6 +77,8 @@ flags:
   --interval-ms N            milliseconds between status lines, at least 1 (default 1000)
   --lookups-per-second N     getSession calls per second behind the status, at least 1 (default 50000)
   --ready-timeout-ms N       how long the first snapshots may take, at least 1 (default 60000)
+  --snapshot PATH            warm start: keep an encrypted snapshot of the cache in PATH (key
+                             derived from the shared secret), start from it and resume Sync
   --duration-ms N            stop after this many milliseconds (default: run until Ctrl-C)
 ${HELP_FLAG}
 

@@ -4,6 +4,7 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { DatabrokerCache } from "../cache/databroker-cache.js";
+import type { CacheState } from "../cache/cache-state.js";
 import { SESSION_TYPE } from "../records/type-urls.js";
 import { CliUsageError } from "./cli-error.js";
 import type { DemoWriter } from "./demo-writer.js";
@@ -42,10 +43,7 @@ export async function runLiveStatus(options: LiveStatusOptions): Promise<void> {
     const syncStarted = performance.now();
     await initialSync(options);
     if (signal.aborted) return;
-    out.write(
-      `cache ready: first snapshots loaded in ${((performance.now() - syncStarted) / 1000).toFixed(2)} s ` +
-        `(${(performance.now() / 1000).toFixed(2)} s after start)\n`,
-    );
+    out.write(`${readyLine(cache.state, (performance.now() - syncStarted) / 1000)} (${(performance.now() / 1000).toFixed(2)} s after start)\n`);
     reads?.start();
     options.writer?.start();
     if (options.once === true) {
@@ -92,4 +90,19 @@ async function initialSync(options: LiveStatusOptions): Promise<void> {
   } finally {
     clearInterval(poll);
   }
+}
+
+/** The line printed once the cache is ready: how it started (from the server, or resumed from a snapshot and how old). */
+export function readyLine(state: CacheState, seconds: number): string {
+  const resumed = state.streams.filter((s) => s.startedFrom === "snapshot");
+  if (resumed.length === 0) return `cache ready: first snapshots loaded in ${seconds.toFixed(2)} s`;
+  const ageMs = Math.max(...resumed.map((s) => s.snapshotAgeMs ?? 0));
+  const which = resumed.length === state.streams.length ? "" : ` (${resumed.length} of ${state.streams.length} types)`;
+  return `cache ready: resumed from snapshot (age ${formatAge(ageMs)})${which}, caught up in ${seconds.toFixed(2)} s`;
+}
+
+function formatAge(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 3_600_000) return `${(ms / 60_000).toFixed(1)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
 }

@@ -35,6 +35,7 @@ const DEMO_FLAGS = {
 const MIRROR_FLAGS = {
   ...REMOTE_FLAGS,
   type: { type: "string", multiple: true },
+  snapshot: { type: "string" },
   "interval-ms": { type: "string" },
   "lookups-per-second": { type: "string" },
   "ready-timeout-ms": { type: "string" },
@@ -98,7 +99,7 @@ async function runCommand(command: CommandName, rest: readonly string[]): Promis
         lookupsPerSecond: positiveIntegerFlag("lookups-per-second", values["lookups-per-second"], 50_000),
         readyTimeoutMs: millisecondsFlag("ready-timeout-ms", values["ready-timeout-ms"], 60_000),
       };
-      return runMirror({ remote: remoteSettings(values), types: values.type ?? [], ...settings });
+      return runMirror({ remote: remoteSettings(values), types: values.type ?? [], snapshotPath: values.snapshot, ...settings });
     }
     case "get": {
       const line = readCommandLine(command, rest, REMOTE_FLAGS);

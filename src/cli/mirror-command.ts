@@ -14,6 +14,8 @@ export interface MirrorOptions {
   readonly intervalMs: number;
   readonly lookupsPerSecond: number;
   readonly readyTimeoutMs: number;
+  /** Warm start: the encrypted snapshot file (key derived from the shared secret). */
+  readonly snapshotPath?: string | undefined;
 }
 
 export async function runMirror(options: MirrorOptions): Promise<number> {
@@ -30,7 +32,14 @@ export async function runMirror(options: MirrorOptions): Promise<number> {
   }
   process.stdout.write(`databroker ${probe.url}: server version ${probe.info.serverVersion}, latest record version ${probe.info.latestRecordVersion}\n`);
   const { signal, dispose } = shutdownSignal(options.durationMs);
-  const cache = createDatabrokerCache({ urls: options.remote.urls, sharedSecret: options.remote.sharedSecret, tls: options.remote.tls, types, signal });
+  const cache = createDatabrokerCache({
+    urls: options.remote.urls,
+    sharedSecret: options.remote.sharedSecret,
+    tls: options.remote.tls,
+    types,
+    signal,
+    ...(options.snapshotPath === undefined ? {} : { snapshot: { path: options.snapshotPath } }),
+  });
   try {
     await runLiveStatus({
       cache,

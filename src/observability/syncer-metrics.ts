@@ -44,6 +44,9 @@ export class SyncerMetrics {
   readonly #updateDuration: Histogram;
   readonly #overflows: Counter;
   readonly #malformed: Counter;
+  readonly #snapshotLoads: Counter;
+  readonly #snapshotRejections: Counter;
+  readonly #snapshotWriteDuration: Histogram;
   readonly #attributes = new Map<string, Attributes>();
 
   constructor(options: MetricsOptions) {
@@ -72,6 +75,11 @@ export class SyncerMetrics {
     this.#malformed = meter.createCounter("databroker.cache.malformed_records", {
       description: "Records skipped because their data does not parse as their type",
     });
+    this.#snapshotLoads = meter.createCounter("databroker.cache.snapshot.loads", { description: "Warm starts from the snapshot file" });
+    this.#snapshotRejections = meter.createCounter("databroker.cache.snapshot.rejections", {
+      description: "Snapshot files not used, by reason (format, mismatch, expired, key, tampered, truncated, unreadable, aborted)",
+    });
+    this.#snapshotWriteDuration = meter.createHistogram("databroker.cache.snapshot.write.duration", { description: "Time to write the snapshot file", unit: "s" });
   }
 
   #attrs(type: string): Attributes {
@@ -118,5 +126,17 @@ export class SyncerMetrics {
 
   malformed(type: string): void {
     this.#malformed.add(1, this.#attrs(type));
+  }
+
+  snapshotLoaded(): void {
+    this.#snapshotLoads.add(1);
+  }
+
+  snapshotRejected(reason: string): void {
+    this.#snapshotRejections.add(1, { reason });
+  }
+
+  snapshotWritten(durationSeconds: number): void {
+    this.#snapshotWriteDuration.record(durationSeconds);
   }
 }

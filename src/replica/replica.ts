@@ -503,6 +503,17 @@ export class Replica {
   }
 
   /**
+   * Where a saved copy of the type's tables may resume Sync from: the held server version and
+   * the floor (every change at or below it is settled: the sync loop never re-reads below it).
+   * Resuming there replays what came after, which the replica recognises by version; resuming
+   * from the position itself could miss a commit that became visible late under it.
+   */
+  resumePoint(type = ""): ReplicaVersions | undefined {
+    const scope = type === "" ? this.#allTypesScope : (this.#scopeOf.get(type) ?? this.#allTypesScope);
+    return scope === undefined ? undefined : { serverVersion: scope.serverVersion, recordVersion: scope.floor };
+  }
+
+  /**
    * The options held for a type (from the last snapshot or options event), frozen. While new
    * indexable_fields are being indexed, the options the field indexes still answer by.
    */

@@ -97,7 +97,24 @@ export interface SyncStatus {
   readonly lastMessageAt: number | undefined;
   /** While backing-off: how long until the next attempt. */
   readonly retryInMs: number | undefined;
+  /**
+   * True once the loop has been current with the server: a snapshot completed, or (started from
+   * a saved position) the first Sync from it delivered the whole backlog. Sticky.
+   */
+  readonly caughtUp: boolean;
 }
+
+/** A saved position to resume from instead of a first SyncLatest (a warm start). */
+export interface ResumePosition {
+  readonly serverVersion: bigint;
+  readonly recordVersion: bigint;
+}
+
+/**
+ * Whether the loop has been current with the server: "pending" while the first Sync from a
+ * saved position is reading its backlog (with wait=false, so its end says it is all there).
+ */
+type CatchUp = "pending" | "done";
 
 interface QueuedInput {
   readonly input: LoopInput;
@@ -110,6 +127,7 @@ export class SyncLoop {
   private effect: Subscription | undefined;
   private source: SyncStreamSource | undefined;
   private retryInMs: number | undefined;
+  private catchUp: CatchUp = "pending";
   private readonly queue: QueuedInput[] = [];
   private processing = false;
   private readonly policy: RetryPolicy;
@@ -154,8 +172,18 @@ export class SyncLoop {
     return this.statusSubject.getValue();
   }
 
-  /** Starts syncing (idle -> connecting). Does nothing once started or closed. */
-  start(): void {
+  /**
+   * Starts syncing (idle -> connecting). Does nothing once started or closed. With `from` (a
+   * saved snapshot's position, whose records the target already holds), the loop resumes Sync
+   * from it instead of starting with SyncLatest; its first stream reads the backlog without
+   * waiting, and its end marks the loop caught up. ABORTED (another server version, a compacted
+   * log) falls back to SyncLatest as usual.
+   */
+  start(from?: ResumePosition): void {
+    if (from !== undefined && this.state.name === "idle") {
+      this.state = { ...this.state, serverVersion: from.serverVersion, recordVersion: from.recordVersion };
+      this.history.reset(this.now(), from.recordVersion);
+    }
     this.dispatch({ event: { type: "start" } }, undefined);
   }
 
@@ -222,7 +250,10 @@ export class SyncLoop {
     }
     this.state = next;
 
-    if (event.type === "snapshotReceived") this.history.reset(this.now(), event.recordVersion);
+    if (event.type === "snapshotReceived") {
+      this.history.reset(this.now(), event.recordVersion);
+      this.catchUp = "done";
+    }
     else if (event.type === "streamMessage" && next.recordVersion > previous.recordVersion) this.history.record(this.now(), next.recordVersion);
     if (event.type === "error" && event.connectionFailure && this.source !== undefined) {
       this.options.source.reportConnectionFailure(this.source);
@@ -254,7 +285,7 @@ export class SyncLoop {
         const serverVersion = state.serverVersion;
         if (serverVersion === undefined) throw new Error("sync loop entered live without a server version");
         const refresh = timer(this.refreshIntervalMs).pipe(map(() => this.refreshInput(serverVersion)));
-        feed(merge(this.withSource((source) => this.changeStream(source, serverVersion, state.recordVersion)), refresh));
+        feed(merge(this.withSource((source) => this.changeStream(source, serverVersion, state.recordVersion, this.catchUp === "done")), refresh));
         return;
       }
       case "backing-off": {
@@ -395,13 +426,23 @@ export class SyncLoop {
     });
   }
 
-  /** Sync from our position, waiting for changes; each batch becomes one change event. */
-  private changeStream(source: SyncStreamSource, serverVersion: bigint, recordVersion: bigint): Observable<LoopInput> {
+  /**
+   * Sync from our position, waiting for changes; each batch becomes one change event. Without
+   * `wait` (catching up from a saved position) the server ends the stream after the backlog: the
+   * end is a refresh into a waiting stream from the position reached, and marks the loop caught up.
+   */
+  private changeStream(source: SyncStreamSource, serverVersion: bigint, recordVersion: bigint, wait: boolean): Observable<LoopInput> {
     const type = this.options.type;
     const healthyMs = healthyStreamMs(this.policy);
     const openedAt = this.now();
+    const caughtUp = (): LoopInput => ({
+      event: { type: "refresh", from: this.state.recordVersion },
+      commit: () => {
+        this.catchUp = "done";
+      },
+    });
     return readStream<SyncResponse>(
-      (signal) => source.sync({ serverVersion, recordVersion, type }, signal),
+      (signal) => source.sync(wait ? { serverVersion, recordVersion, type } : { serverVersion, recordVersion, type, wait: false }, signal),
       {
         onBatch(batch, at) {
           // Stream order is kept: options (sent once at stream start) and runs of records
@@ -424,6 +465,7 @@ export class SyncLoop {
           return { event: { type: "streamMessage", at, highestRecordVersion: highest }, outputs };
         },
         onEnd(at) {
+          if (!wait) return caughtUp();
           return { event: { type: "streamEnded", healthy: at - openedAt >= healthyMs } };
         },
       },
@@ -441,6 +483,7 @@ export class SyncLoop {
       lastError: state.lastError,
       lastMessageAt: state.lastMessageAt,
       retryInMs: this.retryInMs,
+      caughtUp: this.catchUp === "done",
     };
   }
 

@@ -17,7 +17,8 @@ export interface SyncStreamSource {
   /** Resolves once the connection to this databroker is up; rejects with why it is not. */
   connect(): Promise<void>;
   syncLatest(type: string, signal: AbortSignal): AsyncIterable<SyncLatestResponse>;
-  sync(request: { serverVersion: bigint; recordVersion: bigint; type: string }, signal: AbortSignal): AsyncIterable<SyncResponse>;
+  /** `wait` false: the server sends the backlog and ends the stream (default true: it stays open). */
+  sync(request: { serverVersion: bigint; recordVersion: bigint; type: string; wait?: boolean }, signal: AbortSignal): AsyncIterable<SyncResponse>;
 }
 
 export interface SyncSourceProvider {
@@ -45,9 +46,9 @@ class UrlSetSource implements SyncStreamSource {
     return this.connection.dataBroker.syncLatest({ type }, { signal });
   }
 
-  sync(request: { serverVersion: bigint; recordVersion: bigint; type: string }, signal: AbortSignal): AsyncIterable<SyncResponse> {
-    // wait=true: stay open and stream changes as they happen.
-    return this.connection.dataBroker.sync({ ...request, wait: true }, { signal });
+  sync(request: { serverVersion: bigint; recordVersion: bigint; type: string; wait?: boolean }, signal: AbortSignal): AsyncIterable<SyncResponse> {
+    // wait=true unless asked otherwise: stay open and stream changes as they happen.
+    return this.connection.dataBroker.sync({ ...request, wait: request.wait ?? true }, { signal });
   }
 }
 

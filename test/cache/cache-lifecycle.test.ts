@@ -137,6 +137,7 @@ describe("public surface", () => {
         "SESSION_BINDING_REQUEST_TYPE",
         "SESSION_BINDING_TYPE",
         "SESSION_TYPE",
+        "SNAPSHOT_REJECTION_REASONS",
         "ServiceAccountSchema",
         "SessionSchema",
         "SharedSecretError",

@@ -153,6 +153,21 @@ describe("mirror shows the live status against a running databroker", () => {
   });
 });
 
+describe("mirror --snapshot", () => {
+  it("keeps an encrypted snapshot, and the next run resumes from it and says so", async () => {
+    const path = join(dir, "mirror.snapshot");
+    const first = await cli("mirror", ...remote(), "--type", "session", "--snapshot", path, "--duration-ms", "800", "--interval-ms", "400");
+    expect(first.stderr).toBe("");
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/cache ready: first snapshots loaded in/);
+    const second = await cli("mirror", ...remote(), "--type", "session", "--snapshot", path, "--duration-ms", "800", "--interval-ms", "400");
+    expect(second.stderr).toBe("");
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/cache ready: resumed from snapshot \(age \d+\.\d s\), caught up in /);
+    expect(second.stdout).toMatch(/^status .*session\.Session=3 /m);
+  });
+});
+
 describe("connection problems are one line saying what to fix", () => {
   it("a wrong shared secret", async () => {
     const { code, stdout, stderr } = await cli("mirror", "--url", server.url, "--shared-secret-file", wrongSecretFile);
