@@ -6,11 +6,12 @@
  * same peer; the verifier fetches the peer's JWKS.
  */
 import { generateKeyPairSync } from "node:crypto";
-import { create } from "@bufbuild/protobuf";
-import { ListValueSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
+import { create, fromJson, toBinary, type JsonObject } from "@bufbuild/protobuf";
+import { AnySchema, ListValueSchema, StructSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, type JWK } from "jose";
 import { filter, firstValueFrom } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RecordSchema } from "../../gen/databroker/databroker_pb.js";
 import { createAssertionVerifier, sessionEnds$, type AssertionVerifier, type DatabrokerCache } from "../../src/index.js";
 import { Cleanups, SECRET, cacheFor, deleted, serviceAccount, session, until, user, writer } from "../cache/cache-fixtures.js";
 import { requirePomeriumOrExplain } from "../interop/interop-availability.js";
@@ -25,6 +26,14 @@ let verifier: AssertionVerifier;
 let configuredKid: string;
 
 const strings = (...values: string[]) => create(ListValueSchema, { values: values.map((v) => create(ValueSchema, { kind: { case: "stringValue", value: v } })) });
+
+/** A directory sync record (a protobuf Struct), as Pomerium's directory providers store them. */
+const directory = (type: "pomerium.io/DirectoryUser" | "pomerium.io/DirectoryGroup", id: string, fields: JsonObject) =>
+  create(RecordSchema, {
+    type,
+    id,
+    data: create(AnySchema, { typeUrl: `type.googleapis.com/${StructSchema.typeName}`, value: toBinary(StructSchema, fromJson(StructSchema, fields)) }),
+  });
 
 /** Hex of the key's RFC 7638 SHA-256 thumbprint: the kid Pomerium gives a key of its signing_key. */
 async function pomeriumKid(publicJwk: JWK): Promise<string> {
@@ -80,6 +89,24 @@ describe("assertions minted by Pomerium's code", () => {
     const bothIssuers = createAssertionVerifier(cache, { issuer: [HOST, `https://${HOST}/`], audience: HOST, jwks: pomerium.jwksUrl });
     cleanups.add(() => bothIssuers.close());
     expect((await bothIssuers.verify(uri)).ok).toBe(true);
+  });
+
+  it("takes email and groups from Pomerium's directory records when they exist, as its headers evaluator does", async () => {
+    await db.put({
+      records: [
+        session("s3", "u3", { claims: { groups: strings("from-the-idp-token") } }),
+        user("u3", "grace@old.example.com", "Grace"),
+        directory("pomerium.io/DirectoryUser", "u3", { email: "grace@example.com", group_ids: ["g1", "g2"] }),
+        directory("pomerium.io/DirectoryGroup", "g1", { name: "Admins" }),
+      ],
+    });
+    await until(() => cache.getSession("s3") !== undefined, "s3 in the replica");
+    const { assertion } = await pomerium.mintAssertion({ sessionId: "s3", host: HOST });
+    // Group ids, then the names of those that have a group record; the session's own claim is not used.
+    // name comes from the session's or the user's claims only, never the user record's name field.
+    expect(decodeJwt(assertion)).toMatchObject({ sub: "u3", email: "grace@example.com", groups: ["g1", "g2", "Admins"], name: "" });
+    const result = await verifier.verify(assertion);
+    expect(result).toMatchObject({ ok: true, identity: { email: "grace@example.com", groups: ["g1", "g2", "Admins"] } });
   });
 
   it("refuses the assertion as session-signed-out once the session is deleted in Pomerium's databroker, and reports the end", async () => {
