@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { startPomerium } from "../test/support/pomerium-harness.js";
+import { startPomerium, type PomeriumInstance } from "../test/support/pomerium-harness.js";
 import { SECRET_ENV } from "./bench-secret.js";
 
 export type BenchServerKind = "pomerium" | "in-memory";
@@ -17,6 +17,8 @@ export interface BenchServer {
   readonly url: string;
   /** Human-readable description for the report. */
   readonly description: string;
+  /** The Pomerium peer itself (its admin channel: assertions, JWKS), when kind is "pomerium". */
+  readonly pomerium?: PomeriumInstance;
   stop(): Promise<void>;
 }
 
@@ -30,7 +32,7 @@ export function pomeriumBinaryPresent(): boolean {
 export async function startBenchServer(kind: BenchServerKind, sharedSecret: string): Promise<BenchServer> {
   if (kind === "pomerium") {
     const p = await startPomerium({ storage: "memory", sharedSecret, name: "bench" });
-    return { kind, url: p.url, description: `Pomerium ${p.pomeriumVersion} databroker, memory storage (interop/pomerium)`, stop: () => p.stop() };
+    return { kind, url: p.url, description: `Pomerium ${p.pomeriumVersion} databroker, memory storage (interop/pomerium)`, pomerium: p, stop: () => p.stop() };
   }
   const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", SERVER_SCRIPT], {
     stdio: ["pipe", "pipe", "inherit"],

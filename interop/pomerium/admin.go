@@ -12,9 +12,12 @@ import (
 //	POST /compact  drop every change except the newest (Pomerium's cleaner with cutoff now)
 //	GET  /healthz  "ok"
 //
+// and the assertion issuer's routes (assertion_issuer.go: POST /assertion, the JWKS, key rotation).
+//
 // It carries no authentication: it listens on loopback and exists only in tests.
-func newAdminHandler(backend *backendAccess) http.Handler {
+func newAdminHandler(backend *backendAccess, issuer *assertionIssuer) http.Handler {
 	mux := http.NewServeMux()
+	issuer.register(mux)
 	mux.HandleFunc("POST /compact", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 		defer cancel()

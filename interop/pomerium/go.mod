@@ -4,7 +4,11 @@ module github.com/pomerium-sdk/databroker-cache/interop/pomerium
 
 go 1.26.3
 
-require github.com/pomerium/pomerium v0.32.9
+require (
+	github.com/go-jose/go-jose/v3 v3.0.5
+	github.com/google/uuid v1.6.0
+	github.com/pomerium/pomerium v0.32.9
+)
 
 // Dependency versions from github.com/pomerium/pomerium@v0.33.1's go.mod (served by the proxy
 // although its module zip is not); go mod tidy keeps the ones our build actually uses.
@@ -56,7 +60,6 @@ require (
 	github.com/fsnotify/fsnotify v1.9.0 // indirect
 	github.com/gaissmai/bart v0.26.1 // indirect
 	github.com/getsentry/sentry-go v0.27.0 // indirect
-	github.com/go-jose/go-jose/v3 v3.0.5 // indirect
 	github.com/go-jose/go-jose/v4 v4.1.4 // indirect
 	github.com/go-kit/log v0.2.1 // indirect
 	github.com/go-logfmt/logfmt v0.6.0 // indirect
@@ -69,7 +72,6 @@ require (
 	github.com/google/btree v1.1.3 // indirect
 	github.com/google/cel-go v0.28.1 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/google/uuid v1.6.0 // indirect
 	github.com/gorilla/mux v1.8.1 // indirect
 	github.com/gregjones/httpcache v0.0.0-20190611155906-901d90724c79 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.29.0 // indirect

@@ -149,9 +149,15 @@ func run(f flags) error {
 		return fmt.Errorf("listen admin: %w", err)
 	}
 
+	issuer, err := newAssertionIssuer(lis.Addr().String(), sharedKey)
+	if err != nil {
+		return err
+	}
+	defer issuer.close()
+
 	grpcErr := make(chan error, 1)
 	go func() { grpcErr <- grpcServer.Serve(lis) }()
-	adminServer := &http.Server{Handler: newAdminHandler(backend), ReadHeaderTimeout: 10 * time.Second}
+	adminServer := &http.Server{Handler: newAdminHandler(backend, issuer), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = adminServer.Serve(adminLis) }()
 
 	// Ready means: a real client with a signed JWT got ServerInfo over the socket. That also

@@ -39,6 +39,27 @@ export interface PomeriumStartOptions {
   readonly port?: number;
   /** Label used in log file names. */
   readonly name?: string;
+  /**
+   * Identity assertion signing key(s) in the form of Pomerium's `signing_key` (base64 of one or
+   * more PEM private keys: the first signs, all are published). Written to a 0600 file like the
+   * shared secret. When omitted the peer generates a P-256 key.
+   */
+  readonly signingKey?: string;
+}
+
+/** What POST /assertion on the admin port asks for. */
+export interface AssertionRequest {
+  /** The session (or service account) id the request carries; it must live in the peer's databroker. */
+  readonly sessionId: string;
+  /** The route's host name: `aud`, and `iss` unless `issuerFormat` is "uri". */
+  readonly host: string;
+  /** Pomerium's `jwt_issuer_format`: "hostOnly" (default) or "uri" (`https://host/`). */
+  readonly issuerFormat?: "hostOnly" | "uri";
+}
+
+/** Raised by mintAssertion when the session is not live in the peer's databroker (HTTP 404). */
+export class NoLiveSessionError extends Error {
+  override readonly name = "NoLiveSessionError";
 }
 
 export interface PomeriumInstance {
@@ -47,8 +68,10 @@ export interface PomeriumInstance {
   /** h2c base URL, e.g. http://127.0.0.1:41234 */
   readonly url: string;
   readonly port: number;
-  /** Admin side channel (test only): POST /compact, GET /healthz. */
+  /** Admin side channel (test only): POST /compact, GET /healthz, the assertion issuer's routes. */
   readonly adminUrl: string;
+  /** The public signing keys, served as Pomerium serves `/.well-known/pomerium/jwks.json`. */
+  readonly jwksUrl: string;
   /** Server version reported by ServerInfo when the instance became ready. */
   readonly serverVersion: bigint;
   /** Pomerium module version the peer was built from. */
@@ -58,6 +81,19 @@ export interface PomeriumInstance {
   logTail(): string;
   /** Drops every change except the newest, as Pomerium's cleaner does after the retention. */
   compact(): Promise<void>;
+  /**
+   * An `X-Pomerium-Jwt-Assertion` for a session that lives in this peer's databroker, with the
+   * claims Pomerium's headers evaluator derives from the stored session and user, signed with
+   * the peer's current signing key by Pomerium's key loading (interop/pomerium/assertion_issuer.go).
+   * Rejects with NoLiveSessionError when the session is absent or expired.
+   */
+  mintAssertion(request: AssertionRequest): Promise<{ assertion: string; kid: string }>;
+  /**
+   * A new signing key signs from now on; the `retain` newest previous keys stay published
+   * (default 1; 0 removes the old keys from the JWKS at once). Resolves to the new kid and the
+   * published kids, signing key first.
+   */
+  rotateSigningKey(options?: { retain?: number }): Promise<{ kid: string; published: string[] }>;
   /** SIGTERM, then SIGKILL after a grace period. Idempotent. */
   stop(): Promise<void>;
   /**
@@ -161,6 +197,11 @@ export async function startPomerium(options: PomeriumStartOptions): Promise<Pome
     "-exit-on-stdin-eof",
   ];
   if (options.dsn !== undefined) args.push("-dsn", options.dsn);
+  if (options.signingKey !== undefined) {
+    const keyFile = join(secretDir, "signing-key");
+    await writeFile(keyFile, options.signingKey, { mode: 0o600 });
+    args.push("-signing-key-file", keyFile);
+  }
 
   // A just-freed fixed port can still be held by the previous process for a moment.
   for (let attempt = 1; ; attempt++) {
@@ -252,6 +293,7 @@ async function launch(
     url: `http://${ready.addr}`,
     port,
     adminUrl,
+    jwksUrl: `${adminUrl}/.well-known/pomerium/jwks.json`,
     serverVersion: ready.serverVersion,
     pomeriumVersion: ready.pomeriumVersion,
     logPath,
@@ -259,6 +301,21 @@ async function launch(
     async compact() {
       const res = await fetch(`${adminUrl}/compact`, { method: "POST" });
       if (!res.ok) throw new Error(`${name} compact failed: HTTP ${res.status} ${await res.text()}`);
+    },
+    async mintAssertion(request) {
+      const res = await fetch(`${adminUrl}/assertion`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ session_id: request.sessionId, host: request.host, issuer_format: request.issuerFormat ?? "" }),
+      });
+      if (res.status === 404) throw new NoLiveSessionError(`${name}: ${(await res.text()).trim()}`);
+      if (!res.ok) throw new Error(`${name} assertion failed: HTTP ${res.status} ${await res.text()}`);
+      return (await res.json()) as { assertion: string; kid: string };
+    },
+    async rotateSigningKey(rotation = {}) {
+      const res = await fetch(`${adminUrl}/rotate-signing-key?retain=${rotation.retain ?? 1}`, { method: "POST" });
+      if (!res.ok) throw new Error(`${name} key rotation failed: HTTP ${res.status} ${await res.text()}`);
+      return (await res.json()) as { kid: string; published: string[] };
     },
     stop() {
       stopPromise ??= (async () => {
