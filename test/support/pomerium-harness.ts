@@ -39,6 +39,8 @@ export interface PomeriumStartOptions {
   readonly port?: number;
   /** Label used in log file names. */
   readonly name?: string;
+  /** More flags for the peer (the cluster settings: see pomerium-cluster.ts). */
+  readonly extraArgs?: readonly string[];
 }
 
 export interface PomeriumInstance {
@@ -161,6 +163,7 @@ export async function startPomerium(options: PomeriumStartOptions): Promise<Pome
     "-exit-on-stdin-eof",
   ];
   if (options.dsn !== undefined) args.push("-dsn", options.dsn);
+  if (options.extraArgs !== undefined) args.push(...options.extraArgs);
 
   // A just-freed fixed port can still be held by the previous process for a moment.
   for (let attempt = 1; ; attempt++) {
