@@ -97,6 +97,17 @@ func run(f flags) error {
 	// Pomerium logs through zerolog; the global level is the one knob reachable from outside.
 	zerolog.SetGlobalLevel(level)
 
+	// Pomerium reads shared_secret_file again each time it derives the key (a follower building
+	// its client to a newly elected leader does), and our tests delete the file once the peer is
+	// ready: read it once here. Pomerium applies the same checks to an inline secret.
+	if f.sharedSecretFile != "" {
+		raw, err := os.ReadFile(f.sharedSecretFile)
+		if err != nil {
+			return fmt.Errorf("read -shared-secret-file: %w", err)
+		}
+		f.sharedSecret, f.sharedSecretFile = string(raw), ""
+	}
+
 	opts := config.NewDefaultOptions()
 	opts.Services = config.ServiceDataBroker
 	opts.SharedKey = f.sharedSecret

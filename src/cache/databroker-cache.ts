@@ -20,6 +20,7 @@ import { Replica, type LocalQueryRequest, type ValidityOptions } from "../replic
 import { replicaTarget } from "../sync/replica-target.js";
 import { SyncLoop, type SyncStatus } from "../sync/sync-loop.js";
 import { syncSourcesFromUrlSet } from "../sync/sync-stream-source.js";
+import { resolveClusterOptions } from "../sync/cluster-options.js";
 import { createDataBrokerClient, type DataBrokerClient } from "../transport/databroker-clients.js";
 import { createDatabrokerUrlSet, type DatabrokerUrlSet } from "../transport/databroker-url-set.js";
 import { cacheLog, type CacheLog } from "../observability/cache-logger.js";
@@ -227,6 +228,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
       // Throws ConnectError AlreadyExists for a name taken (built in: user_id, email).
       for (const [name, keys] of Object.entries(indexes)) this.#replica.addIndex(type, name, keys);
     }
+    const cluster = options.cluster === undefined ? undefined : resolveClusterOptions(options.cluster);
     // Throws SharedSecretError / ConnectError(InvalidArgument) before anything connects.
     this.#urlSet = createDatabrokerUrlSet(resolved.urls, {
       sharedSecret: options.sharedSecret,
@@ -245,7 +247,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     });
     this.#unsubscribeReplica = this.#replica.subscribe((batch) => this.#onBatch(batch));
 
-    const sources = syncSourcesFromUrlSet(this.#urlSet);
+    const sources = syncSourcesFromUrlSet(this.#urlSet, cluster?.syncMode);
     try {
       for (const type of this.#types) {
         const loop = new SyncLoop({
@@ -255,6 +257,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
           connectTimeoutMs: options.connectTimeoutMs,
           retry: options.retry,
           refresh: options.streamRefresh,
+          ...(cluster !== undefined ? { nodeCheckIntervalMs: cluster.leaderCheckIntervalMs } : {}),
           // SyncLatest streams into the replica batch by batch and completes in slices (no long
           // stall); changes apply in the step that advances the position (a refusal resyncs).
           replica: replicaTarget(this.#replica, {
@@ -548,6 +551,8 @@ class DatabrokerCacheImpl implements DatabrokerCache {
         lastError: s.status.lastError,
         lastMessageAt: s.status.lastMessageAt,
         retryInMs: s.status.retryInMs,
+        requestMode: s.status.requestMode,
+        behindLeader: s.status.behindLeader,
       }));
     }
     // Every subscriber gets the same object: frozen, so none can change what another sees.
