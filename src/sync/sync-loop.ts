@@ -371,7 +371,8 @@ export class SyncLoop {
         pending = setTimeout(check, intervalMs);
       };
       const check = () => {
-        source.checkNode!(controller.signal).then(
+        // A check never outlives the next one's turn: a node that does not answer is left to the stream.
+        source.checkNode!(controller.signal, intervalMs).then(
           (node) => {
             if (controller.signal.aborted) return;
             if (node.serverVersion !== serverVersion) {

@@ -34,7 +34,7 @@ export interface SyncStreamSource {
    * differs, or a node that lost its leader, no longer receives changes). Rejects with the
    * node's answer (e.g. CLUSTER_HAS_NO_LEADER).
    */
-  checkNode?(signal: AbortSignal): Promise<NodeCheck>;
+  checkNode?(signal: AbortSignal, timeoutMs: number): Promise<NodeCheck>;
 }
 
 export interface SyncSourceProvider {
@@ -79,16 +79,16 @@ class UrlSetSource implements SyncStreamSource {
     return this.connection.dataBroker.sync({ ...request, wait: true }, { signal, headers: this.#headers });
   }
 
-  async checkNode(signal: AbortSignal): Promise<NodeCheck> {
-    const own = await this.connection.dataBroker.serverInfo({}, { signal, headers: this.#headers });
+  async checkNode(signal: AbortSignal, timeoutMs: number): Promise<NodeCheck> {
+    const own = await this.connection.dataBroker.serverInfo({}, { signal, timeoutMs, headers: this.#headers });
     if (this.requestMode !== "local") return { serverVersion: own.serverVersion, behindLeader: undefined };
     // A node's checkpoint is the leader's (server version, record version) it has copied up to;
     // ServerInfo in default mode is forwarded to the leader.
     let behindLeader: bigint | undefined;
     try {
       const [checkpoint, leader] = await Promise.all([
-        this.connection.checkpoint.getCheckpoint({}, { signal }),
-        this.connection.dataBroker.serverInfo({}, { signal }),
+        this.connection.checkpoint.getCheckpoint({}, { signal, timeoutMs }),
+        this.connection.dataBroker.serverInfo({}, { signal, timeoutMs }),
       ]);
       const copied = checkpoint.checkpoint;
       if (copied !== undefined && copied.serverVersion === leader.serverVersion) {

@@ -61,7 +61,10 @@ export interface PomeriumCluster {
   restart(id: string): Promise<void>;
   /** Cuts the node off from every other node (Raft and forwarding), both ways; clients still reach it. */
   partition(id: string): void;
+  /** Ends the partition (and drops the connections it held, which lost their bytes). */
   heal(id: string): void;
+  /** How node `from` reaches node `to`: its Raft and gRPC proxies (block one to stall just that path). */
+  link(from: string, to: string): { readonly raft: TcpFaultProxy; readonly grpc: TcpFaultProxy };
   /** The node's own view: GetCheckpoint (answered locally on every node). Rejects while it has no leader. */
   checkpoint(id: string): Promise<ClusterCheckpoint>;
   /** Waits until exactly one running node says it leads and returns its id. */
@@ -189,7 +192,16 @@ export async function startPomeriumCluster(options: PomeriumClusterOptions): Pro
       }
     },
     heal(id) {
-      for (const p of links(id)) p.heal();
+      // Connections held during the partition lost their bytes: drop them, the nodes redial.
+      for (const p of links(id)) {
+        p.heal();
+        p.cut();
+      }
+    },
+    link(from, to) {
+      const p = proxies[ids.indexOf(from)]?.[ids.indexOf(to)];
+      if (p === undefined) throw new Error(`no link from ${from} to ${to}`);
+      return p;
     },
     async checkpoint(id) {
       const slot = slotOf(id);
