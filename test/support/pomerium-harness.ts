@@ -56,6 +56,8 @@ export interface PomeriumInstance {
   /** Pomerium module version the peer was built from. */
   readonly pomeriumVersion: string;
   readonly logPath: string;
+  /** The process id (to read its CPU time in benchmarks). */
+  readonly pid: number | undefined;
   /** The last lines the process wrote (stdout and stderr). */
   logTail(): string;
   /** Drops every change except the newest, as Pomerium's cleaner does after the retention. */
@@ -258,6 +260,7 @@ async function launch(
     serverVersion: ready.serverVersion,
     pomeriumVersion: ready.pomeriumVersion,
     logPath,
+    pid: child.pid,
     logTail: () => tail,
     async compact() {
       const res = await fetch(`${adminUrl}/compact`, { method: "POST" });
