@@ -95,7 +95,8 @@ try {
       async () => {
         const leader = await cluster.leader(60_000);
         if (leader === old) return false;
-        const sv = (await cluster.checkpoint(leader).catch(() => undefined))?.serverVersion;
+        // The node's own server version (its checkpoint still names the old leader's for a moment).
+        const sv = (await cluster.client(leader, "local").serverInfo({}).catch(() => undefined))?.serverVersion;
         return cache.state.streams[0]?.serverVersion === sv && differences(cache, SESSION_TYPE, await leaderSnapshot(cluster)).length === 0;
       },
       "cache equals the new leader",

@@ -117,10 +117,12 @@ describe("public surface", () => {
   it("exports the cache, its helpers, errors and message schemas, and nothing internal (nor the server)", () => {
     expect(Object.keys(api).sort()).toEqual(
       [
+        "CLUSTER_REQUEST_MODE_HEADER",
         "Code",
         "ConnectError",
         "DEFAULT_CACHE_TRANSPORT",
         "DEFAULT_CACHE_TYPES",
+        "DEFAULT_LEADER_CHECK_INTERVAL_MS",
         "DEFAULT_SUBSCRIBER_BUFFER_BYTES",
         "DEFAULT_SUBSCRIBER_BUFFER_SIZE",
         "DIRECTORY_GROUP_TYPE",
