@@ -113,8 +113,11 @@ describe("Pomerium's clustered databroker (3 nodes, memory storage)", () => {
     let err: ConnectError | undefined;
     await untilAsync(
       async () => {
-        err = await errorOf(cluster.client(alone).get({ type: SESSION, id: "s-1" })).catch(() => undefined);
-        return err?.code === Code.Unavailable;
+        // A follower cut off first answers UNAVAILABLE with its own failure to reach the leader
+        // (e.g. "connection error: ..."), then, once Raft notices, CLUSTER_HAS_NO_LEADER.
+        // (A forwarded call into the partition hangs: bounded by a deadline.)
+        err = await errorOf(cluster.client(alone).get({ type: SESSION, id: "s-1" }, { timeoutMs: 1000 })).catch(() => undefined);
+        return err?.code === Code.Unavailable && err.rawMessage.startsWith("CLUSTER_HAS_NO_LEADER");
       },
       "partitioned node reports no leader",
       15_000,

@@ -60,7 +60,8 @@ describe("a cache on a 3-node Pomerium cluster", () => {
         const id = `s-w-${i}`;
         writes++;
         try {
-          const res = await cache.client.put({ records: [session(id, "u-writer")] });
+          // A write forwarded into a partition hangs: bounded by a deadline.
+          const res = await cache.client.put({ records: [session(id, "u-writer")] }, { timeoutMs: 2000 });
           acked.push({ id, version: { serverVersion: res.serverVersion, recordVersion: res.records[0]!.version } });
         } catch {
           // an election, or the node we wrote through died: the next write tries again
