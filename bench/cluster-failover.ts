@@ -21,7 +21,8 @@ import { parseArgs } from "node:util";
 import { createDatabrokerCache, SESSION_TYPE, type DatabrokerCache } from "../src/index.js";
 import { CountingMeter, session } from "../test/faults/fault-fixtures.js";
 import { differences, serverSnapshot } from "../test/faults/replica-equals-server.js";
-import { startPomeriumCluster, type PomeriumCluster } from "../test/support/pomerium-cluster.js";
+import { startPomeriumCluster } from "../test/support/pomerium-cluster.js";
+import { leaderSnapshot, untilCaughtUp } from "../test/support/pomerium-cluster-waits.js";
 import { untilAsync } from "../test/support/wait-until.js";
 import { percentile } from "./stats.js";
 
@@ -49,25 +50,6 @@ function cpuMs(pid: number | undefined): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-async function leaderSnapshot(cluster: PomeriumCluster) {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await serverSnapshot({ url: cluster.node(await cluster.leader(60_000)).url, sharedSecret: secret }, SESSION_TYPE);
-    } catch (err) {
-      if (attempt >= 100) throw err;
-    }
-  }
-}
-
-async function untilCaughtUp(cluster: PomeriumCluster): Promise<void> {
-  const target = await cluster.checkpoint(await cluster.leader(60_000));
-  await untilAsync(
-    async () => (await Promise.all(cluster.nodes.map((n) => cluster.checkpoint(n.id).catch(() => undefined)))).every((v) => v !== undefined && v.serverVersion === target.serverVersion && v.recordVersion >= target.recordVersion),
-    "every node copied the leader",
-    60_000,
-  );
-}
-
 const cluster = await startPomeriumCluster({ nodes: 3, storage: "memory", sharedSecret: secret, name: "bench" });
 try {
   const leader0 = await cluster.leader(60_000);
@@ -83,7 +65,7 @@ try {
   const transferred: number[] = [];
   const appliedPerFailover: number[] = [];
   for (let k = 0; k < kills; k++) {
-    await untilCaughtUp(cluster);
+    await untilCaughtUp(cluster, 60_000);
     const old = await cluster.leader(60_000);
     const applied = meter.total("databroker.syncer.update_records.total");
     const snapshots = meter.total("databroker.syncer.sync_latest.total");
@@ -97,7 +79,7 @@ try {
         if (leader === old) return false;
         // The node's own server version (its checkpoint still names the old leader's for a moment).
         const sv = (await cluster.client(leader, "local").serverInfo({}).catch(() => undefined))?.serverVersion;
-        return cache.state.streams[0]?.serverVersion === sv && differences(cache, SESSION_TYPE, await leaderSnapshot(cluster)).length === 0;
+        return cache.state.streams[0]?.serverVersion === sv && differences(cache, SESSION_TYPE, await leaderSnapshot(cluster, secret)).length === 0;
       },
       "cache equals the new leader",
       60_000,
@@ -112,7 +94,7 @@ try {
 
   // 3: leader load, default vs local mode.
   const load = async (mode: "default" | "local") => {
-    await untilCaughtUp(cluster);
+    await untilCaughtUp(cluster, 60_000);
     const leader = await cluster.leader(60_000);
     const caches: DatabrokerCache[] = [];
     for (let i = 0; i < cacheCount; i++) {

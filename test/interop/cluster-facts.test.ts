@@ -4,12 +4,12 @@
  * README.md lists them with the places they differ from what one might expect).
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { SyncLatestResponse, SyncResponse } from "../../gen/databroker/databroker_pb.js";
-import { session, SECRET } from "../faults/fault-fixtures.js";
-import { startPomeriumCluster, type PomeriumCluster } from "../support/pomerium-cluster.js";
+import { session } from "../faults/fault-fixtures.js";
+import type { PomeriumCluster } from "../support/pomerium-cluster.js";
 import { untilAsync } from "../support/wait-until.js";
-import { requirePomeriumOrExplain } from "./interop-availability.js";
+import { clusterForFile } from "./cluster-fixtures.js";
 
 const SESSION = "type.googleapis.com/session.Session";
 
@@ -47,17 +47,16 @@ async function errorOf(call: Promise<unknown>): Promise<ConnectError> {
 const content = (records: Map<string, { data: string }>) => new Map([...records].map(([id, r]) => [id, r.data]));
 
 describe("Pomerium's clustered databroker (3 nodes, memory storage)", () => {
+  const file = clusterForFile({ nodes: 3, storage: "memory", name: "facts" });
   let cluster: PomeriumCluster;
   let leader: string;
   let follower: string;
 
   beforeAll(async () => {
-    await requirePomeriumOrExplain();
-    cluster = await startPomeriumCluster({ nodes: 3, storage: "memory", sharedSecret: SECRET, name: "facts" });
+    cluster = file.cluster;
     leader = await cluster.leader();
     follower = cluster.nodes.find((n) => n.id !== leader)!.id;
-  }, 120_000);
-  afterAll(() => cluster?.close(), 30_000);
+  });
 
   it("forwards every call from a follower to the leader in the default mode, Sync and SyncLatest included", async () => {
     await cluster.client(follower).put({ records: [session("s-1", "u-1"), session("s-2", "u-2")] });

@@ -3,36 +3,28 @@
  * "local"), and a cluster without a leader. One 3-node cluster for the file; the tests run in
  * order and leave every node running.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { DatabrokerCache } from "../../src/cache/databroker-cache.js";
-import { Cleanups, SECRET, SESSION_TYPE, cacheFor, session } from "../faults/fault-fixtures.js";
-import { serverSnapshot } from "../faults/replica-equals-server.js";
-import { startPomeriumCluster, type PomeriumCluster } from "../support/pomerium-cluster.js";
+import { SECRET, SESSION_TYPE, cacheFor, session } from "../faults/fault-fixtures.js";
+import type { PomeriumCluster } from "../support/pomerium-cluster.js";
+import { leaderSnapshot } from "../support/pomerium-cluster-waits.js";
 import { until, untilAsync } from "../support/wait-until.js";
-import { requirePomeriumOrExplain } from "./interop-availability.js";
+import { CLUSTER_RETRY, clusterForFile } from "./cluster-fixtures.js";
 
-const RETRY = { initialDelayMs: 100, maxDelayMs: 1000, maxReconnectDelayMs: 400, fastLoopMaxRetries: 50, fastLoopWindowMs: 2000 };
 
 /** The ids the cache holds, and the leader's (content compared by id: versions differ by node in local mode). */
 async function leaderIds(cluster: PomeriumCluster): Promise<string[]> {
-  const leader = await cluster.leader();
-  return [...(await serverSnapshot({ url: cluster.node(leader).url, sharedSecret: SECRET }, SESSION_TYPE)).keys()].sort();
+  return [...(await leaderSnapshot(cluster, SECRET)).keys()].sort();
 }
 const cacheIds = (cache: DatabrokerCache) => cache.query(SESSION_TYPE).records.map((r) => r.id).sort();
 
 describe("a cache in local mode on a 3-node Pomerium cluster", () => {
+  const file = clusterForFile({ nodes: 3, storage: "memory", name: "local-reads" });
+  const cleanups = file.cleanups;
   let cluster: PomeriumCluster;
-  const cleanups = new Cleanups();
-
-  beforeAll(async () => {
-    await requirePomeriumOrExplain();
-    cluster = await startPomeriumCluster({ nodes: 3, storage: "memory", sharedSecret: SECRET, name: "local-reads" });
-    await cluster.leader();
-  }, 120_000);
-  afterAll(async () => {
-    await cleanups.run();
-    await cluster?.close();
-  }, 30_000);
+  beforeAll(() => {
+    cluster = file.cluster;
+  });
 
   it("reads from a follower's own copy, catches up when the follower does, moves on when it dies", { timeout: 60_000 }, async () => {
     const leader = await cluster.leader();
@@ -41,7 +33,7 @@ describe("a cache in local mode on a 3-node Pomerium cluster", () => {
 
     // The follower first: "the nearest node".
     const urls = [follower, other, leader].map((id) => cluster.node(id).url);
-    const cache = cacheFor(cleanups, { urls, types: [SESSION_TYPE], retry: RETRY, connectTimeoutMs: 1000, cluster: { syncMode: "local", leaderCheckIntervalMs: 200 } });
+    const cache = cacheFor(cleanups, { urls, types: [SESSION_TYPE], retry: CLUSTER_RETRY, connectTimeoutMs: 1000, cluster: { syncMode: "local", leaderCheckIntervalMs: 200 } });
     await cache.ready({ timeoutMs: 20_000 });
     await until(() => cacheIds(cache).length === 2, "cache has the first records", 10_000);
     const stream = () => cache.state.streams[0]!;
@@ -89,7 +81,7 @@ describe("a cache in local mode on a 3-node Pomerium cluster", () => {
   it("without a leader: says what the cluster reported, retries at a bounded rate, recovers when a leader is back", { timeout: 60_000 }, async () => {
     const leader = await cluster.leader();
     const survivor = cluster.nodes.find((n) => n.id !== leader)!.id;
-    const cache = cacheFor(cleanups, { urls: [cluster.node(survivor).url], types: [SESSION_TYPE], retry: RETRY, connectTimeoutMs: 1000, cluster: { leaderCheckIntervalMs: 200 } });
+    const cache = cacheFor(cleanups, { urls: [cluster.node(survivor).url], types: [SESSION_TYPE], retry: CLUSTER_RETRY, connectTimeoutMs: 1000, cluster: { leaderCheckIntervalMs: 200 } });
     await cache.ready({ timeoutMs: 20_000 });
 
     // Count failed attempts: each entry into backing-off is one.

@@ -3,33 +3,27 @@
  * on file storage: while the leader is down the follower forwards nothing, the cache says so,
  * retries at a bounded rate, and recovers when the leader returns with its data.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Cleanups, SECRET, SESSION_TYPE, cacheFor, session } from "../faults/fault-fixtures.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { SECRET, SESSION_TYPE, cacheFor, session } from "../faults/fault-fixtures.js";
 import { differences, serverSnapshot } from "../faults/replica-equals-server.js";
-import { startPomeriumCluster, type PomeriumCluster } from "../support/pomerium-cluster.js";
+import type { PomeriumCluster } from "../support/pomerium-cluster.js";
 import { until, untilAsync } from "../support/wait-until.js";
-import { requirePomeriumOrExplain } from "./interop-availability.js";
+import { CLUSTER_RETRY, clusterForFile } from "./cluster-fixtures.js";
 
-const RETRY = { initialDelayMs: 100, maxDelayMs: 1000, maxReconnectDelayMs: 400, fastLoopMaxRetries: 50, fastLoopWindowMs: 2000 };
 
 describe("a cache on a cluster with a pinned leader (file storage)", () => {
+  const file = clusterForFile({ nodes: 2, storage: "file", pinnedLeader: "node-a", name: "pinned" });
+  const cleanups = file.cleanups;
   let cluster: PomeriumCluster;
-  const cleanups = new Cleanups();
-
-  beforeAll(async () => {
-    await requirePomeriumOrExplain();
-    cluster = await startPomeriumCluster({ nodes: 2, storage: "file", sharedSecret: SECRET, pinnedLeader: "node-a", name: "pinned" });
-  }, 120_000);
-  afterAll(async () => {
-    await cleanups.run();
-    await cluster?.close();
-  }, 30_000);
+  beforeAll(() => {
+    cluster = file.cluster;
+  });
 
   it("reports the leader down, retries at a bounded rate, recovers when it returns", { timeout: 60_000 }, async () => {
     expect(await cluster.leader()).toBe("node-a");
     await cluster.client("node-a").put({ records: [session("s-p-0", "u"), session("s-p-1", "u")] });
     // Through the follower only: every call is forwarded to the pinned leader.
-    const cache = cacheFor(cleanups, { url: cluster.node("node-b").url, types: [SESSION_TYPE], retry: RETRY, connectTimeoutMs: 1000, cluster: { leaderCheckIntervalMs: 200 } });
+    const cache = cacheFor(cleanups, { url: cluster.node("node-b").url, types: [SESSION_TYPE], retry: CLUSTER_RETRY, connectTimeoutMs: 1000, cluster: { leaderCheckIntervalMs: 200 } });
     await cache.ready({ timeoutMs: 20_000 });
     expect(cache.size(SESSION_TYPE)).toBe(2);
 
