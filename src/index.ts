@@ -35,6 +35,8 @@ export type { IndexFunction } from "./replica/index-definitions.js";
 export type { LocalQueryRequest, ValidityOptions } from "./replica/replica.js";
 export type { SyncStateName } from "./sync/sync-state-machine.js";
 export type { StreamRefreshOptions } from "./sync/sync-loop.js";
+export { CLUSTER_REQUEST_MODE_HEADER, DEFAULT_LEADER_CHECK_INTERVAL_MS } from "./sync/cluster-options.js";
+export type { ClusterOptions, ClusterSyncMode } from "./sync/cluster-options.js";
 export type { Clock } from "./records/clock.js";
 export type { DatabrokerTlsOptions } from "./transport/tls-options.js";
 export type { DatabrokerTransportImplementation } from "./transport/databroker-transport.js";

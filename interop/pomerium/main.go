@@ -54,6 +54,7 @@ type flags struct {
 	adminPort        int
 	exitOnStdinEOF   bool
 	logLevel         string
+	cluster          clusterFlags
 }
 
 func parseFlags() flags {
@@ -67,6 +68,7 @@ func parseFlags() flags {
 	flag.IntVar(&f.adminPort, "admin-port", 0, "admin HTTP port (0 = ephemeral)")
 	flag.BoolVar(&f.exitOnStdinEOF, "exit-on-stdin-eof", false, "stop when stdin closes (so a crashed test runner leaves no server behind)")
 	flag.StringVar(&f.logLevel, "log-level", "info", "minimum level of Pomerium's log lines (trace, debug, info, warn, error)")
+	f.cluster.register()
 	flag.Parse()
 	if f.sharedSecret == "" {
 		f.sharedSecret = os.Getenv("SHARED_SECRET")
@@ -95,12 +97,30 @@ func run(f flags) error {
 	// Pomerium logs through zerolog; the global level is the one knob reachable from outside.
 	zerolog.SetGlobalLevel(level)
 
+	// Pomerium reads shared_secret_file again each time it derives the key (a follower building
+	// its client to a newly elected leader does), and our tests delete the file once the peer is
+	// ready: read it once here. Pomerium applies the same checks to an inline secret.
+	if f.sharedSecretFile != "" {
+		raw, err := os.ReadFile(f.sharedSecretFile)
+		if err != nil {
+			return fmt.Errorf("read -shared-secret-file: %w", err)
+		}
+		f.sharedSecret, f.sharedSecretFile = string(raw), ""
+	}
+
 	opts := config.NewDefaultOptions()
 	opts.Services = config.ServiceDataBroker
 	opts.SharedKey = f.sharedSecret
 	opts.SharedSecretFile = f.sharedSecretFile
 	opts.DataBroker.StorageType = f.storage
 	opts.DataBroker.StorageConnectionString = f.dsn
+	if err := f.cluster.apply(&opts.DataBroker); err != nil {
+		return err
+	}
+	// Pomerium's own checks of the cluster settings (node ids, addresses, leader in the list).
+	if err := opts.DataBroker.Validate(); err != nil {
+		return err
+	}
 	cfg := &config.Config{Options: opts}
 
 	// The same checks Pomerium's databroker service runs before it starts (databroker.validate).
@@ -162,13 +182,13 @@ func run(f flags) error {
 
 	// Ready means: a real client with a signed JWT got ServerInfo over the socket. That also
 	// builds the storage backend (lazy in Pomerium), so Postgres migrations are done by now.
-	info, err := serverInfo(ctx, lis.Addr().String(), sharedKey)
+	info, err := serverInfo(ctx, lis.Addr().String(), sharedKey, f.cluster.enabled())
 	if err != nil {
 		grpcServer.Stop()
 		return fmt.Errorf("self-check ServerInfo: %w", err)
 	}
-	fmt.Printf("READY addr=%s admin=%s storage=%s server_version=%d pomerium_version=%s\n",
-		lis.Addr(), adminLis.Addr(), f.storage, info.GetServerVersion(), pomeriumVersion)
+	fmt.Printf("READY addr=%s admin=%s storage=%s server_version=%d pomerium_version=%s%s\n",
+		lis.Addr(), adminLis.Addr(), f.storage, info.GetServerVersion(), pomeriumVersion, f.cluster.readyFields())
 
 	if f.exitOnStdinEOF {
 		go func() {
@@ -200,7 +220,11 @@ func run(f flags) error {
 	return nil
 }
 
-func serverInfo(ctx context.Context, addr string, sharedKey []byte) (*databrokerpb.ServerInfoResponse, error) {
+// serverInfo is the readiness self-check. A cluster node asks in local request mode (its own
+// storage answers), so a follower is ready without a round trip to the leader; until the
+// cluster has elected a leader every call fails with CLUSTER_HAS_NO_LEADER (UNAVAILABLE), so a
+// node keeps asking for the whole minute.
+func serverInfo(ctx context.Context, addr string, sharedKey []byte, clustered bool) (*databrokerpb.ServerInfoResponse, error) {
 	getKey := func() []byte { return sharedKey }
 	cc, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -213,6 +237,16 @@ func serverInfo(ctx context.Context, addr string, sharedKey []byte) (*databroker
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	client := databrokerpb.NewDataBrokerServiceClient(cc)
+	if clustered {
+		ctx = databrokerpb.WithOutgoingClusterRequestMode(ctx, databrokerpb.ClusterRequestModeLocal)
+		for {
+			info, err := client.ServerInfo(ctx, &emptypb.Empty{}, grpc.WaitForReady(true))
+			if status.Code(err) != codes.Unavailable || ctx.Err() != nil {
+				return info, err
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	// Retry as Pomerium's own clients would: two instances starting together on an empty
 	// Postgres database race in CREATE SCHEMA IF NOT EXISTS, and the loser's first RPC fails
 	// ("error running migrations: duplicate key ... pg_namespace_nspname_index"); its

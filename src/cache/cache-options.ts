@@ -9,6 +9,7 @@ import type { RetryPolicy } from "../sync/retry-delay.js";
 import type { StreamRefreshOptions } from "../sync/sync-loop.js";
 import { DATABROKER_TRANSPORT_IMPLEMENTATIONS, MAX_TIMER_DELAY_MS, type DatabrokerTransportImplementation } from "../transport/databroker-transport.js";
 import type { DatabrokerTlsOptions } from "../transport/tls-options.js";
+import type { ClusterOptions } from "../sync/cluster-options.js";
 import type { DatabrokerCacheLogger } from "../observability/cache-logger.js";
 import type { StaleCacheError } from "./stale-cache-error.js";
 import { DEFAULT_SUBSCRIBER_BUFFER_BYTES, DEFAULT_SUBSCRIBER_BUFFER_SIZE } from "./change-buffer.js";
@@ -130,6 +131,13 @@ export interface DatabrokerCacheOptions {
    * README's "Warm start" section for its guarantees.
    */
   readonly snapshot?: SnapshotOptions;
+  /**
+   * Pomerium's clustered databroker: give every node's URL in `urls` (the nearest first) and
+   * this. Each live stream then checks its node every `leaderCheckIntervalMs` (a stream a node
+   * opened outlives the node's loss of its leader, and would go silent); `syncMode: "local"`
+   * reads from the node's own copy instead of the leader. See the README's cluster section.
+   */
+  readonly cluster?: ClusterOptions;
 }
 
 export interface ResolvedCacheOptions {

@@ -41,6 +41,16 @@ export interface CacheStreamState {
   readonly snapshotAgeMs: number | undefined;
   /** Whether the stream has been current with the server (its backlog read after a warm start). */
   readonly caughtUp: boolean;
+  /**
+   * With the `cluster` option: the request mode of this stream ("default": the node forwards it
+   * to the leader; "local": the node at `url` answers from its own copy). Undefined otherwise.
+   */
+  readonly requestMode: "default" | "local" | undefined;
+  /**
+   * Local mode: how many record versions the node at `url` had not copied from the leader at
+   * its last check (0n: caught up). Undefined when not knowable.
+   */
+  readonly behindLeader: bigint | undefined;
 }
 
 export interface CacheState {

@@ -20,6 +20,7 @@ import { Replica, type LocalQueryRequest, type ValidityOptions } from "../replic
 import { replicaTarget } from "../sync/replica-target.js";
 import { SyncLoop, type SyncStatus } from "../sync/sync-loop.js";
 import { syncSourcesFromUrlSet } from "../sync/sync-stream-source.js";
+import { resolveClusterOptions } from "../sync/cluster-options.js";
 import { createDataBrokerClient, type DataBrokerClient } from "../transport/databroker-clients.js";
 import { createDatabrokerUrlSet, type DatabrokerUrlSet } from "../transport/databroker-url-set.js";
 import { cacheLog, type CacheLog } from "../observability/cache-logger.js";
@@ -251,6 +252,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
       // Throws ConnectError AlreadyExists for a name taken (built in: user_id, email).
       for (const [name, keys] of Object.entries(indexes)) this.#replica.addIndex(type, name, keys);
     }
+    const cluster = options.cluster === undefined ? undefined : resolveClusterOptions(options.cluster);
     // Throws SharedSecretError / ConnectError(InvalidArgument) before anything connects.
     this.#urlSet = createDatabrokerUrlSet(resolved.urls, {
       sharedSecret: options.sharedSecret,
@@ -269,7 +271,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     });
     this.#unsubscribeReplica = this.#replica.subscribe((batch) => this.#onBatch(batch));
 
-    const sources = syncSourcesFromUrlSet(this.#urlSet);
+    const sources = syncSourcesFromUrlSet(this.#urlSet, cluster?.syncMode);
     try {
       for (const type of this.#types) {
         const loop = new SyncLoop({
@@ -279,6 +281,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
           connectTimeoutMs: options.connectTimeoutMs,
           retry: options.retry,
           refresh: options.streamRefresh,
+          ...(cluster !== undefined ? { nodeCheckIntervalMs: cluster.leaderCheckIntervalMs } : {}),
           // SyncLatest streams into the replica batch by batch and completes in slices (no long
           // stall); changes apply in the step that advances the position (a refusal resyncs).
           replica: replicaTarget(this.#replica, {
@@ -700,6 +703,8 @@ class DatabrokerCacheImpl implements DatabrokerCache {
         startedFrom: s.startedFrom,
         snapshotAgeMs: s.snapshotAgeMs,
         caughtUp: s.status.caughtUp,
+        requestMode: s.status.requestMode,
+        behindLeader: s.status.behindLeader,
       }));
     }
     // Every subscriber gets the same object: frozen, so none can change what another sees.

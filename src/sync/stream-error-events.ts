@@ -5,6 +5,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { isConnectionFailure } from "../transport/connection-errors.js";
 import { connectionFailureHint } from "../transport/connection-failure-hint.js";
+import { clusterRefusalMessage, clusterRefusalOf } from "./cluster-refusal.js";
 import type { SyncMachineEvent } from "./sync-state-machine.js";
 
 export function streamErrorEvent(reason: unknown): SyncMachineEvent {
@@ -25,5 +26,9 @@ export function streamErrorEvent(reason: unknown): SyncMachineEvent {
     default:
       break;
   }
+  // A cluster node's refusal is its answer (a status it sent), though UNAVAILABLE otherwise
+  // reads as a connection failure: the node is up, only without a leader.
+  const refusal = clusterRefusalOf(error);
+  if (refusal !== undefined) return { type: "error", message: clusterRefusalMessage(refusal), connectionFailure: false, clusterRefusal: refusal };
   return { type: "error", message: `${Code[error.code] ?? "Unknown"}: ${connectionFailureHint(reason) ?? error.rawMessage}`, connectionFailure };
 }

@@ -21,7 +21,7 @@
  * throws escapes into a timer: it is reported and the stream backs off.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BehaviorSubject, Observable, Subscription, map, merge, timer } from "rxjs";
+import { BehaviorSubject, EMPTY, Observable, Subscription, map, merge, timer } from "rxjs";
 import type { Options, SyncLatestResponse, SyncResponse } from "../../gen/databroker/databroker_pb.js";
 import { rawRecordView } from "../replica/raw-record.js";
 import type { RawRecord, ReplicaEvent } from "../replica/replica-events.js";
@@ -38,6 +38,7 @@ import {
   type SyncStateName,
 } from "./sync-state-machine.js";
 import type { SyncSourceProvider, SyncStreamSource } from "./sync-stream-source.js";
+import type { ClusterSyncMode } from "./cluster-options.js";
 import { MAX_TIMER_DELAY_MS } from "../transport/max-timer-delay.js";
 
 /** Sync has no heartbeats, so a quiet databroker is normal: only a long silence is suspicious. */
@@ -82,6 +83,12 @@ export interface SyncLoopOptions {
   readonly refresh?: StreamRefreshOptions;
   /** Told about an exception the loop caught in its own step (a bug, never the server's fault). */
   readonly onInternalError?: (error: unknown) => void;
+  /**
+   * A clustered databroker: check the stream's node this often while live (see
+   * SyncStreamSource.checkNode). A live stream on a node that lost its leader, or whose leader
+   * changed, never ends by itself; the check ends it. Unset: no checks.
+   */
+  readonly nodeCheckIntervalMs?: number;
 }
 
 /** A snapshot of the loop's condition, for dashboards, readiness checks and logs. */
@@ -102,6 +109,13 @@ export interface SyncStatus {
    * a saved position) the first Sync from it delivered the whole backlog. Sticky.
    */
   readonly caughtUp: boolean;
+  /** The cluster request mode of the streams ("default" or "local"); undefined outside a cluster setting. */
+  readonly requestMode: ClusterSyncMode | undefined;
+  /**
+   * Local mode: how many record versions the node in use had not copied from the leader at its
+   * last check; undefined when not knowable (default mode, no check yet, leader out of reach).
+   */
+  readonly behindLeader: bigint | undefined;
 }
 
 /** A saved position to resume from instead of a first SyncLatest (a warm start). */
@@ -128,6 +142,7 @@ export class SyncLoop {
   private source: SyncStreamSource | undefined;
   private retryInMs: number | undefined;
   private catchUp: CatchUp = "pending";
+  private behindLeader: bigint | undefined;
   private readonly queue: QueuedInput[] = [];
   private processing = false;
   private readonly policy: RetryPolicy;
@@ -154,6 +169,7 @@ export class SyncLoop {
     const idleTimeoutMs = positiveMs("idleTimeoutMs", options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
     this.connectTimeoutMs = positiveMs("connectTimeoutMs", options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     this.refreshIntervalMs = positiveMs("refresh.intervalMs", options.refresh?.intervalMs ?? DEFAULT_REFRESH_INTERVAL_MS);
+    if (options.nodeCheckIntervalMs !== undefined) positiveMs("nodeCheckIntervalMs", options.nodeCheckIntervalMs);
     this.lateCommitGraceMs = nonNegativeMs("refresh.lateCommitGraceMs", options.refresh?.lateCommitGraceMs ?? DEFAULT_LATE_COMMIT_GRACE_MS);
     this.history = new PositionHistory(Math.max(1, this.lateCommitGraceMs / 4));
     const maxBatchSize = options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE;
@@ -255,8 +271,10 @@ export class SyncLoop {
       this.catchUp = "done";
     }
     else if (event.type === "streamMessage" && next.recordVersion > previous.recordVersion) this.history.record(this.now(), next.recordVersion);
-    if (event.type === "error" && event.connectionFailure && this.source !== undefined) {
-      this.options.source.reportConnectionFailure(this.source);
+    if (event.type === "snapshotReceived" || (event.type === "error" && event.clusterRefusal !== undefined)) this.behindLeader = undefined;
+    if (event.type === "error" && this.source !== undefined) {
+      if (event.connectionFailure) this.options.source.reportConnectionFailure(this.source);
+      else if (event.clusterRefusal !== undefined) this.options.source.reportRefusal?.(this.source);
     }
     if (next.epoch !== previous.epoch) {
       this.effect?.unsubscribe();
@@ -285,7 +303,13 @@ export class SyncLoop {
         const serverVersion = state.serverVersion;
         if (serverVersion === undefined) throw new Error("sync loop entered live without a server version");
         const refresh = timer(this.refreshIntervalMs).pipe(map(() => this.refreshInput(serverVersion)));
-        feed(merge(this.withSource((source) => this.changeStream(source, serverVersion, state.recordVersion, this.catchUp === "done")), refresh));
+        feed(
+          merge(
+            this.withSource((source) => this.changeStream(source, serverVersion, state.recordVersion, this.catchUp === "done")),
+            refresh,
+            this.source === undefined ? EMPTY : this.nodeChecks(this.source, serverVersion),
+          ),
+        );
         return;
       }
       case "backing-off": {
@@ -324,6 +348,7 @@ export class SyncLoop {
       const timeout = setTimeout(() => fail(`no connection within ${this.connectTimeoutMs} ms`), this.connectTimeoutMs);
       try {
         const source = this.options.source.current();
+        if (source !== this.source) this.behindLeader = undefined;
         this.source = source;
         source.connect().then(
           () => {
@@ -358,6 +383,58 @@ export class SyncLoop {
     if (source === undefined) throw new Error("sync loop opened a stream before connecting");
     const resets = source.resets;
     return open(source).pipe(map((input) => (source.resets !== resets && CUT_BY_RESET.has(input.event.type) ? RESET_INPUT : input)));
+  }
+
+  /**
+   * Checks the live stream's node every `nodeCheckIntervalMs`: a node now in another server
+   * version (a new leader; a follower that re-copied it) means the position is gone (ABORTED,
+   * resync at once); a node that refuses (CLUSTER_HAS_NO_LEADER) fails the stream like the
+   * refusal would. Any other failed check is not the stream's failure: the next one retries.
+   * Local mode also learns how far behind the leader the node is.
+   */
+  private nodeChecks(source: SyncStreamSource, serverVersion: bigint): Observable<LoopInput> {
+    const intervalMs = this.options.nodeCheckIntervalMs;
+    if (intervalMs === undefined || source.checkNode === undefined) return EMPTY;
+    return new Observable<LoopInput>((subscriber) => {
+      const controller = new AbortController();
+      let pending: ReturnType<typeof setTimeout> | undefined;
+      const schedule = () => {
+        pending = setTimeout(check, intervalMs);
+      };
+      const check = () => {
+        // A check never outlives the next one's turn: a node that does not answer is left to the stream.
+        source.checkNode!(controller.signal, intervalMs).then(
+          (node) => {
+            if (controller.signal.aborted) return;
+            if (node.serverVersion !== serverVersion) {
+              subscriber.next({ event: { type: "aborted", message: `the node now serves server version ${node.serverVersion}, this stream is in ${serverVersion}: the cluster's leader changed` } });
+              subscriber.complete();
+              return;
+            }
+            if (node.behindLeader !== this.behindLeader) {
+              this.behindLeader = node.behindLeader;
+              this.statusSubject.next(this.statusOf(this.state));
+            }
+            schedule();
+          },
+          (reason: unknown) => {
+            if (controller.signal.aborted) return;
+            const event = streamErrorEvent(reason);
+            if (event.type === "error" && event.clusterRefusal !== undefined) {
+              subscriber.next({ event });
+              subscriber.complete();
+              return;
+            }
+            schedule();
+          },
+        );
+      };
+      schedule();
+      return () => {
+        controller.abort();
+        clearTimeout(pending);
+      };
+    });
   }
 
   /**
@@ -484,6 +561,8 @@ export class SyncLoop {
       lastMessageAt: state.lastMessageAt,
       retryInMs: this.retryInMs,
       caughtUp: this.catchUp === "done",
+      requestMode: this.source?.requestMode,
+      behindLeader: this.behindLeader,
     };
   }
 

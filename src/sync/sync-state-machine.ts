@@ -22,6 +22,7 @@
  * `TRANSITIONS` is typed as a complete Record over (state, event): adding a state or an event
  * fails to compile until every pair is decided. The pure `transition` function applies it.
  */
+import type { ClusterRefusal } from "./cluster-refusal.js";
 
 export const SYNC_STATE_NAMES = ["idle", "connecting", "snapshotting", "live", "backing-off", "closed"] as const;
 export type SyncStateName = (typeof SYNC_STATE_NAMES)[number];
@@ -72,7 +73,13 @@ export type SyncMachineEvent =
   | { readonly type: "streamEnded"; readonly healthy: boolean }
   /** Nothing arrived for longer than the idle limit. */
   | { readonly type: "idleTimeout"; readonly idleMs: number }
-  | { readonly type: "error"; readonly message: string; readonly connectionFailure: boolean }
+  | {
+      readonly type: "error";
+      readonly message: string;
+      readonly connectionFailure: boolean;
+      /** A cluster node said it cannot serve (cluster-refusal.ts): back off, then the next URL. */
+      readonly clusterRefusal?: ClusterRefusal;
+    }
   /** UNAUTHENTICATED or PERMISSION_DENIED: almost always a shared secret mismatch. */
   | { readonly type: "unauthenticated"; readonly message: string }
   /** Restart the live Sync from `from`, a position this stream held (at or below the current one). */
@@ -86,8 +93,9 @@ export type SyncMachineEvent =
  * - "resync": the position is gone (ABORTED, the server's Clear, a refused change): at once,
  *   unless resyncs keep failing fast (then the fast-loop delay);
  * - "resume": a healthy stream ended or went idle: a short jitter, the attempt count reset;
- * - "reconnect": the connection failed (refused, reset, TLS, timeout): full-jitter backoff capped
- *   low (`maxReconnectDelayMs`), so a databroker that comes back is used again within that bound;
+ * - "reconnect": the connection failed (refused, reset, TLS, timeout), or a cluster node has no
+ *   leader: full-jitter backoff capped low (`maxReconnectDelayMs`), so a databroker (or a leader)
+ *   that comes back is used again within that bound;
  * - "backoff": any other failure: full-jitter exponential backoff up to `maxDelayMs`;
  * - "auth": a rejected token: the long fixed delay.
  */
@@ -318,7 +326,12 @@ export function transition(state: SyncState, event: SyncMachineEvent): SyncState
     case "connectionReset":
       return { ...base, lastError: lastErrorFor(event), retryKind: "resume" };
     case "error":
-      return { ...base, attempt: state.attempt + 1, lastError: lastErrorFor(event), retryKind: event.connectionFailure ? "reconnect" : "backoff" };
+      return {
+        ...base,
+        attempt: state.attempt + 1,
+        lastError: lastErrorFor(event),
+        retryKind: event.connectionFailure || event.clusterRefusal === "CLUSTER_HAS_NO_LEADER" ? "reconnect" : "backoff",
+      };
     case "unauthenticated":
       return { ...base, attempt: state.attempt + 1, lastError: lastErrorFor(event), retryKind: "auth" };
     default: {

@@ -33,6 +33,11 @@ export interface DatabrokerUrlSet {
    * connection is dropped and the next URL becomes current. Returns the new current.
    */
   failover(failed: DatabrokerConnection): DatabrokerConnection;
+  /**
+   * Reports that `refused` answered but cannot serve now (a cluster node without a leader). If
+   * it is still the current one, the next URL becomes current; its connection is kept.
+   */
+  moveOn(refused: DatabrokerConnection): DatabrokerConnection;
   /** Closes every transport (see DatabrokerTransport.close); current() throws at once. */
   close(): Promise<void>;
   /** True once close() has run. */
@@ -92,6 +97,11 @@ export function createDatabrokerUrlSet(urls: readonly string[], options: Databro
         held.transport.resetConnection();
         index = (index + 1) % normalized.length;
       }
+      return connectionAt(index);
+    },
+    moveOn(refused) {
+      assertOpen();
+      if (refused.index === index && connections[index] === refused) index = (index + 1) % normalized.length;
       return connectionAt(index);
     },
     async close() {

@@ -118,12 +118,14 @@ describe("public surface", () => {
     expect(Object.keys(api).sort()).toEqual(
       [
         "ASSERTION_ALGORITHMS",
+        "CLUSTER_REQUEST_MODE_HEADER",
         "Code",
         "ConnectError",
         "DEFAULT_ASSERTION_ALGORITHMS",
         "DEFAULT_ASSERTION_LEEWAY_SEC",
         "DEFAULT_CACHE_TRANSPORT",
         "DEFAULT_CACHE_TYPES",
+        "DEFAULT_LEADER_CHECK_INTERVAL_MS",
         "DEFAULT_SUBSCRIBER_BUFFER_BYTES",
         "DEFAULT_MAX_ASSERTION_BYTES",
         "DEFAULT_SUBSCRIBER_BUFFER_SIZE",

@@ -39,6 +39,8 @@ export interface PomeriumStartOptions {
   readonly port?: number;
   /** Label used in log file names. */
   readonly name?: string;
+  /** More flags for the peer (the cluster settings: see pomerium-cluster.ts). */
+  readonly extraArgs?: readonly string[];
   /**
    * Identity assertion signing key(s) in the form of Pomerium's `signing_key` (base64 of one or
    * more PEM private keys: the first signs, all are published). Written to a 0600 file like the
@@ -77,6 +79,8 @@ export interface PomeriumInstance {
   /** Pomerium module version the peer was built from. */
   readonly pomeriumVersion: string;
   readonly logPath: string;
+  /** The process id (to read its CPU time in benchmarks). */
+  readonly pid: number | undefined;
   /** The last lines the process wrote (stdout and stderr). */
   logTail(): string;
   /** Drops every change except the newest, as Pomerium's cleaner does after the retention. */
@@ -202,6 +206,7 @@ export async function startPomerium(options: PomeriumStartOptions): Promise<Pome
     await writeFile(keyFile, options.signingKey, { mode: 0o600 });
     args.push("-signing-key-file", keyFile);
   }
+  if (options.extraArgs !== undefined) args.push(...options.extraArgs);
 
   // A just-freed fixed port can still be held by the previous process for a moment.
   for (let attempt = 1; ; attempt++) {
@@ -297,6 +302,7 @@ async function launch(
     serverVersion: ready.serverVersion,
     pomeriumVersion: ready.pomeriumVersion,
     logPath,
+    pid: child.pid,
     logTail: () => tail,
     async compact() {
       const res = await fetch(`${adminUrl}/compact`, { method: "POST" });

@@ -22,6 +22,27 @@ afterAll(async () => {
 });
 
 describe("databroker URL set", () => {
+  it("moves on after a refusal without dropping the refusing node's connection", async () => {
+    const other = await startRecordingServer();
+    const set = createDatabrokerUrlSet([alive.url, other.url], { sharedSecret: SECRET });
+    try {
+      const first = set.current();
+      await first.dataBroker.serverInfo({});
+      const second = set.moveOn(first);
+      expect(second.url).toBe(other.url);
+      expect(first.resets).toBe(0);
+      // A stale report (the refusing node is no longer current) changes nothing.
+      expect(set.moveOn(first)).toBe(second);
+      // Round robin: the refusing node's connection is still there, and still works.
+      const back = set.moveOn(second);
+      expect(back).toBe(first);
+      await expect(back.dataBroker.serverInfo({})).resolves.toBeDefined();
+    } finally {
+      await set.close();
+      await other.close();
+    }
+  });
+
   it.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("starts on the first URL and moves to the next one in order after a connection failure (%s)", async (implementation) => {
     const set = createDatabrokerUrlSet([deadUrl, alive.url], { sharedSecret: SECRET, implementation });
     try {
