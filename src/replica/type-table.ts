@@ -17,6 +17,7 @@ import { recordBytes, type CachedRecord } from "./cached-record.js";
 import type { IndexBuild } from "./index-build.js";
 import { forEachKey, type IndexDefinition } from "./index-definitions.js";
 import { EMPTY_IDS, KeyIndex } from "./key-index.js";
+import { RecordFront } from "./record-front.js";
 import { ShardedMap } from "./sharded-map.js";
 
 /** Sliced work pauses every 256 records. */
@@ -91,6 +92,8 @@ export class TypeTable {
   readonly type: string;
   // Sharded: a 1M-entry Map's growth rehash alone stalls the event loop for 100+ ms.
   readonly #records = new ShardedMap<CachedRecord>();
+  /** Recently read records (record-front.ts): told of every change to #records, in put and delete. */
+  readonly #front = new RecordFront();
   readonly #named = new Map<string, { def: IndexDefinition; index: KeyIndex }>();
   #fields: FieldIndexes;
   /** Builds in progress on this live table (usually none). */
@@ -113,7 +116,13 @@ export class TypeTable {
   }
 
   get(id: string): CachedRecord | undefined {
-    return this.#records.get(id);
+    // Reads never throw: an id that is not a string (from untyped callers) skips the front.
+    if (typeof id !== "string") return this.#records.get(id);
+    const held = this.#front.get(id);
+    if (held !== undefined) return held;
+    const record = this.#records.get(id);
+    if (record !== undefined) this.#front.fill(record);
+    return record;
   }
 
   values(): IterableIterator<CachedRecord> {
@@ -126,6 +135,8 @@ export class TypeTable {
     if (previous === record) return;
     if (previous !== undefined) this.#unindex(previous);
     this.#records.set(record.id, record);
+    this.#front.forget(record.id);
+    if (previous === undefined) this.#front.fit(this.#records.size);
     this.#index(record);
   }
 
@@ -135,6 +146,7 @@ export class TypeTable {
     if (previous === undefined) return undefined;
     this.#unindex(previous);
     this.#records.delete(id);
+    this.#front.forget(id);
     return previous;
   }
 
