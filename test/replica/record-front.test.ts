@@ -5,12 +5,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CachedRecord } from "../../src/replica/cached-record.js";
-import { RecordFront, frontHash } from "../../src/replica/record-front.js";
+import { RecordFront } from "../../src/replica/record-front.js";
 import { TypeTable } from "../../src/replica/type-table.js";
 
 const TYPE = "type.googleapis.com/test.Thing";
 const record = (id: string, version: bigint) => new CachedRecord(TYPE, id, version, undefined, TYPE, new Uint8Array([Number(version % 256n)]));
-/** Ids of the shapes we see: numbered, UUID-like, emails; 300 of them, so a 64-slot front collides. */
+/** Ids of the shapes we see: numbered, UUID-like, emails; 300 of them, so a 64-slot front collides and grows. */
 const ID_POOL = Array.from({ length: 300 }, (_, i) =>
   i % 3 === 0 ? `session-${i}` : i % 3 === 1 ? `${(i * 2654435761).toString(16).padStart(8, "0")}-4a1b-9c2d-${i}` : `user${i}@example.com`,
 );
@@ -55,19 +55,28 @@ describe("a type table's reads by id through its front", () => {
 });
 
 describe("RecordFront", () => {
-  it("holds one id per slot: a colliding id takes the slot over, forget clears only its own id", () => {
-    const front = new RecordFront(1); // one slot (1 bit: two slots at most)
-    const ids = ID_POOL.filter((id) => frontHash(id) >>> 31 === frontHash(ID_POOL[0] as string) >>> 31).slice(0, 2);
-    const [a, b] = ids.map((id) => record(id, 1n)) as [CachedRecord, CachedRecord];
+  it("holds two ids per bucket: a third takes the first slot, the oldest goes; forget clears only its own id", () => {
+    const front = new RecordFront(2); // one bucket of two slots: every id collides
+    const [a, b, c] = ["session-1", "session-2", "user3@example.com"].map((id) => record(id, 1n)) as [CachedRecord, CachedRecord, CachedRecord];
     front.fill(a);
-    expect(front.get(a.id)).toBe(a);
     front.fill(b);
-    expect(front.get(a.id), "the colliding id took the slot").toBeUndefined();
+    expect(front.get(a.id)).toBe(a);
     expect(front.get(b.id)).toBe(b);
+    front.fill(c);
+    expect(front.get(a.id), "the oldest id left the bucket").toBeUndefined();
+    expect(front.get(b.id)).toBe(b);
+    expect(front.get(c.id)).toBe(c);
     front.forget(a.id);
-    expect(front.get(b.id), "forgetting another id leaves the slot alone").toBe(b);
+    expect([front.get(b.id), front.get(c.id)], "forgetting an id not held leaves the bucket alone").toEqual([b, c]);
     front.forget(b.id);
     expect(front.get(b.id)).toBeUndefined();
+    expect(front.get(c.id)).toBe(c);
+    // Filled again while in the second slot: the two swap, nothing is held twice.
+    front.fill(b);
+    front.fill(c);
+    front.forget(c.id);
+    expect(front.get(c.id), "forgotten, and not held a second time").toBeUndefined();
+    expect(front.get(b.id)).toBe(b);
   });
 
   it("grows in steps of 4x up to its limit, dropping what it held", () => {
@@ -75,10 +84,10 @@ describe("RecordFront", () => {
     expect(front.slots).toBe(64);
     const r = record("session-1", 1n);
     front.fill(r);
-    front.fit(64);
-    expect(front.slots, "a table no larger than the front").toBe(64);
+    front.fit(32);
+    expect(front.slots, "a table of half the slots").toBe(64);
     expect(front.get(r.id)).toBe(r);
-    front.fit(65);
+    front.fit(33);
     expect(front.slots).toBe(256);
     expect(front.get(r.id), "dropped when it grew").toBeUndefined();
     front.fit(100_000);
