@@ -4,13 +4,18 @@
  * sessions, each call timed on its own: the decode, and whatever the replica does to the decoded
  * message before handing it out). Realistic ~1.8 KB sessions from src/demo.
  *
- *   node --expose-gc --import tsx bench/session-read-cost.ts [--sessions 20000] [--rounds 5]
+ *   node --expose-gc --import tsx bench/session-read-cost.ts [--sessions 20000] [--rounds 5] [--tree PATH]
+ *
+ * --tree PATH: the root of another checkout (e.g. an export of an older commit, with a
+ * node_modules link): its Replica gets the same records and the hot rounds alternate between
+ * the two in this one process ("other" figures in the output).
  *
  * Prints one JSON line: wall figures, and main-thread CPU time figures (Linux schedstat; steadier
  * on a shared machine, where wall time includes being descheduled). Before/after in one go: run the same script in an export of the old tree
  * (git archive), alternating, so both see the same machine load.
  */
 import { performance } from "node:perf_hooks";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { toBinary } from "@bufbuild/protobuf";
@@ -26,7 +31,7 @@ import { median, percentile } from "./stats.js";
 
 requireExposedGc();
 
-const { values } = parseArgs({ options: { sessions: { type: "string", default: "20000" }, rounds: { type: "string", default: "5" } } });
+const { values } = parseArgs({ options: { sessions: { type: "string", default: "20000" }, rounds: { type: "string", default: "5" }, tree: { type: "string" } } });
 const SESSIONS = Number(values.sessions);
 const ROUNDS = Number(values.rounds);
 const HOT = 4096;
@@ -46,8 +51,17 @@ for (let i = 0; i < SESSIONS; i++) {
     data: toBinary(SessionSchema, demo.session(id, i % (SESSIONS / 10))),
   });
 }
+type SessionReader = { getSession(id: string): unknown };
+const snapshot = { kind: "snapshot", type: SESSION_TYPE, serverVersion: 1n, recordVersion: BigInt(SESSIONS), records, options: new Map() } as const;
 const replica = new Replica();
-replica.apply({ kind: "snapshot", type: SESSION_TYPE, serverVersion: 1n, recordVersion: BigInt(SESSIONS), records, options: new Map() });
+replica.apply(snapshot);
+let other: SessionReader | undefined;
+if (values.tree !== undefined) {
+  const { Replica: OtherReplica } = (await import(pathToFileURL(`${values.tree}/src/replica/replica.ts`).href)) as { Replica: new () => SessionReader & { apply(e: unknown): void } };
+  const r = new OtherReplica();
+  r.apply(snapshot);
+  other = r;
+}
 records.length = 0;
 
 // Ids as a caller has them: equal to the stored keys but separate string objects.
@@ -74,30 +88,39 @@ for (const id of freshIds) {
 const firstTouchCpuUs = ((mainThreadCpuMs() - firstTouchCpu0) * 1000) / freshIds.length;
 await fullGc();
 
-for (const id of hotIds) if (replica.getSession(id) === undefined) throw new Error(`${id} missing`);
 const pick = (i: number) => Math.imul(i, 0x9e3779b1) & (HOT - 1);
-const loop = (calls: number): number => {
+// One loop function per reader, so each is optimised for its own receiver.
+const makeLoop = (reader: SessionReader) => (calls: number): number => {
   let found = 0;
-  for (let i = 0; i < calls; i++) if (replica.getSession(hotIds[pick(i)] as string) !== undefined) found++;
+  for (let i = 0; i < calls; i++) if (reader.getSession(hotIds[pick(i)] as string) !== undefined) found++;
   return found;
 };
-loop(300_000);
-await nextTurn();
-const hot: number[] = [];
-const hotCpu: number[] = [];
-for (let r = 0; r < ROUNDS; r++) {
-  const cpu0 = mainThreadCpuMs();
-  const start = process.hrtime.bigint();
-  if (loop(CALLS) !== CALLS) throw new Error("a hot session went missing");
-  hot.push(Number(process.hrtime.bigint() - start) / CALLS);
-  hotCpu.push(((mainThreadCpuMs() - cpu0) * 1e6) / CALLS);
+const readers = [{ name: "this", loop: makeLoop(replica) }, ...(other === undefined ? [] : [{ name: "other", loop: makeLoop(other) }])];
+for (const { loop } of readers) {
+  if (loop(HOT * 4) !== HOT * 4) throw new Error("a hot session is missing");
+  loop(300_000);
 }
+await nextTurn();
+const hotBy = new Map<string, { wall: number[]; cpu: number[] }>(readers.map((r) => [r.name, { wall: [], cpu: [] }]));
+for (let r = 0; r < ROUNDS; r++) {
+  for (const { name, loop } of r % 2 === 0 ? readers : [...readers].reverse()) {
+    const cpu0 = mainThreadCpuMs();
+    const start = process.hrtime.bigint();
+    if (loop(CALLS) !== CALLS) throw new Error("a hot session went missing");
+    hotBy.get(name)!.wall.push(Number(process.hrtime.bigint() - start) / CALLS);
+    hotBy.get(name)!.cpu.push(((mainThreadCpuMs() - cpu0) * 1e6) / CALLS);
+  }
+}
+const hot = hotBy.get("this")!.wall;
+const hotCpu = hotBy.get("this")!.cpu;
+const otherHot = hotBy.get("other");
 
 process.stdout.write(
   `${JSON.stringify({
     sessions: SESSIONS,
     hotNsMedian: Number(median(hot).toFixed(1)),
     hotCpuNsMedian: Number(median(hotCpu).toFixed(1)),
+    ...(otherHot === undefined ? {} : { otherHotNsMedian: Number(median(otherHot.wall).toFixed(1)), otherHotCpuNsMedian: Number(median(otherHot.cpu).toFixed(1)), hotNsPerRound: hot.map((n) => Number(n.toFixed(1))), otherHotNsPerRound: otherHot.wall.map((n) => Number(n.toFixed(1))) }),
     firstTouchCpuUsMean: Number(firstTouchCpuUs.toFixed(2)),
     firstTouchUs: {
       mean: Number((micros.reduce((a, b) => a + b, 0) / micros.length).toFixed(2)),

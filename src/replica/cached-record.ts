@@ -25,6 +25,7 @@ let slabOf: (record: CachedRecord) => ByteSlab;
 let transientOf: (record: CachedRecord) => Message | undefined;
 let isOfTypeOf: (record: CachedRecord, typeName: string, compute: (message: never) => number) => boolean;
 let isPastLimitOf: (record: CachedRecord, clock: Clock | undefined) => boolean;
+let copyLimitOf: (record: CachedRecord, to: Float64Array, at: number) => void;
 
 /** Marks a decode that failed (unknown type URL or malformed bytes), so it is not retried. */
 const UNDECODABLE = null;
@@ -138,6 +139,10 @@ export class CachedRecord {
       }
       return record.#invalidAfterMs !== NOT_OF_TYPE;
     };
+    // Stores the double without returning it (a returned double may be boxed).
+    copyLimitOf = (record, to, at) => {
+      to[at] = record.#invalidAfterMs as number;
+    };
     isPastLimitOf = (record, clock) => {
       if (clock !== undefined) return clock.now() > (record.#invalidAfterMs as number);
       tickCoarseClock();
@@ -176,6 +181,11 @@ export function isOfType<M extends Message>(record: CachedRecord, typeName: M["$
  */
 export function isPastLimit(record: CachedRecord, clock: Clock | undefined): boolean {
   return isPastLimitOf(record, clock);
+}
+
+/** Internal: writes the validity limit isOfType memoised into `to[at]` (call isOfType first). */
+export function copyValidityLimit(record: CachedRecord, to: Float64Array, at: number): void {
+  copyLimitOf(record, to, at);
 }
 
 /** Internal: re-copies a record's bytes through `writer` (same content; see byte-slab.ts). */

@@ -28,7 +28,7 @@ import type { Clock } from "../records/clock.js";
 import { isMalformedRecordData } from "../records/malformed-data.js";
 import { serviceAccountInvalidAfterMs, sessionInvalidAfterMs } from "../records/validity.js";
 import { SlabWriter, type ByteSlab } from "./byte-slab.js";
-import { CachedRecord, isOfType, isPastLimit, moveRecordBytes, recordBytes, recordSlab, sameBytes } from "./cached-record.js";
+import { CachedRecord, moveRecordBytes, recordBytes, recordSlab, sameBytes } from "./cached-record.js";
 import type { ChangeBatch, ChangeListener } from "./change-batch.js";
 import { IndexBuildScheduler } from "./index-build.js";
 import { builtInIndexes, type IndexDefinition, type IndexFunction } from "./index-definitions.js";
@@ -437,25 +437,19 @@ export class Replica {
 
   /** The session, or undefined when absent, not a Session, or invalid (expired) unless asked. */
   getSession(id: string, options?: ValidityOptions): Readonly<Session> | undefined {
-    const record = this.#tables.sessions?.get(id);
     // Same rule as isSessionValid, with the limit computed once per record version.
-    if (record === undefined || !isOfType(record, SESSION_TYPE_NAME, sessionInvalidAfterMs)) return undefined;
-    if (options?.includeInvalid !== true && isPastLimit(record, this.#clock)) return undefined;
-    return record.message as Readonly<Session>;
+    return this.#tables.sessions?.getTyped(id, SESSION_TYPE_NAME, sessionInvalidAfterMs, options?.includeInvalid === true, this.#clock) as Readonly<Session> | undefined;
   }
 
   getUser(id: string): Readonly<User> | undefined {
-    const record = this.#tables.users?.get(id);
-    if (record === undefined || !isOfType(record, USER_TYPE_NAME, neverInvalid)) return undefined;
-    return record.message as Readonly<User>;
+    return this.#tables.users?.getTyped(id, USER_TYPE_NAME, neverInvalid, true, this.#clock) as Readonly<User> | undefined;
   }
 
   /** The service account, or undefined when absent or expired (unless asked). */
   getServiceAccount(id: string, options?: ValidityOptions): Readonly<ServiceAccount> | undefined {
-    const record = this.#tables.serviceAccounts?.get(id);
-    if (record === undefined || !isOfType(record, SERVICE_ACCOUNT_TYPE_NAME, serviceAccountInvalidAfterMs)) return undefined;
-    if (options?.includeInvalid !== true && isPastLimit(record, this.#clock)) return undefined;
-    return record.message as Readonly<ServiceAccount>;
+    return this.#tables.serviceAccounts?.getTyped(id, SERVICE_ACCOUNT_TYPE_NAME, serviceAccountInvalidAfterMs, options?.includeInvalid === true, this.#clock) as
+      | Readonly<ServiceAccount>
+      | undefined;
   }
 
   /** The decoded data of a record, or undefined (absent, unknown type URL, malformed). */

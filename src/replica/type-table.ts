@@ -13,10 +13,13 @@ import { OptionsSchema, type Options } from "../../gen/databroker/databroker_pb.
 import { deepFreezeMessage } from "../records/frozen-message.js";
 import { extractIndexableFields, parseIndexableField, type IndexableFieldPath } from "../records/indexable-fields.js";
 import { schemaForTypeUrl } from "../records/record-registry.js";
-import { recordBytes, type CachedRecord } from "./cached-record.js";
+import type { Message } from "@bufbuild/protobuf";
+import type { Clock } from "../records/clock.js";
+import { isOfType, isPastLimit, recordBytes, type CachedRecord } from "./cached-record.js";
 import type { IndexBuild } from "./index-build.js";
 import { forEachKey, type IndexDefinition } from "./index-definitions.js";
 import { EMPTY_IDS, KeyIndex } from "./key-index.js";
+import { FRONT_MISS, RecordFront, type ValidityLimit } from "./record-front.js";
 import { ShardedMap } from "./sharded-map.js";
 
 /** Sliced work pauses every 256 records. */
@@ -91,6 +94,8 @@ export class TypeTable {
   readonly type: string;
   // Sharded: a 1M-entry Map's growth rehash alone stalls the event loop for 100+ ms.
   readonly #records = new ShardedMap<CachedRecord>();
+  /** Recently read records (record-front.ts): told of every change to #records, in put and delete. */
+  readonly #front = new RecordFront();
   readonly #named = new Map<string, { def: IndexDefinition; index: KeyIndex }>();
   #fields: FieldIndexes;
   /** Builds in progress on this live table (usually none). */
@@ -113,7 +118,32 @@ export class TypeTable {
   }
 
   get(id: string): CachedRecord | undefined {
-    return this.#records.get(id);
+    // Reads never throw: an id that is not a string (from untyped callers) skips the front.
+    if (typeof id !== "string") return this.#records.get(id);
+    const held = this.#front.get(id);
+    if (held !== undefined) return held;
+    const record = this.#records.get(id);
+    if (record !== undefined) this.#front.fill(record);
+    return record;
+  }
+
+  /**
+   * A typed read (the replica's getSession, getUser, getServiceAccount): the decoded message of
+   * the record under `id` when it is a `typeName` (else undefined), and undefined when the clock
+   * is past the limit `rule` gives it, unless `includeInvalid`. Without `clock`, the coarse
+   * system clock (records/clock.ts).
+   */
+  getTyped(id: string, typeName: string, rule: ValidityLimit, includeInvalid: boolean, clock: Clock | undefined): Message | undefined {
+    if (typeof id === "string") {
+      const held = this.#front.readTyped(id, rule, includeInvalid, clock);
+      if (held !== FRONT_MISS) return held;
+    }
+    const record = this.get(id);
+    if (record === undefined || !isOfType(record, typeName as never, rule as (message: Message) => number)) return undefined;
+    const message = record.message as Message;
+    if (typeof id === "string") this.#front.fillTyped(record, rule, message);
+    if (!includeInvalid && isPastLimit(record, clock)) return undefined;
+    return message;
   }
 
   values(): IterableIterator<CachedRecord> {
@@ -126,6 +156,8 @@ export class TypeTable {
     if (previous === record) return;
     if (previous !== undefined) this.#unindex(previous);
     this.#records.set(record.id, record);
+    this.#front.forget(record.id);
+    if (previous === undefined) this.#front.fit(this.#records.size);
     this.#index(record);
   }
 
@@ -135,6 +167,7 @@ export class TypeTable {
     if (previous === undefined) return undefined;
     this.#unindex(previous);
     this.#records.delete(id);
+    this.#front.forget(id);
     return previous;
   }
 

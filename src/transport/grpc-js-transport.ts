@@ -11,6 +11,8 @@
  * `Channel.createCall` (no grpc-js Client, no Node Readable per stream).
  */
 import {
+  create,
+  isMessage,
   toBinary,
   type DescMessage,
   type DescMethodStreaming,
@@ -30,8 +32,10 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { createMethodUrl, runStreamingCall, runUnaryCall } from "@connectrpc/connect/protocol";
+import { createMethodUrl, runStreamingCall } from "@connectrpc/connect/protocol";
 import { status as GrpcStatus, type Channel, type InterceptingListener, type Metadata, type StatusObject } from "@grpc/grpc-js";
+import { createCallSignal } from "./call-signal.js";
+import { chainInterceptors } from "./interceptor-chain.js";
 import { connectErrorFromStatus, copyMetadataToHeaders, metadataFromHeaders } from "./grpc-js-metadata.js";
 import { responseDecoderFor } from "./sync-response-decoder.js";
 
@@ -233,6 +237,29 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Transpor
     return reader;
   }
 
+  /** Runs a unary call on the wire; the interceptors sit in front of it. */
+  const sendUnary = async <I extends DescMessage, O extends DescMessage>(req: UnaryRequest<I, O>, timeoutMs: number | undefined): Promise<UnaryResponse<I, O>> => {
+    const method = req.method;
+    const reader = startCall(method, req, timeoutMs, (call) => {
+      call.sendMessageWithContext({}, toBuffer(toBinary(method.input, req.message)));
+      call.halfClose();
+    });
+    await reader.headers;
+    let message: MessageShape<O> | undefined;
+    for (let r = await reader.next(); r.done !== true; r = await reader.next()) {
+      if (message !== undefined) {
+        reader.fail(new ConnectError("protocol error: received extra output message for unary method", Code.Unimplemented));
+      }
+      message = r.value;
+    }
+    if (message === undefined) throw new ConnectError("protocol error: missing output message for unary method", Code.Unimplemented);
+    return { stream: false, service: method.parent, method, header: reader.header, message, trailer: reader.trailer };
+  };
+  // Without a timeout every call goes through one chain of the interceptors, applied once
+  // (Connect's runUnaryCall applies them per call); a timeout is also grpc-js's deadline (sent
+  // as grpc-timeout), so such a call gets a chain of its own.
+  const untimedChain = chainInterceptors<UnaryRequest, UnaryResponse>((req) => sendUnary(req, undefined), interceptors);
+
   return {
     async unary<I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>,
@@ -243,37 +270,26 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Transpor
       contextValues?: ContextValues,
     ): Promise<UnaryResponse<I, O>> {
       const timeout = effectiveTimeout(timeoutMs);
-      return runUnaryCall<I, O>({
-        interceptors,
-        signal,
-        timeoutMs: timeout,
-        req: {
-          stream: false,
-          service: method.parent,
-          method,
-          requestMethod: "POST",
-          url: createMethodUrl(options.baseUrl, method),
-          header: new Headers(header),
-          contextValues: contextValues ?? createContextValues(),
-          message: input,
-        },
-        next: async (req) => {
-          const reader = startCall(method, req, timeout, (call) => {
-            call.sendMessageWithContext({}, toBuffer(toBinary(method.input, req.message)));
-            call.halfClose();
-          });
-          await reader.headers;
-          let message: MessageShape<O> | undefined;
-          for (let r = await reader.next(); r.done !== true; r = await reader.next()) {
-            if (message !== undefined) {
-              reader.fail(new ConnectError("protocol error: received extra output message for unary method", Code.Unimplemented));
-            }
-            message = r.value;
-          }
-          if (message === undefined) throw new ConnectError("protocol error: missing output message for unary method", Code.Unimplemented);
-          return { stream: false, service: method.parent, method, header: reader.header, message, trailer: reader.trailer };
-        },
-      });
+      const callSignal = createCallSignal(signal, timeout);
+      const req: UnaryRequest<I, O> = {
+        stream: false,
+        service: method.parent,
+        method,
+        requestMethod: "POST",
+        url: createMethodUrl(options.baseUrl, method),
+        header: new Headers(header),
+        contextValues: contextValues ?? createContextValues(),
+        message: isMessage(input, method.input) ? input : create(method.input, input),
+        signal: callSignal.signal,
+      };
+      const chain = timeout === undefined ? untimedChain : chainInterceptors<UnaryRequest, UnaryResponse>((r) => sendUnary(r, timeout), interceptors);
+      try {
+        const response = (await chain(req)) as UnaryResponse<I, O>;
+        callSignal.finish();
+        return response;
+      } catch (e) {
+        throw callSignal.fail(e);
+      }
     },
 
     async stream<I extends DescMessage, O extends DescMessage>(

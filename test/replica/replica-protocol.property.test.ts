@@ -362,6 +362,16 @@ class Harness {
         const expected = [...this.replica.values(type)].filter((r) => indexKey(r.message) === k).map((r) => r.id).sort();
         expect([...this.replica.byIndex(type, index, k)].sort(), `${type} ${index}=${k}`).toEqual(k === "" ? [] : expected);
       }
+      // Reads by id (served through the table's front of recently read records, record-front.ts)
+      // agree with the table itself, whatever happened since the last read: every change must
+      // have reached the front before this read.
+      const held = new Map([...this.replica.values(type)].map((r) => [r.id, r] as const));
+      for (const id of IDS) {
+        const truth = held.get(id);
+        expect(this.replica.get(type, id), `get(${type}, ${id}) is the table's record`).toBe(truth);
+        if (type === SESSION_TYPE) expect(this.replica.getSession(id, { includeInvalid: true }), `getSession(${id})`).toBe(truth?.message);
+        else expect(this.replica.getUser(id), `getUser(${id})`).toBe(truth?.message);
+      }
       // Until its resync the replica serves the previous server's data (readiness is sticky).
       if (versions?.serverVersion !== sv) continue;
       for (const id of IDS) {

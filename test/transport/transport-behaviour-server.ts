@@ -26,6 +26,8 @@ export interface BehaviourServer {
   readonly url: string;
   /** Streams whose handler saw its context signal abort (the client cancelled). */
   readonly cancelledHandlers: number;
+  /** Handlers that started to hang (HANG), cancelled since or not. */
+  readonly hangingHandlers: number;
   /** Tokens seen under `jwt`, in call order. */
   readonly tokens: string[];
   openSessions(): number;
@@ -48,6 +50,7 @@ function frame(bytes: Uint8Array): Buffer {
 
 export async function startBehaviourServer(): Promise<BehaviourServer> {
   let cancelledHandlers = 0;
+  let hangingHandlers = 0;
   const tokens: string[] = [];
   const failIfAsked = (ctx: HandlerContext) => {
     tokens.push(ctx.requestHeader.get("jwt") ?? "");
@@ -61,6 +64,7 @@ export async function startBehaviourServer(): Promise<BehaviourServer> {
   };
   const hang = (ctx: HandlerContext) =>
     new Promise<void>((resolve) => {
+      hangingHandlers += 1;
       ctx.signal.addEventListener("abort", () => {
         cancelledHandlers += 1;
         resolve();
@@ -117,6 +121,9 @@ export async function startBehaviourServer(): Promise<BehaviourServer> {
     url: `http://127.0.0.1:${port}`,
     get cancelledHandlers() {
       return cancelledHandlers;
+    },
+    get hangingHandlers() {
+      return hangingHandlers;
     },
     tokens,
     openSessions: () => sessions.size,

@@ -5,6 +5,7 @@
  * resetConnection(). What one does, the other must do too.
  */
 import { randomBytes } from "node:crypto";
+import { getEventListeners } from "node:events";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
@@ -155,6 +156,44 @@ describe.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("transport behaviour (%s)", 
     const error = await failureOf(client.serverInfo({}, { timeoutMs: 150, headers: { [HANG]: "1" } }));
     expect(error.code).toBe(Code.DeadlineExceeded);
     await until(() => server.cancelledHandlers > cancelledBefore, "the server handler to see the deadline", 5000);
+  });
+
+  it("cancels a unary call when its signal aborts: the caller sees Canceled and the server's handler is cancelled", async () => {
+    const { client } = open();
+    const controller = new AbortController();
+    const cancelledBefore = server.cancelledHandlers;
+    const hangingBefore = server.hangingHandlers;
+    const pending = failureOf(client.serverInfo({}, { signal: controller.signal, headers: { [HANG]: "1" } }));
+    await until(() => server.hangingHandlers > hangingBefore, "the server handler to start", 3000);
+    controller.abort();
+    expect((await pending).code).toBe(Code.Canceled);
+    await until(() => server.cancelledHandlers > cancelledBefore, "the server handler to see the cancellation", 3000);
+    // A signal that is aborted already fails the call before anything is sent.
+    expect((await failureOf(client.serverInfo({}, { signal: controller.signal }))).code).toBe(Code.Canceled);
+  });
+
+  it("a unary call's signal, as interceptors see it, ends with the call; the caller's signal keeps no listener", async () => {
+    const seen: AbortSignal[] = [];
+    const transport = createDatabrokerTransport(server.url, {
+      sharedSecret: SECRET,
+      implementation,
+      interceptors: [
+        (next) => async (req) => {
+          seen.push(req.signal);
+          return next(req);
+        },
+      ],
+    });
+    transports.push(transport);
+    const client = createClient(DataBrokerService, transport.transport);
+    const callerSignal = new AbortController().signal;
+    for (let i = 0; i < 5; i++) await client.serverInfo({}, { signal: callerSignal });
+    await failureOf(client.serverInfo({}, { signal: callerSignal, headers: { [FAIL_CODE]: String(Code.NotFound) } }));
+    await client.serverInfo({}, { signal: callerSignal, timeoutMs: 60_000 });
+    expect(seen).toHaveLength(7);
+    expect(seen.every((s) => s.aborted), "every call's signal aborted once the call ended").toBe(true);
+    expect((seen[5]?.reason as ConnectError).code, "a failed call's signal carries its error").toBe(Code.NotFound);
+    expect(getEventListeners(callerSignal, "abort"), "listeners left on the caller's signal").toHaveLength(0);
   });
 
   it("reports a stream the server resets (RST_STREAM CANCEL) as a connection failure", async () => {

@@ -1,0 +1,153 @@
+/**
+ * Sequential unary round trips (single-record Put, then its delete, as the main bench's "Put round
+ * trip" row) against ONE seeded Pomerium server, alternating between code trees in one process,
+ * so that two versions of the transport are compared under the same load. Per round and tree:
+ * `cache.client` of a synced cache (the bench's figure) and a bare DatabrokerTransport client;
+ * with --go-binary, the Go SyncQuerier's own Put round trip on the same server in between.
+ *
+ *   node --expose-gc --import tsx bench/unary-round-trip.ts [--sessions 100000] [--rounds 3]
+ *        [--calls 300] [--tree /path/to/other/export]... [--go-binary PATH] [--transport-only] [--json PATH]
+ *
+ * Each --tree is the root of another checkout of this repository (e.g. `git archive <commit>`
+ * unpacked, with a node_modules link); this tree is always measured, as "this".
+ */
+import { writeFile } from "node:fs/promises";
+import { loadavg } from "node:os";
+import { performance } from "node:perf_hooks";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { RecordSchema } from "../gen/databroker/databroker_pb.js";
+import { DemoRecords } from "../src/demo/demo-records.js";
+import { newBenchSecret } from "./bench-secret.js";
+import { startBenchServer } from "./bench-server.js";
+import { fullGc, requireExposedGc } from "./full-gc.js";
+import { runGoReader } from "./go-baseline.js";
+import { mainThreadCpuMs } from "./main-thread-cpu.js";
+import { median, percentile } from "./stats.js";
+
+requireExposedGc();
+const { values } = parseArgs({
+  options: {
+    sessions: { type: "string", default: "100000" },
+    rounds: { type: "string", default: "3" },
+    calls: { type: "string", default: "300" },
+    tree: { type: "string", multiple: true, default: [] },
+    "go-binary": { type: "string" },
+    "transport-only": { type: "boolean", default: false },
+    json: { type: "string" },
+  },
+});
+const sessions = Number(values.sessions);
+const calls = Number(values.calls);
+const log = (line: string) => process.stderr.write(`[unary] ${line}\n`);
+
+interface TreeApi {
+  createDatabrokerCache(options: { url: string; sharedSecret: string }): {
+    readonly client: PutClient;
+    ready(options?: { timeoutMs?: number }): Promise<void>;
+    close(): Promise<void>;
+  };
+  createDatabrokerTransport(url: string, options: { sharedSecret: string; implementation: "grpc-js" }): { readonly transport: unknown; connect(): Promise<void>; close(): Promise<void> };
+  createDataBrokerClient(transport: unknown): PutClient;
+}
+interface PutClient {
+  put(request: { records: unknown[] }): Promise<unknown>;
+}
+
+async function loadTree(root: string): Promise<TreeApi> {
+  const index = (await import(pathToFileURL(`${root}/src/index.ts`).href)) as Pick<TreeApi, "createDatabrokerCache">;
+  const transport = (await import(pathToFileURL(`${root}/src/transport/databroker-transport.ts`).href)) as Pick<TreeApi, "createDatabrokerTransport">;
+  const clients = (await import(pathToFileURL(`${root}/src/transport/databroker-clients.ts`).href)) as Pick<TreeApi, "createDataBrokerClient">;
+  return { ...index, ...transport, ...clients };
+}
+
+const trees: Array<{ name: string; api: TreeApi }> = [{ name: "this", api: await loadTree(new URL("..", import.meta.url).pathname.replace(/\/$/, "")) }];
+for (const root of values.tree) trees.push({ name: root, api: await loadTree(root) });
+
+const secret = newBenchSecret();
+const server = await startBenchServer("pomerium", secret);
+// Keeps the event loop alive while only unref'd grpc-js channels are open.
+const keepAlive = setInterval(() => {}, 60_000);
+
+interface Sample {
+  tree: string;
+  client: "cache.client" | "transport" | "go";
+  round: number;
+  p50Ms: number;
+  p90Ms: number;
+  /** Main-thread CPU (Linux schedstat) over the timed Puts and their deletes, per call. */
+  cpuUsPerCall: number;
+  load1: number;
+}
+const samples: Sample[] = [];
+try {
+  const seed = trees[0]!.api.createDatabrokerTransport(server.url, { sharedSecret: secret, implementation: "grpc-js" });
+  const seedClient = trees[0]!.api.createDataBrokerClient(seed.transport);
+  const demo = new DemoRecords({ seed: 1 });
+  for (let i = 0; i < sessions; i += 500) {
+    const records = [];
+    for (let j = i; j < Math.min(sessions, i + 500); j++) records.push(DemoRecords.record(demo.session(`session-${j}`, 0)));
+    await seedClient.put({ records });
+  }
+  await seed.close();
+  log(`seeded ${sessions} sessions`);
+
+  const roundTrips = async (client: PutClient, tag: string, n: number): Promise<{ ms: number[]; cpuUs: number }> => {
+    const d = new DemoRecords({ seed: 98 });
+    const records = Array.from({ length: n }, (_, i) => DemoRecords.record(d.session(`rtt-${tag}-${i}`, 0)));
+    const ms: number[] = [];
+    const cpu0 = mainThreadCpuMs();
+    for (const record of records) {
+      const s = performance.now();
+      await client.put({ records: [record] });
+      ms.push(performance.now() - s);
+      await client.put({ records: [create(RecordSchema, { type: record.type, id: record.id, data: record.data, deletedAt: timestampNow() })] });
+    }
+    return { ms, cpuUs: ((mainThreadCpuMs() - cpu0) * 1000) / (2 * n) };
+  };
+  const record = (tree: string, client: Sample["client"], round: number, ms: number[], cpuUs: number) => {
+    const sample = { tree, client, round, p50Ms: percentile(ms, 50), p90Ms: percentile(ms, 90), cpuUsPerCall: cpuUs, load1: loadavg()[0] ?? 0 };
+    samples.push(sample);
+    log(`round ${round} ${tree} ${client}: p50 ${sample.p50Ms.toFixed(3)} ms, p90 ${sample.p90Ms.toFixed(3)} ms, CPU ${cpuUs.toFixed(0)} us/call, load ${sample.load1.toFixed(2)}`);
+  };
+
+  for (let round = 1; round <= Number(values.rounds); round++) {
+    const order = round % 2 === 1 ? trees : [...trees].reverse();
+    for (const { name, api } of order) {
+      await fullGc();
+      if (!values["transport-only"]) {
+        const cache = api.createDatabrokerCache({ url: server.url, sharedSecret: secret });
+        await cache.ready({ timeoutMs: 300_000 });
+        await roundTrips(cache.client, `warm-${round}`, 50);
+        const r = await roundTrips(cache.client, `c-${round}`, calls);
+        record(name, "cache.client", round, r.ms, r.cpuUs);
+        await cache.close();
+        await fullGc();
+      }
+      const transport = api.createDatabrokerTransport(server.url, { sharedSecret: secret, implementation: "grpc-js" });
+      await transport.connect();
+      const client = api.createDataBrokerClient(transport.transport);
+      await roundTrips(client, `warm-t-${round}`, 50);
+      const t = await roundTrips(client, `t-${round}`, calls);
+      record(name, "transport", round, t.ms, t.cpuUs);
+      await transport.close();
+    }
+    if (values["go-binary"] !== undefined) {
+      const go = await runGoReader(values["go-binary"], server.url, secret, 0, `go-${round}`, () => {});
+      record("go", "go", round, go.putRoundTripMs ?? [], Number.NaN);
+    }
+  }
+} finally {
+  clearInterval(keepAlive);
+  await server.stop();
+}
+
+const groups = new Map<string, Sample[]>();
+for (const s of samples) groups.set(`${s.tree} ${s.client}`, [...(groups.get(`${s.tree} ${s.client}`) ?? []), s]);
+for (const [key, group] of groups) {
+  process.stdout.write(`${key}: p50 median ${median(group.map((s) => s.p50Ms)).toFixed(3)} ms (${group.map((s) => s.p50Ms.toFixed(3)).join(", ")}), CPU ${median(group.map((s) => s.cpuUsPerCall)).toFixed(0)} us/call\n`);
+}
+if (values.json !== undefined) await writeFile(values.json, `${JSON.stringify({ sessions, calls, samples }, null, 1)}\n`);
+process.exit(0);

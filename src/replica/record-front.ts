@@ -1,0 +1,167 @@
+/**
+ * A small two-way set-associative table in front of a type table's id lookup: the records read
+ * recently, by a cheap hash of the id. Why: a lookup in the sharded id map costs a hash of the
+ * id, a Map probe and a comparison with the stored key, each on its own cache lines (over a large
+ * heap: several cache and TLB misses per read); a hit here is one hash, a few reads of adjacent
+ * array slots and one comparison.
+ *
+ * A typed read (getSession and the like) also keeps, per slot, the record's decoded message and
+ * its validity limit, so a hit never touches the record: both are fixed for a record (decoded
+ * once, the limit a function of the message), and go with the slot whenever the record does.
+ *
+ * Invariant (what makes a hit correct): a slot that holds a key holds the record the table holds
+ * under that key (and that record's message and limit, if typed). The table keeps it by telling
+ * the front of every change to its id map ({@link RecordFront.forget} on put and delete) before
+ * its next read; a slot is only ever filled from the table's own answer. Keys stored are the
+ * table's own id strings (never a caller's string, which might pin a larger string it was
+ * sliced from).
+ *
+ * Each hash bucket has two slots (adjacent, one cache line): a new id goes into the first, moving
+ * the one there to the second. The front grows with the table, in steps of 4x up to
+ * {@link MAX_FRONT_SLOTS}, keeping at least twice as many slots as records; growing drops what it
+ * held (it refills on the next reads).
+ */
+import type { Message } from "@bufbuild/protobuf";
+import { coarseReading, tickCoarseClock, type Clock } from "../records/clock.js";
+import { copyValidityLimit, type CachedRecord } from "./cached-record.js";
+
+/** What {@link RecordFront.readTyped} answers when it holds no typed answer for the id. */
+export const FRONT_MISS: unique symbol = Symbol("front miss");
+
+/** A typed read's rule: the validity limit (ms since the epoch) of a decoded message. */
+export type ValidityLimit = (message: never) => number;
+
+/** 16,384 slots (512 KB of slot arrays): room for a hot set of several thousand ids. */
+export const MAX_FRONT_SLOTS = 1 << 14;
+const MIN_FRONT_SLOTS = 64;
+
+/**
+ * The hash of an id: its length and up to eight of its characters (the first two, two in the
+ * middle, the last four), mixed. Ids differ at the end (counters), all over (UUIDs) or at the
+ * start (emails); ids that differ only elsewhere share a bucket and take turns in it, never wrong.
+ */
+export function frontHash(id: string): number {
+  const n = id.length;
+  let h = Math.imul(n, 0x9e3779b1);
+  if (n >= 4) {
+    const m = n >>> 1;
+    h = Math.imul(h ^ id.charCodeAt(0) ^ (id.charCodeAt(1) << 8) ^ (id.charCodeAt(m - 1) << 16) ^ (id.charCodeAt(m) << 24), 0x85ebca6b);
+    h = Math.imul(h ^ id.charCodeAt(n - 4) ^ (id.charCodeAt(n - 3) << 8) ^ (id.charCodeAt(n - 2) << 16) ^ (id.charCodeAt(n - 1) << 24), 0xc2b2ae35);
+  } else {
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  }
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  return h ^ (h >>> 12);
+}
+
+export class RecordFront {
+  #keys: Array<string | undefined> = [];
+  #records: Array<CachedRecord | undefined> = [];
+  #messages: Array<Message | undefined> = [];
+  #limits = new Float64Array(0);
+  /** The rule the typed answers were made with (one typed reader per table). */
+  #typedBy: ValidityLimit | undefined = undefined;
+  /** Buckets minus one: `hash & mask` is the bucket, `<< 1` its first slot. */
+  #mask = 0;
+  readonly #maxSlots: number;
+
+  /** @param maxSlots the most slots it grows to (a power of two, at least 2); tests use tiny fronts to force collisions. */
+  constructor(maxSlots: number = MAX_FRONT_SLOTS) {
+    this.#maxSlots = Math.max(2, maxSlots);
+    this.#allocate(Math.min(MIN_FRONT_SLOTS, this.#maxSlots));
+  }
+
+  /** How many slots it has now. */
+  get slots(): number {
+    return this.#keys.length;
+  }
+
+  /** The slot holding `id`, or -1. */
+  #find(id: string): number {
+    const first = (frontHash(id) & this.#mask) << 1;
+    const keys = this.#keys;
+    if (keys[first] === id) return first;
+    return keys[first + 1] === id ? first + 1 : -1;
+  }
+
+  /** The record held for `id`, or undefined when none is. */
+  get(id: string): CachedRecord | undefined {
+    const slot = this.#find(id);
+    return slot < 0 ? undefined : this.#records[slot];
+  }
+
+  /** Remembers the table's answer for its key `record.id` (in its bucket's first slot). */
+  fill(record: CachedRecord): void {
+    const first = (frontHash(record.id) & this.#mask) << 1;
+    if (this.#keys[first] === record.id) {
+      this.#records[first] = record;
+      this.#messages[first] = undefined;
+      return;
+    }
+    // The first slot's id moves to the second, over whatever was there (if that was this id,
+    // the two swap: an id is never held twice).
+    this.#keys[first + 1] = this.#keys[first];
+    this.#records[first + 1] = this.#records[first];
+    this.#messages[first + 1] = this.#messages[first];
+    this.#limits[first + 1] = this.#limits[first] as number;
+    this.#keys[first] = record.id;
+    this.#records[first] = record;
+    this.#messages[first] = undefined;
+  }
+
+  /**
+   * The typed answer for `id`: its message, or undefined when past its limit (unless
+   * `includeInvalid`); {@link FRONT_MISS} when none is held. The clock as in the replica's typed
+   * reads: `clock` when given, else the coarse system clock.
+   */
+  readTyped(id: string, rule: ValidityLimit, includeInvalid: boolean, clock: Clock | undefined): Message | undefined | typeof FRONT_MISS {
+    const slot = this.#find(id);
+    if (slot < 0 || this.#typedBy !== rule) return FRONT_MISS;
+    const message = this.#messages[slot];
+    if (message === undefined) return FRONT_MISS;
+    if (includeInvalid) return message;
+    if (clock !== undefined) return clock.now() > (this.#limits[slot] as number) ? undefined : message;
+    tickCoarseClock();
+    return (coarseReading[0] as number) > (this.#limits[slot] as number) ? undefined : message;
+  }
+
+  /**
+   * Keeps the typed answer for a record the table holds (and the front holds for its id): its
+   * message and the limit `isOfType` memoised on it under `rule`.
+   */
+  fillTyped(record: CachedRecord, rule: ValidityLimit, message: Message): void {
+    if (this.#typedBy !== rule) {
+      if (this.#typedBy !== undefined) return;
+      this.#typedBy = rule;
+    }
+    const slot = this.#find(record.id);
+    if (slot < 0 || this.#records[slot] !== record) return;
+    this.#messages[slot] = message;
+    copyValidityLimit(record, this.#limits, slot);
+  }
+
+  /** The table's record for `id` changed or went: nothing is held for it any more. */
+  forget(id: string): void {
+    const slot = this.#find(id);
+    if (slot < 0) return;
+    this.#keys[slot] = undefined;
+    this.#records[slot] = undefined;
+    this.#messages[slot] = undefined;
+  }
+
+  /** Called with the table's size after it grew: four times the slots once the table has more than half as many records. */
+  fit(tableSize: number): void {
+    const slots = this.#keys.length;
+    if (slots >= this.#maxSlots || tableSize * 2 <= slots) return;
+    this.#allocate(Math.min(this.#maxSlots, slots * 4));
+  }
+
+  #allocate(slots: number): void {
+    this.#mask = (slots >>> 1) - 1;
+    this.#keys = new Array<string | undefined>(slots).fill(undefined);
+    this.#records = new Array<CachedRecord | undefined>(slots).fill(undefined);
+    this.#messages = new Array<Message | undefined>(slots).fill(undefined);
+    this.#limits = new Float64Array(slots);
+  }
+}
