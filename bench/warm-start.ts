@@ -10,7 +10,10 @@
  *    and the longest event-loop stall while it runs (perf_hooks histogram, 1 ms resolution);
  * 3. while no cache runs: `--changes` session updates and a tenth as many deletions;
  * 4. warm: a cache on the same file: time to ready (load + Sync from the saved position + the
- *    backlog), the longest stall meanwhile, and where each stream started.
+ *    backlog), the longest stall meanwhile, and where each stream started;
+ * 5. unless --no-go: Pomerium's Go SyncQuerier (bench/go-syncquerier, built into node_modules/.cache)
+ *    reading the same server from scratch, in a child process: its time to ready is the cold
+ *    start of Pomerium's own client, which has no warm start.
  *
  * Both caches run in this process one after the other (a forced GC between them when run with
  * --expose-gc). Results are printed and written as JSON.
@@ -31,12 +34,14 @@ import { createDataBrokerClient } from "../src/transport/databroker-clients.js";
 import { createDatabrokerTransport } from "../src/transport/databroker-transport.js";
 import { startPomerium } from "../test/support/pomerium-harness.js";
 import { newBenchSecret } from "./bench-secret.js";
+import { buildGoBinary, runGoReader } from "./go-baseline.js";
 
 const { values } = parseArgs({
   options: {
     sessions: { type: "string", default: "100000" },
     changes: { type: "string", default: "1000" },
     json: { type: "string", default: fileURLToPath(new URL("./results/warm-start.json", import.meta.url)) },
+    "no-go": { type: "boolean", default: false },
   },
 });
 const sessions = Number(values.sessions);
@@ -133,6 +138,16 @@ try {
   const deletedGone = warm.getSession("session-9") === undefined;
   log(`warm: ready in ${(warmReadyMs / 1000).toFixed(2)} s (started from ${startedFrom.join(", ")}; ${warm.size(SESSION_TYPE)} sessions; a deletion made while down applied: ${deletedGone})`);
   await warm.close();
+  gc?.();
+
+  // ---- Pomerium's Go SyncQuerier, cold, on the same server ----
+  let goReadyMs: number | undefined;
+  if (!values["no-go"]) {
+    const binary = await buildGoBinary();
+    const go = await runGoReader(binary, pomerium.url, secret, 0, "warm-start", () => {});
+    goReadyMs = go.readyMs;
+    log(`Go SyncQuerier (cold): ready in ${(go.readyMs / 1000).toFixed(2)} s (${go.sessions} sessions)`);
+  }
 
   const result = {
     at: new Date().toISOString(),
@@ -145,6 +160,7 @@ try {
     snapshotWrite: { durationMs: Math.round(writeMs), bytes: snapshotBytes, sizeRatio: round(snapshotBytes / encodedBytes, 4), longestStallMs: round(writeStallMs), longestSliceMs: round(writeSliceMs ?? Number.NaN) },
     warm: { readyMs: Math.round(warmReadyMs), loadMs: Math.round(loadMs), longestStallMs: round(warmStallMs), startedFrom, deletionWhileDownApplied: deletedGone },
     warmOverCold: round(warmReadyMs / coldReadyMs, 3),
+    goSyncQuerier: goReadyMs === undefined ? null : { readyMs: Math.round(goReadyMs), warmOverGo: round(warmReadyMs / goReadyMs, 3), coldOverGo: round(coldReadyMs / goReadyMs, 3) },
   };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   await mkdir(dirname(values.json), { recursive: true });

@@ -50,7 +50,9 @@ export async function runLiveStatus(options: LiveStatusOptions): Promise<void> {
       out.write(`${statusLine(await sampler.sample(), options.writer?.counts)}\n`);
       return;
     }
-    const screen = statusScreen(out, `${options.title}   (Ctrl-C to exit)`);
+    // The screen's title keeps saying where the cache started, for as long as it runs.
+    const origin = startedFrom(cache.state);
+    const screen = statusScreen(out, `${options.title}${origin === undefined ? "" : ` · ${origin}`}   (Ctrl-C to exit)`);
     const stop = aborted(signal);
     try {
       while (!signal.aborted) {
@@ -94,11 +96,18 @@ async function initialSync(options: LiveStatusOptions): Promise<void> {
 
 /** The line printed once the cache is ready: how it started (from the server, or resumed from a snapshot and how old). */
 export function readyLine(state: CacheState, seconds: number): string {
+  const origin = startedFrom(state);
+  if (origin === undefined) return `cache ready: first snapshots loaded in ${seconds.toFixed(2)} s`;
+  return `cache ready: ${origin}, caught up in ${seconds.toFixed(2)} s`;
+}
+
+/** "resumed from snapshot (age …)" when any type started from the snapshot file; undefined when all came from the server. */
+export function startedFrom(state: CacheState): string | undefined {
   const resumed = state.streams.filter((s) => s.startedFrom === "snapshot");
-  if (resumed.length === 0) return `cache ready: first snapshots loaded in ${seconds.toFixed(2)} s`;
+  if (resumed.length === 0) return undefined;
   const ageMs = Math.max(...resumed.map((s) => s.snapshotAgeMs ?? 0));
   const which = resumed.length === state.streams.length ? "" : ` (${resumed.length} of ${state.streams.length} types)`;
-  return `cache ready: resumed from snapshot (age ${formatAge(ageMs)})${which}, caught up in ${seconds.toFixed(2)} s`;
+  return `resumed from snapshot (age ${formatAge(ageMs)})${which}`;
 }
 
 function formatAge(ms: number): string {
