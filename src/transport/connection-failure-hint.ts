@@ -30,6 +30,13 @@ export type ConnectionFailureKind =
    * same way (the peer closes the connection, Node cancels the stream), so both are named.
    */
   | "stream-reset"
+  /**
+   * The connection was reset before the server answered anything (grpc-js: "read ECONNRESET").
+   * A databroker that stops can do this; so does a TLS port reached by an http:// URL when the
+   * reset comes after grpc-js already counted the connection as open (a race with
+   * "closed-before-http2").
+   */
+  | "connection-reset"
   /** Nothing listens on that host and port. */
   | "refused"
   /** The URL's host name does not resolve. */
@@ -91,6 +98,7 @@ export function connectionFailureKind(error: unknown): ConnectionFailureKind | u
   // connect-node's own message for a session error from nghttp2's NGHTTP2_ERR_PROTO.
   if (codes.includes("ERR_HTTP2_ERROR") && message === "Protocol error") return "not-http2";
   if (message === "http/2 stream closed with error code CANCEL (0x8)") return "stream-reset";
+  if (message === "read ECONNRESET") return "connection-reset";
   return undefined;
 }
 
@@ -114,6 +122,10 @@ export function connectionFailureHint(error: unknown, url?: string): string | un
       return scheme === "https"
         ? "the server reset the call without a gRPC status (HTTP/2 CANCEL): it is shutting down or restarting"
         : "the server reset the call without a gRPC status (HTTP/2 CANCEL): it is shutting down or restarting, or, if it never answers, that port expects TLS (use https://)";
+    case "connection-reset":
+      return scheme === "https"
+        ? "the server reset the connection before answering: it is shutting down or restarting"
+        : "the server reset the connection before answering: it is shutting down or restarting, or, if it never answers, that port expects TLS (use https://)";
     case "refused":
       return "nothing listens on that host and port (connection refused): check the URL's port and that the databroker is running";
     case "unresolved-host":

@@ -203,6 +203,17 @@ describe("connectionFailureHint on statuses a server sent", () => {
   });
 });
 
+describe("a connection reset before any answer (grpc-js: read ECONNRESET)", () => {
+  it("names both causes for an http:// URL (a stopping databroker, or a TLS port), only the shutdown for https://", () => {
+    // grpc-js reports a TLS port reached with http:// this way when the reset comes after it
+    // counted the connection as open; the CLI must still say to use https://.
+    const reset = new ConnectError("read ECONNRESET", Code.Internal);
+    expect(connectionFailureKind(reset)).toBe("connection-reset");
+    expect(connectionFailureHint(reset, "http://databroker:5443")).toMatch(/shutting down or restarting, or, if it never answers, that port expects TLS \(use https:\/\/\)/);
+    expect(connectionFailureHint(reset, "https://databroker:5443")).not.toMatch(/TLS/);
+  });
+});
+
 describe("the cache's state names the connection failure", () => {
   it.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("an HTTP/1 server as the URL (%s): lastError says to point the URL at the gRPC port", async (transport) => {
     const cache = createDatabrokerCache({
