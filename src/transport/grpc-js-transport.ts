@@ -258,6 +258,15 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Transpor
   // Without a timeout every call goes through one chain of the interceptors, applied once
   // (Connect's runUnaryCall applies them per call); a timeout is also grpc-js's deadline (sent
   // as grpc-timeout), so such a call gets a chain of its own.
+  /** What a unary and a streaming request share: the method, its URL, headers and context values. */
+  const requestBase = <M extends DescMethodUnary | DescMethodStreaming>(method: M, header: ConstructorParameters<typeof Headers>[0], contextValues: ContextValues | undefined) => ({
+    service: method.parent,
+    method,
+    requestMethod: "POST" as const,
+    url: createMethodUrl(options.baseUrl, method),
+    header: new Headers(header),
+    contextValues: contextValues ?? createContextValues(),
+  });
   const untimedChain = chainInterceptors<UnaryRequest, UnaryResponse>((req) => sendUnary(req, undefined), interceptors);
 
   return {
@@ -272,13 +281,8 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Transpor
       const timeout = effectiveTimeout(timeoutMs);
       const callSignal = createCallSignal(signal, timeout);
       const req: UnaryRequest<I, O> = {
+        ...requestBase(method, header, contextValues),
         stream: false,
-        service: method.parent,
-        method,
-        requestMethod: "POST",
-        url: createMethodUrl(options.baseUrl, method),
-        header: new Headers(header),
-        contextValues: contextValues ?? createContextValues(),
         message: isMessage(input, method.input) ? input : create(method.input, input),
         signal: callSignal.signal,
       };
@@ -305,16 +309,7 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Transpor
         interceptors,
         signal,
         timeoutMs: timeout,
-        req: {
-          stream: true,
-          service: method.parent,
-          method,
-          requestMethod: "POST",
-          url: createMethodUrl(options.baseUrl, method),
-          header: new Headers(header),
-          contextValues: contextValues ?? createContextValues(),
-          message: input,
-        },
+        req: { ...requestBase(method, header, contextValues), stream: true, message: input },
         next: async (req) => {
           const reader = startCall(method, req, timeout, (call, started) => {
             // Send the request messages as the call accepts them, then half-close. (SyncLatest and
