@@ -16,8 +16,10 @@
  * table's own id strings (never a caller's string, which might pin a larger string it was
  * sliced from).
  *
- * Each hash bucket has two slots (adjacent, one cache line): a new id goes into the first, moving
- * the one there to the second. The front grows with the table, in steps of 4x up to
+ * Each hash bucket has two slots: a new id goes into the first, moving the one there to the
+ * second. A slot's key and typed message sit side by side in one array (a bucket's four entries
+ * share a cache line or two adjacent ones), so a typed hit reads that line, the limit, and the two
+ * strings it compares; the records (for untyped reads) are kept apart. The front grows with the table, in steps of 4x up to
  * {@link MAX_FRONT_SLOTS}, keeping at least twice as many slots as records; growing drops what it
  * held (it refills on the next reads).
  */
@@ -31,8 +33,12 @@ export const FRONT_MISS: unique symbol = Symbol("front miss");
 /** A typed read's rule: the validity limit (ms since the epoch) of a decoded message. */
 export type ValidityLimit = (message: never) => number;
 
-/** 16,384 slots (512 KB of slot arrays): room for a hot set of several thousand ids. */
-export const MAX_FRONT_SLOTS = 1 << 14;
+/**
+ * 65,536 slots (2 MB of slot arrays at 8 bytes per pointer): a hot set of up to ~16,000 ids fits
+ * with few collisions. With 16,384 slots, 4,096 random hot ids left ~9 % of them in buckets of
+ * three or more, which take turns and miss on most reads.
+ */
+export const MAX_FRONT_SLOTS = 1 << 16;
 const MIN_FRONT_SLOTS = 64;
 
 /**
@@ -56,9 +62,9 @@ export function frontHash(id: string): number {
 }
 
 export class RecordFront {
-  #keys: Array<string | undefined> = [];
+  /** Per slot `s`: its key at `2s`, its typed message at `2s + 1` (undefined when none). */
+  #entries: Array<string | Message | undefined> = [];
   #records: Array<CachedRecord | undefined> = [];
-  #messages: Array<Message | undefined> = [];
   #limits = new Float64Array(0);
   /** The rule the typed answers were made with (one typed reader per table). */
   #typedBy: ValidityLimit | undefined = undefined;
@@ -74,15 +80,15 @@ export class RecordFront {
 
   /** How many slots it has now. */
   get slots(): number {
-    return this.#keys.length;
+    return this.#records.length;
   }
 
   /** The slot holding `id`, or -1. */
   #find(id: string): number {
     const first = (frontHash(id) & this.#mask) << 1;
-    const keys = this.#keys;
-    if (keys[first] === id) return first;
-    return keys[first + 1] === id ? first + 1 : -1;
+    const entries = this.#entries;
+    if (entries[first << 1] === id) return first;
+    return entries[(first << 1) + 2] === id ? first + 1 : -1;
   }
 
   /** The record held for `id`, or undefined when none is. */
@@ -94,20 +100,22 @@ export class RecordFront {
   /** Remembers the table's answer for its key `record.id` (in its bucket's first slot). */
   fill(record: CachedRecord): void {
     const first = (frontHash(record.id) & this.#mask) << 1;
-    if (this.#keys[first] === record.id) {
+    const entries = this.#entries;
+    const at = first << 1;
+    if (entries[at] === record.id) {
       this.#records[first] = record;
-      this.#messages[first] = undefined;
+      entries[at + 1] = undefined;
       return;
     }
     // The first slot's id moves to the second, over whatever was there (if that was this id,
     // the two swap: an id is never held twice).
-    this.#keys[first + 1] = this.#keys[first];
+    entries[at + 2] = entries[at];
+    entries[at + 3] = entries[at + 1];
     this.#records[first + 1] = this.#records[first];
-    this.#messages[first + 1] = this.#messages[first];
     this.#limits[first + 1] = this.#limits[first] as number;
-    this.#keys[first] = record.id;
+    entries[at] = record.id;
+    entries[at + 1] = undefined;
     this.#records[first] = record;
-    this.#messages[first] = undefined;
   }
 
   /**
@@ -118,7 +126,7 @@ export class RecordFront {
   readTyped(id: string, rule: ValidityLimit, includeInvalid: boolean, clock: Clock | undefined): Message | undefined | typeof FRONT_MISS {
     const slot = this.#find(id);
     if (slot < 0 || this.#typedBy !== rule) return FRONT_MISS;
-    const message = this.#messages[slot];
+    const message = this.#entries[(slot << 1) + 1] as Message | undefined;
     if (message === undefined) return FRONT_MISS;
     if (includeInvalid) return message;
     if (clock !== undefined) return clock.now() > (this.#limits[slot] as number) ? undefined : message;
@@ -137,7 +145,7 @@ export class RecordFront {
     }
     const slot = this.#find(record.id);
     if (slot < 0 || this.#records[slot] !== record) return;
-    this.#messages[slot] = message;
+    this.#entries[(slot << 1) + 1] = message;
     copyValidityLimit(record, this.#limits, slot);
   }
 
@@ -145,23 +153,22 @@ export class RecordFront {
   forget(id: string): void {
     const slot = this.#find(id);
     if (slot < 0) return;
-    this.#keys[slot] = undefined;
+    this.#entries[slot << 1] = undefined;
+    this.#entries[(slot << 1) + 1] = undefined;
     this.#records[slot] = undefined;
-    this.#messages[slot] = undefined;
   }
 
   /** Called with the table's size after it grew: four times the slots once the table has more than half as many records. */
   fit(tableSize: number): void {
-    const slots = this.#keys.length;
+    const slots = this.#records.length;
     if (slots >= this.#maxSlots || tableSize * 2 <= slots) return;
     this.#allocate(Math.min(this.#maxSlots, slots * 4));
   }
 
   #allocate(slots: number): void {
     this.#mask = (slots >>> 1) - 1;
-    this.#keys = new Array<string | undefined>(slots).fill(undefined);
+    this.#entries = new Array<string | Message | undefined>(slots * 2).fill(undefined);
     this.#records = new Array<CachedRecord | undefined>(slots).fill(undefined);
-    this.#messages = new Array<Message | undefined>(slots).fill(undefined);
     this.#limits = new Float64Array(slots);
   }
 }
