@@ -1,6 +1,7 @@
 /**
  * Builds and runs the Go side (bench/go-syncquerier): the baseline reader (Pomerium's own
- * storage.NewSyncQuerier) and the neutral writer of the propagation test. Built with `nice` into
+ * storage.NewSyncQuerier), the floor (SyncLatest read and discarded: the limit the server sets)
+ * and the neutral writer of the propagation test. Built with `nice` into
  * node_modules/.cache so nothing lands in the tree; go build is incremental (seconds when unchanged).
  */
 import { execFile } from "node:child_process";
@@ -32,6 +33,34 @@ export interface GoRunResult {
   pomeriumVersion: string;
 }
 
+/** One SyncLatest stream of the floor client. */
+export interface FloorTypeResult {
+  /** Record messages (oneof tag 1). */
+  records: number;
+  /** All messages, versions and options included. */
+  messages: number;
+  /** Message bytes received (gRPC frame payloads). */
+  bytes: number;
+  /** Start -> this stream's end. */
+  endMs: number;
+}
+
+export interface FloorRunResult {
+  mode: "floor";
+  types: string[];
+  records: number;
+  sessions: number;
+  users: number;
+  bytes: number;
+  /** Start (before the connection) -> the last type's stream end. */
+  readyMs: number;
+  recordsPerSec: number;
+  /** The floor process's user + system CPU time over the run. */
+  cpuMs: number;
+  perType: { [type: string]: FloorTypeResult };
+  goVersion: string;
+}
+
 export interface WriterResult {
   write: true;
   sentUnixMs: number[];
@@ -58,6 +87,15 @@ export function runGoReader(binary: string, url: string, sharedSecret: string, p
     env: env(sharedSecret),
     resultKey: "readyMs",
     onLine,
+  });
+}
+
+export function runGoFloor(binary: string, url: string, sharedSecret: string): Promise<FloorRunResult> {
+  return runChildForJson<FloorRunResult>({
+    command: binary,
+    args: ["-mode", "floor", "-addr", new URL(url).host],
+    env: env(sharedSecret),
+    resultKey: "readyMs",
   });
 }
 

@@ -11,6 +11,12 @@
 //   - Query-by-id latency on the synced collection (hot), and sequential Put round trips;
 //   - with -prop-count: prints PROP-READY, then records when each prop-<tag>-<i> became visible.
 //
+// -mode floor is the limit the server sets: the fastest possible reader of its snapshot. For the
+// same types as -mode sync, one SyncLatest stream per type (concurrently, on one connection, as
+// the queriers open theirs); every message is received as raw bytes and discarded without
+// decoding (a record is counted by the oneof tag in its first byte). It reports the time from
+// start to the last stream's end (readyMs), records/s, bytes received and the process CPU time.
+//
 // -mode write is the neutral writer of the propagation test (the same for the TS and the Go
 // reader): Puts prop-<tag>-<i> at -prop-rate and prints each send time (unix ms). -mode delete
 // removes those records afterwards, so every run syncs the same data.
@@ -23,6 +29,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -31,10 +38,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -50,6 +60,9 @@ const (
 	userType           = "type.googleapis.com/user.User"
 	serviceAccountType = "type.googleapis.com/user.ServiceAccount"
 )
+
+// syncTypes are the types -mode sync and -mode floor read: the TS cache's default types.
+var syncTypes = []string{sessionType, userType, serviceAccountType}
 
 type result struct {
 	Types              []string  `json:"types"`
@@ -69,7 +82,7 @@ type result struct {
 }
 
 func main() {
-	mode := flag.String("mode", "sync", "sync: measure the SyncQuerier; write: Put prop-<tag>-<i> at -prop-rate; delete: delete them")
+	mode := flag.String("mode", "sync", "sync: measure the SyncQuerier; floor: SyncLatest read and discarded; write: Put prop-<tag>-<i> at -prop-rate; delete: delete them")
 	addr := flag.String("addr", "", "databroker address host:port (h2c)")
 	propRate := flag.Int("prop-rate", 1000, "write mode: writes per second")
 	propCount := flag.Int("prop-count", 0, "records the propagation test writes (0: no propagation test)")
@@ -106,12 +119,14 @@ func run(mode, addr string, propRate, propCount int, runTag string) error {
 		return writeMode(ctx, client, propRate, propCount, runTag)
 	case "delete":
 		return deleteMode(ctx, client, propCount, runTag)
+	case "floor":
+		return floorMode(ctx, cc)
 	case "sync":
 	default:
 		return fmt.Errorf("unknown -mode %q", mode)
 	}
 
-	res := result{Types: []string{sessionType, userType, serviceAccountType}, GoVersion: runtime.Version(), PomeriumVersion: pomeriumVersion()}
+	res := result{Types: syncTypes, GoVersion: runtime.Version(), PomeriumVersion: pomeriumVersion()}
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -167,6 +182,139 @@ func run(mode, addr string, propRate, propCount int, runTag string) error {
 		res.PropVisibleUnixMs = watchPropagation(ctx, queriers[sessionType], propCount, runTag, 30*time.Second)
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+type floorType struct {
+	Records  int     `json:"records"`
+	Messages int     `json:"messages"`
+	Bytes    int64   `json:"bytes"`
+	EndMs    float64 `json:"endMs"`
+}
+
+type floorResult struct {
+	Mode          string                `json:"mode"`
+	Types         []string              `json:"types"`
+	Records       int                   `json:"records"`
+	Sessions      int                   `json:"sessions"`
+	Users         int                   `json:"users"`
+	Bytes         int64                 `json:"bytes"`
+	ReadyMs       float64               `json:"readyMs"`
+	RecordsPerSec float64               `json:"recordsPerSec"`
+	CPUMs         float64               `json:"cpuMs"`
+	PerType       map[string]*floorType `json:"perType"`
+	GoVersion     string                `json:"goVersion"`
+}
+
+// rawFrame receives one message undecoded: its size and the first byte (the oneof's tag).
+type rawFrame struct {
+	size  int
+	first byte
+}
+
+// discardCodec marshals requests as protobuf and hands responses over as rawFrame, never decoding
+// them. Its name is "proto", so the content type on the wire is the usual application/grpc+proto.
+type discardCodec struct{}
+
+func (discardCodec) Name() string { return "proto" }
+
+func (discardCodec) Marshal(v any) (mem.BufferSlice, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("discardCodec: cannot marshal %T", v)
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+}
+
+func (discardCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	f, ok := v.(*rawFrame)
+	if !ok {
+		return fmt.Errorf("discardCodec: cannot unmarshal into %T", v)
+	}
+	f.size = data.Len()
+	f.first = 0
+	for _, b := range data {
+		if d := b.ReadOnlyData(); len(d) > 0 {
+			f.first = d[0]
+			break
+		}
+	}
+	return nil
+}
+
+var syncLatestStream = &grpc.StreamDesc{StreamName: "SyncLatest", ServerStreams: true}
+
+// SyncLatestResponse's oneof: field 1 (record), length-delimited, is tag byte 0x0a.
+const recordTag = 1<<3 | 2
+
+func floorMode(ctx context.Context, cc *grpc.ClientConn) error {
+	res := floorResult{Mode: "floor", Types: syncTypes, PerType: map[string]*floorType{}, GoVersion: runtime.Version()}
+	for _, t := range syncTypes {
+		res.PerType[t] = &floorType{}
+	}
+	cpu0 := cpuMs()
+	// The clock starts before the connection is made (grpc.NewClient is lazy), as in -mode sync.
+	start := time.Now()
+	errs := make(chan error, len(syncTypes))
+	for _, t := range syncTypes {
+		go func(t string, out *floorType) {
+			errs <- func() error {
+				stream, err := cc.NewStream(ctx, syncLatestStream, databrokerpb.DataBrokerService_SyncLatest_FullMethodName, grpc.ForceCodecV2(discardCodec{}))
+				if err != nil {
+					return err
+				}
+				if err := stream.SendMsg(&databrokerpb.SyncLatestRequest{Type: t}); err != nil {
+					return err
+				}
+				if err := stream.CloseSend(); err != nil {
+					return err
+				}
+				var f rawFrame
+				for {
+					err := stream.RecvMsg(&f)
+					if errors.Is(err, io.EOF) {
+						out.EndMs = float64(time.Since(start).Microseconds()) / 1000
+						return nil
+					}
+					if err != nil {
+						return fmt.Errorf("SyncLatest %s: %w", t, err)
+					}
+					out.Messages++
+					out.Bytes += int64(f.size)
+					if f.first == recordTag {
+						out.Records++
+					}
+				}
+			}()
+		}(t, res.PerType[t])
+	}
+	for range syncTypes {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	res.ReadyMs = float64(time.Since(start).Microseconds()) / 1000
+	res.CPUMs = cpuMs() - cpu0
+	for _, pt := range res.PerType {
+		res.Records += pt.Records
+		res.Bytes += pt.Bytes
+	}
+	res.Sessions = res.PerType[sessionType].Records
+	res.Users = res.PerType[userType].Records
+	res.RecordsPerSec = float64(res.Records) / (res.ReadyMs / 1000)
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// cpuMs is the process's user + system CPU time so far.
+func cpuMs() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
 }
 
 func idFilter(id string) *structpb.Struct {
