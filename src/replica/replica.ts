@@ -37,31 +37,10 @@ import { queryTables } from "./local-query.js";
 import { RecentDeletions } from "./recent-deletions.js";
 import type { ChangeEvent, FloorEvent, OptionsEvent, RawRecord, ReplicaEvent, SnapshotEvent } from "./replica-events.js";
 import { TableMap } from "./table-map.js";
+import { rememberDeletion, SyncScopes, type ReplicaVersions, type SyncScope } from "./sync-scopes.js";
 import { TypeTable } from "./type-table.js";
 
-/** The versions a table is synced to: its stream's server version and position. */
-export interface ReplicaVersions {
-  readonly serverVersion: bigint;
-  readonly recordVersion: bigint;
-}
-
-/**
- * One SyncLatest scope ("" = every type): the types it covers share its versions.
- *
- * Knowledge horizons (the rules every event obeys, see {@link Replica}):
- * - `recordVersion` (the position): the tables reflect every change up to it that the server
- *   streamed in version order, and it only grows within a server version;
- * - `floor` <= position: changes at or below it are settled and never applied again;
- * - `deletions`: every deletion above the floor the replica has seen, so a replayed older upsert
- *   of a deleted record is recognised as stale.
- */
-interface SyncScope {
-  readonly type: string;
-  readonly serverVersion: bigint;
-  recordVersion: bigint;
-  floor: bigint;
-  readonly deletions: RecentDeletions;
-}
+export type { ReplicaVersions } from "./sync-scopes.js";
 
 /** A snapshot being built on the side; see {@link Replica.beginSnapshot}. */
 export interface SnapshotBuilder {
@@ -139,13 +118,6 @@ interface BuiltTable {
   readonly dead: ReadonlyMap<ByteSlab, number>;
 }
 
-/**
- * The most deletions a scope remembers above its floor. The sync loop's periodic re-read keeps it
- * far lower (a couple of minutes of deletions); the cap bounds a replica nobody floors. Raising
- * the floor is always safe: changes at or below it are then taken as settled.
- */
-const MAX_REMEMBERED_DELETIONS = 1 << 20;
-
 /** Slices of finishing work are checked against the clock every 256 records. */
 const SLICE_MASK = 255;
 
@@ -165,9 +137,6 @@ function drain<T>(steps: Generator<Slice, T, void>): T {
     if (r.done) return r.value;
   }
 }
-
-/** Explicit lifecycle: "ready" is entered by the first snapshot and never left. */
-type ReplicaState = "empty" | "ready";
 
 export interface ReplicaOptions {
   /**
@@ -236,10 +205,8 @@ const SERVICE_ACCOUNT_TYPE_NAME = ServiceAccountSchema.typeName;
 const neverInvalid = (): number => Number.POSITIVE_INFINITY;
 
 export class Replica {
-  #state: ReplicaState = "empty";
   readonly #tables = new TableMap();
-  readonly #scopeOf = new Map<string, SyncScope>();
-  #allTypesScope: SyncScope | undefined;
+  readonly #scopes = new SyncScopes();
   readonly #hostIndexes = new Map<string, IndexDefinition[]>();
   readonly #pending = new Set<PendingSnapshot>();
   /** Where change records' bytes go (byte-slab.ts); each snapshot has a writer of its own. */
@@ -300,7 +267,7 @@ export class Replica {
         batches = [];
         break;
       case "floor":
-        this.#applyFloor(event);
+        this.#scopes.applyFloor(event);
         batches = [];
         break;
     }
@@ -426,9 +393,7 @@ export class Replica {
 
   /** True once any snapshot is in; with a type, once a snapshot covering that type is in. */
   isReady(type?: string): boolean {
-    if (this.#state !== "ready") return false;
-    if (type === undefined) return true;
-    return this.#scopeOf.has(type) || this.#allTypesScope !== undefined;
+    return this.#scopes.isReady(type);
   }
 
   get(type: string, id: string): CachedRecord | undefined {
@@ -492,8 +457,7 @@ export class Replica {
    * Undefined before a covering snapshot.
    */
   versions(type = ""): ReplicaVersions | undefined {
-    const scope = type === "" ? this.#allTypesScope : (this.#scopeOf.get(type) ?? this.#allTypesScope);
-    return scope === undefined ? undefined : { serverVersion: scope.serverVersion, recordVersion: scope.recordVersion };
+    return this.#scopes.versions(type);
   }
 
   /**
@@ -503,8 +467,7 @@ export class Replica {
    * from the position itself could miss a commit that became visible late under it.
    */
   resumePoint(type = ""): ReplicaVersions | undefined {
-    const scope = type === "" ? this.#allTypesScope : (this.#scopeOf.get(type) ?? this.#allTypesScope);
-    return scope === undefined ? undefined : { serverVersion: scope.serverVersion, recordVersion: scope.floor };
+    return this.#scopes.resumePoint(type);
   }
 
   /**
@@ -539,10 +502,6 @@ export class Replica {
 
   #definitions(type: string): IndexDefinition[] {
     return [...builtInIndexes(type), ...(this.#hostIndexes.get(type) ?? [])];
-  }
-
-  #scopeFor(type: string): SyncScope | undefined {
-    return this.#scopeOf.get(type) ?? this.#allTypesScope;
   }
 
   #applySnapshot(event: SnapshotEvent): ChangeBatch[] {
@@ -666,7 +625,7 @@ export class Replica {
 
     // Within one server version the position never moves back: a snapshot behind the held
     // position (a lagging instance) is merged under the held versions instead of replacing them.
-    const previous = type === "" ? this.#allTypesScope : this.#scopeFor(type);
+    const previous = this.#scopes.named(type);
     const lagging = previous !== undefined && previous.serverVersion === serverVersion && previous.recordVersion > recordVersion ? previous : undefined;
     const merge: SnapshotMerge = {
       serverVersion,
@@ -711,14 +670,13 @@ export class Replica {
         table.put(previous);
       }
       this.#tables.set(table.type, table);
-      this.#scopeOf.set(table.type, scope);
+      this.#scopes.cover(table.type, scope);
       for (const [slab, bytes] of dead) this.#released(slab, bytes);
     }
     // Change records start a fresh slab: the one being filled may hold records just dropped.
     this.#writer.restart();
     writer.restart();
-    if (type === "") this.#allTypesScope = scope;
-    this.#state = "ready";
+    this.#scopes.snapshotSwapped(type, scope);
     pending.status = "finished";
     this.#pending.delete(pending);
 
@@ -742,7 +700,7 @@ export class Replica {
   *#diffSteps(s: SideTable, merge: SnapshotMerge): Generator<void, BuiltTable, void> {
     const { table, old } = s;
     const { horizon, lagging } = merge;
-    const sameServer = old !== undefined && this.#scopeOf.get(table.type)?.serverVersion === merge.serverVersion;
+    const sameServer = old !== undefined && this.#scopes.held(table.type)?.serverVersion === merge.serverVersion;
     const keeps: CachedRecord[] = [];
     const deletes: CachedRecord[] = [];
     let replaced: Set<string> | undefined;
@@ -806,7 +764,7 @@ export class Replica {
   #applyChange(event: ChangeEvent): ChangeBatch[] {
     // Check everything first so a bad event changes nothing.
     for (const raw of event.records) {
-      const scope = this.#scopeFor(raw.type);
+      const scope = this.#scopes.scopeFor(raw.type);
       if (scope !== undefined && scope.serverVersion !== event.serverVersion) {
         throw new ConnectError(
           `change for server version ${event.serverVersion} but the replica holds server version ${scope.serverVersion} for ${raw.type}: a snapshot must come first`,
@@ -817,7 +775,7 @@ export class Replica {
     // The state of each touched record before this event, to report only net differences.
     const before = new Map<string, Map<string, CachedRecord | undefined>>();
     for (const raw of event.records) {
-      const scope = this.#scopeFor(raw.type);
+      const scope = this.#scopes.scopeFor(raw.type);
       if (scope === undefined) continue; // a type no snapshot covers
       if (raw.version <= scope.floor) continue; // settled: a replay from before the floor
       const replay = raw.version <= scope.recordVersion;
@@ -836,13 +794,13 @@ export class Replica {
       // one is not reported again).
       const data = raw.deletedAt !== undefined ? undefined : this.#keptData(raw, !replay);
       const removes = data === undefined;
-      if (removes) this.#rememberDeletion(scope, raw);
+      if (removes) rememberDeletion(scope, raw);
       if (removes && held === undefined) continue; // tombstone for an unknown id
       if (table === undefined) {
         // A new type under an all-types snapshot.
         table = new TypeTable(raw.type, this.#definitions(raw.type), undefined);
         this.#tables.set(raw.type, table);
-        this.#scopeOf.set(raw.type, scope);
+        this.#scopes.cover(raw.type, scope);
       }
       let touched = before.get(raw.type);
       if (touched === undefined) before.set(raw.type, (touched = new Map()));
@@ -865,37 +823,20 @@ export class Replica {
         else if (previous !== undefined) deletes.push(previous);
       }
       if (upserts.length === 0 && deletes.length === 0) continue;
-      const scope = this.#scopeOf.get(type) as SyncScope;
+      const scope = this.#scopes.held(type) as SyncScope;
       batches.push({ kind: "change", type, serverVersion: scope.serverVersion, recordVersion: scope.recordVersion, upserts, deletes });
     }
     return batches;
   }
 
-  /** Remembers a deletion above the floor; past the cap, the oldest go and the floor rises over them. */
-  #rememberDeletion(scope: SyncScope, raw: RawRecord): void {
-    scope.deletions.remember(raw.type, raw.id, raw.version);
-    if (scope.deletions.size <= MAX_REMEMBERED_DELETIONS) return;
-    const forgotten = scope.deletions.forgetOldest(MAX_REMEMBERED_DELETIONS / 2);
-    if (forgotten !== undefined && forgotten > scope.floor) scope.floor = forgotten;
-  }
-
-  #applyFloor(event: FloorEvent): void {
-    const scope = event.type === "" ? this.#allTypesScope : this.#scopeOf.get(event.type);
-    if (scope === undefined || scope.serverVersion !== event.serverVersion) return;
-    const floor = event.recordVersion < scope.recordVersion ? event.recordVersion : scope.recordVersion;
-    if (floor <= scope.floor) return;
-    scope.floor = floor;
-    scope.deletions.forgetThrough(floor);
-  }
-
   #applyOptions(event: OptionsEvent): void {
-    if (this.#scopeFor(event.type) === undefined) return;
+    if (this.#scopes.scopeFor(event.type) === undefined) return;
     if (this.#pending.size > 0) this.#touchedLive(event.type);
     let table = this.#tables.get(event.type);
     if (table === undefined) {
       table = new TypeTable(event.type, this.#definitions(event.type), undefined);
       this.#tables.set(event.type, table);
-      this.#scopeOf.set(event.type, this.#scopeFor(event.type) as SyncScope);
+      this.#scopes.cover(event.type, this.#scopes.scopeFor(event.type) as SyncScope);
     }
     // New indexable_fields re-index the live table in slices; reads use the old indexes meanwhile.
     const build = table.beginOptions(event.options);
