@@ -27,8 +27,8 @@ import { ServiceAccountSchema, UserSchema, type ServiceAccount, type User } from
 import type { Clock } from "../records/clock.js";
 import { isMalformedRecordData } from "../records/malformed-data.js";
 import { serviceAccountInvalidAfterMs, sessionInvalidAfterMs } from "../records/validity.js";
-import { SlabWriter, type ByteSlab } from "./byte-slab.js";
-import { CachedRecord, moveRecordBytes, recordBytes, recordSlab, sameBytes } from "./cached-record.js";
+import type { ByteSlab, SlabWriter } from "./byte-slab.js";
+import { moveRecordBytes, recordBytes, recordSlab, sameBytes, type CachedRecord } from "./cached-record.js";
 import type { ChangeBatch, ChangeListener } from "./change-batch.js";
 import { IndexBuildScheduler } from "./index-build.js";
 import { builtInIndexes, type IndexDefinition, type IndexFunction } from "./index-definitions.js";
@@ -37,6 +37,7 @@ import { queryTables } from "./local-query.js";
 import { RecentDeletions } from "./recent-deletions.js";
 import type { ChangeEvent, FloorEvent, OptionsEvent, RawRecord, ReplicaEvent, SnapshotEvent } from "./replica-events.js";
 import { TableMap } from "./table-map.js";
+import { createRecord, reuseRecord, SlabAccounting } from "./slab-accounting.js";
 import { rememberDeletion, SyncScopes, type ReplicaVersions, type SyncScope } from "./sync-scopes.js";
 import { TypeTable } from "./type-table.js";
 
@@ -209,11 +210,8 @@ export class Replica {
   readonly #scopes = new SyncScopes();
   readonly #hostIndexes = new Map<string, IndexDefinition[]>();
   readonly #pending = new Set<PendingSnapshot>();
-  /** Where change records' bytes go (byte-slab.ts); each snapshot has a writer of its own. */
-  readonly #writer: SlabWriter;
-  readonly #slabBytes: number | undefined;
-  /** Slabs below half live, compacted one per change event. */
-  readonly #sparse = new Set<ByteSlab>();
+  /** Where the records' bytes go, and their compaction (slab-accounting.ts). */
+  readonly #slabs: SlabAccounting;
   readonly #typeUrls = new Map<string, string>();
   #lastTypeUrl = "";
   readonly #listeners = new Set<ChangeListener>();
@@ -230,8 +228,7 @@ export class Replica {
     this.#clock = options.clock;
     this.#onMalformedRecord = options.onMalformedRecord;
     this.#projectData = options.projectData;
-    this.#slabBytes = options.slabBytes;
-    this.#writer = new SlabWriter(options.slabBytes);
+    this.#slabs = new SlabAccounting(this.#tables, options.slabBytes);
     this.#onListenerError =
       options.onListenerError ??
       ((error) =>
@@ -527,7 +524,7 @@ export class Replica {
     const pending: PendingSnapshot = { type, status: "building", dirty: false, maxListed: 0n };
     this.#pending.add(pending);
     let side = new Map<string, SideTable>();
-    const writer = new SlabWriter(this.#slabBytes);
+    const writer = this.#slabs.snapshotWriter();
     const check = (): void => {
       if (pending.status === "finished") throw new ConnectError("snapshot already finished", Code.FailedPrecondition);
       if (pending.status === "superseded") throw new ConnectError("snapshot superseded by a newer one", Code.Aborted);
@@ -671,10 +668,10 @@ export class Replica {
       }
       this.#tables.set(table.type, table);
       this.#scopes.cover(table.type, scope);
-      for (const [slab, bytes] of dead) this.#released(slab, bytes);
+      for (const [slab, bytes] of dead) this.#slabs.released(slab, bytes);
     }
     // Change records start a fresh slab: the one being filled may hold records just dropped.
-    this.#writer.restart();
+    this.#slabs.restartChangeWriter();
     writer.restart();
     this.#scopes.snapshotSwapped(type, scope);
     pending.status = "finished";
@@ -806,11 +803,11 @@ export class Replica {
       if (touched === undefined) before.set(raw.type, (touched = new Map()));
       if (!touched.has(raw.id)) touched.set(raw.id, held);
       if (removes) table.delete(raw.id);
-      else table.put(createRecord(raw, table.type, this.#typeUrl(raw.typeUrl), data, this.#writer));
-      if (held !== undefined) this.#released(recordSlab(held), held.dataLength);
+      else table.put(createRecord(raw, table.type, this.#typeUrl(raw.typeUrl), data, this.#slabs.changeWriter));
+      if (held !== undefined) this.#slabs.released(recordSlab(held), held.dataLength);
     }
 
-    if (this.#sparse.size > 0) this.#compactOne();
+    this.#slabs.compactOne();
     const batches: ChangeBatch[] = [];
     for (const [type, touched] of before) {
       const table = this.#tables.get(type) as TypeTable;
@@ -856,30 +853,6 @@ export class Replica {
     }
     this.#lastTypeUrl = canonical;
     return canonical;
-  }
-
-  /** Accounts bytes that no held record uses any more; a slab below half live gets compacted. */
-  #released(slab: ByteSlab, bytes: number): void {
-    slab.live -= bytes;
-    if (slab.records === undefined || slab.filling) return;
-    if (slab.live <= 0) {
-      slab.records = undefined; // nothing held here: the GC takes it once callers let go
-    } else if (slab.live * 2 < slab.used) {
-      this.#sparse.add(slab);
-    }
-  }
-
-  /** Re-copies the held records of one sparse slab into the current one (bounded work). */
-  #compactOne(): void {
-    const slab = this.#sparse.values().next().value;
-    if (slab === undefined) return;
-    this.#sparse.delete(slab);
-    const records = slab.records;
-    if (records === undefined) return; // already compacted or emptied
-    slab.records = undefined;
-    for (const record of records) {
-      if (recordSlab(record) === slab && this.#tables.get(record.type)?.get(record.id) === record) moveRecordBytes(record, this.#writer);
-    }
   }
 
   /**
@@ -936,21 +909,6 @@ function staleForLaggingSnapshot(scope: SyncScope, record: CachedRecord): boolea
   if (record.version <= scope.floor) return true;
   const deletedAt = scope.deletions.deletedAt(record.type, record.id);
   return deletedAt !== undefined && record.version <= deletedAt;
-}
-
-/** A record whose bytes are copied into `writer`'s slab (`data` may be a view into a network buffer). */
-function createRecord(raw: RawRecord, type: string, typeUrl: string, data: Uint8Array, writer: SlabWriter): CachedRecord {
-  const place = writer.write(data);
-  const slab = place.slab;
-  const record = new CachedRecord(type, raw.id, raw.version, raw.modifiedAt, typeUrl, slab, place.offset, data.length);
-  slab.records?.push(record);
-  return record;
-}
-
-/** The held record, kept because the snapshot lists it unchanged; its bytes re-copied into the snapshot's slab. */
-function reuseRecord(held: CachedRecord, writer: SlabWriter): CachedRecord {
-  moveRecordBytes(held, writer);
-  return held;
 }
 
 /** Same type and same bytes: what a subscriber could see of the record is the same. */
