@@ -25,15 +25,16 @@ import type { Options, QueryResponse } from "../../gen/databroker/databroker_pb.
 import { SessionSchema, type Session } from "../../gen/session/session_pb.js";
 import { ServiceAccountSchema, UserSchema, type ServiceAccount, type User } from "../../gen/user/user_pb.js";
 import type { Clock } from "../records/clock.js";
-import { isMalformedRecordData } from "../records/malformed-data.js";
 import { serviceAccountInvalidAfterMs, sessionInvalidAfterMs } from "../records/validity.js";
 import type { ByteSlab, SlabWriter } from "./byte-slab.js";
 import { moveRecordBytes, recordBytes, recordSlab, sameBytes, type CachedRecord } from "./cached-record.js";
 import type { ChangeBatch, ChangeListener } from "./change-batch.js";
 import { IndexBuildScheduler } from "./index-build.js";
-import { builtInIndexes, type IndexDefinition, type IndexFunction } from "./index-definitions.js";
+import { IndexCatalog } from "./index-catalog.js";
+import type { IndexFunction } from "./index-definitions.js";
 import { EMPTY_IDS } from "./key-index.js";
 import { queryTables } from "./local-query.js";
+import { RecordIntake, type MalformedRecord } from "./record-intake.js";
 import { RecentDeletions } from "./recent-deletions.js";
 import type { ChangeEvent, FloorEvent, OptionsEvent, RawRecord, ReplicaEvent, SnapshotEvent } from "./replica-events.js";
 import { TableMap } from "./table-map.js";
@@ -41,6 +42,7 @@ import { createRecord, reuseRecord, SlabAccounting } from "./slab-accounting.js"
 import { rememberDeletion, SyncScopes, type ReplicaVersions, type SyncScope } from "./sync-scopes.js";
 import { TypeTable } from "./type-table.js";
 
+export type { MalformedRecord } from "./record-intake.js";
 export type { ReplicaVersions } from "./sync-scopes.js";
 
 /** A snapshot being built on the side; see {@link Replica.beginSnapshot}. */
@@ -168,19 +170,6 @@ export interface ReplicaOptions {
   readonly indexBuildSliceMs?: number;
 }
 
-/**
- * A record whose data bytes do not parse as its (known) message type. It is not held: a
- * malformed update removes the version held before, since the server's current record is not
- * usable. Deliberately no id and no bytes: it is meant for logs, and the record version alone
- * identifies the record on the server.
- */
-export interface MalformedRecord {
-  readonly type: string;
-  readonly typeUrl: string;
-  readonly version: bigint;
-  readonly dataLength: number;
-}
-
 export interface ValidityOptions {
   /** Return the record even when it fails its type's validity rule (expired). */
   readonly includeInvalid?: boolean;
@@ -208,26 +197,22 @@ const neverInvalid = (): number => Number.POSITIVE_INFINITY;
 export class Replica {
   readonly #tables = new TableMap();
   readonly #scopes = new SyncScopes();
-  readonly #hostIndexes = new Map<string, IndexDefinition[]>();
+  /** The index definitions per type, built-in and host-added (index-catalog.ts). */
+  readonly #indexes: IndexCatalog;
   readonly #pending = new Set<PendingSnapshot>();
   /** Where the records' bytes go, and their compaction (slab-accounting.ts). */
   readonly #slabs: SlabAccounting;
-  readonly #typeUrls = new Map<string, string>();
-  #lastTypeUrl = "";
   readonly #listeners = new Set<ChangeListener>();
   /** Undefined: the coarse system clock (records/clock.ts). */
   readonly #clock: Clock | undefined;
   readonly #onListenerError: (error: unknown) => void;
-  readonly #onMalformedRecord: ((record: MalformedRecord) => void) | undefined;
-  readonly #projectData: ((typeUrl: string, data: Uint8Array) => Uint8Array) | undefined;
-  #malformedRecords = 0;
+  /** What is kept of each incoming record: checked, projected data; shared type URLs (record-intake.ts). */
+  readonly #intake: RecordIntake;
   /** Re-indexing of live tables (options changes, addIndex), in slices (index-build.ts). */
   readonly #indexBuilds: IndexBuildScheduler;
 
   constructor(options: ReplicaOptions = {}) {
     this.#clock = options.clock;
-    this.#onMalformedRecord = options.onMalformedRecord;
-    this.#projectData = options.projectData;
     this.#slabs = new SlabAccounting(this.#tables, options.slabBytes);
     this.#onListenerError =
       options.onListenerError ??
@@ -235,6 +220,12 @@ export class Replica {
         queueMicrotask(() => {
           throw error;
         }));
+    this.#intake = new RecordIntake({
+      onMalformedRecord: options.onMalformedRecord,
+      projectData: options.projectData,
+      onListenerError: (error) => this.#onListenerError(error),
+    });
+    this.#indexes = new IndexCatalog((error) => this.#onListenerError(error));
     this.#indexBuilds = new IndexBuildScheduler(
       (build) => this.#tables.get(build.table.type) === build.table,
       (error) => this.#onListenerError(error),
@@ -346,26 +337,7 @@ export class Replica {
    * @throws ConnectError AlreadyExists when the type already has an index of that name
    */
   addIndex(type: string, name: string, keys: IndexFunction): void {
-    const existing = this.#definitions(type);
-    if (existing.some((d) => d.name === name)) {
-      throw new ConnectError(`index "${name}" already exists for type ${type}`, Code.AlreadyExists);
-    }
-    // A host function that throws indexes that record under no key and is reported: it must
-    // never stop a change or a snapshot from applying (the replica would fall behind its position).
-    const def: IndexDefinition = {
-      name,
-      keys: (record) => {
-        try {
-          return keys(record);
-        } catch (error) {
-          this.#onListenerError(error);
-          return undefined;
-        }
-      },
-    };
-    const host = this.#hostIndexes.get(type) ?? [];
-    host.push(def);
-    this.#hostIndexes.set(type, host);
+    const def = this.#indexes.add(type, name, keys);
     const table = this.#tables.get(type);
     if (table !== undefined) this.#indexBuilds.start(table.beginIndex(def));
   }
@@ -436,7 +408,7 @@ export class Replica {
 
   /** How many records were skipped as malformed since the replica was created (snapshots and changes). */
   get malformedRecords(): number {
-    return this.#malformedRecords;
+    return this.#intake.malformedRecords;
   }
 
   /** The types the replica holds a table for. */
@@ -497,10 +469,6 @@ export class Replica {
 
   // ---- event handling ----
 
-  #definitions(type: string): IndexDefinition[] {
-    return [...builtInIndexes(type), ...(this.#hostIndexes.get(type) ?? [])];
-  }
-
   #applySnapshot(event: SnapshotEvent): ChangeBatch[] {
     const builder = this.#startSnapshot(event.type);
     builder.add(event.records);
@@ -538,13 +506,13 @@ export class Replica {
         if (raw.deletedAt !== undefined) continue;
         if (type !== "" && raw.type !== type) continue;
         if (raw.version > pending.maxListed) pending.maxListed = raw.version;
-        const data = this.#keptData(raw);
+        const data = this.#intake.keptData(raw);
         if (data === undefined) continue;
         let s = side.get(raw.type);
         if (s === undefined) {
           const old = this.#tables.get(raw.type);
           // Start with the held options: when they stay the same, field indexes fill as records come.
-          const table = new TypeTable(raw.type, this.#definitions(raw.type), old?.options);
+          const table = new TypeTable(raw.type, this.#indexes.definitions(raw.type), old?.options);
           side.set(raw.type, (s = { table, old, upserts: [], exact: true }));
         }
         const held = s.table.get(raw.id);
@@ -553,7 +521,7 @@ export class Replica {
           s.exact = false; // the earlier one is in upserts: filtered at finish
         }
         const before = s.old?.get(raw.id);
-        const typeUrl = this.#typeUrl(raw.typeUrl);
+        const typeUrl = this.#intake.typeUrl(raw.typeUrl);
         const sameContent = before !== undefined && before.typeUrl === typeUrl && sameBytes(before, data);
         const record = sameContent && before.version === raw.version ? reuseRecord(before, writer) : createRecord(raw, s.table.type, typeUrl, data, writer);
         s.table.put(record);
@@ -615,7 +583,7 @@ export class Replica {
       let s = side.get(t);
       if (s === undefined) {
         const old = this.#tables.get(t);
-        side.set(t, (s = { table: new TypeTable(t, this.#definitions(t), old?.options), old, upserts: [], exact: true }));
+        side.set(t, (s = { table: new TypeTable(t, this.#indexes.definitions(t), old?.options), old, upserts: [], exact: true }));
       }
       return s;
     };
@@ -635,7 +603,7 @@ export class Replica {
       const s = sideFor(t);
       const table = s.table;
       // Indexes added by the host while the snapshot streamed in; options as sent last.
-      for (const def of this.#definitions(t)) if (!table.hasNamedIndex(def.name)) yield* table.addIndexSteps(def);
+      for (const def of this.#indexes.definitions(t)) if (!table.hasNamedIndex(def.name)) yield* table.addIndexSteps(def);
       yield* table.setOptionsSteps(options.get(t));
       built.push(yield* this.#diffSteps(s, merge));
     }
@@ -654,7 +622,7 @@ export class Replica {
       }
     }
     for (const { table } of built) {
-      for (const def of this.#definitions(table.type)) if (!table.hasNamedIndex(def.name)) table.addIndex(def);
+      for (const def of this.#indexes.definitions(table.type)) if (!table.hasNamedIndex(def.name)) table.addIndex(def);
     }
 
     // A lagging snapshot keeps the held versions (position, floor, remembered deletions); any
@@ -789,13 +757,13 @@ export class Replica {
       }
       // A malformed update is not usable: it removes what was held, like a delete (a replay of
       // one is not reported again).
-      const data = raw.deletedAt !== undefined ? undefined : this.#keptData(raw, !replay);
+      const data = raw.deletedAt !== undefined ? undefined : this.#intake.keptData(raw, !replay);
       const removes = data === undefined;
       if (removes) rememberDeletion(scope, raw);
       if (removes && held === undefined) continue; // tombstone for an unknown id
       if (table === undefined) {
         // A new type under an all-types snapshot.
-        table = new TypeTable(raw.type, this.#definitions(raw.type), undefined);
+        table = new TypeTable(raw.type, this.#indexes.definitions(raw.type), undefined);
         this.#tables.set(raw.type, table);
         this.#scopes.cover(raw.type, scope);
       }
@@ -803,7 +771,7 @@ export class Replica {
       if (touched === undefined) before.set(raw.type, (touched = new Map()));
       if (!touched.has(raw.id)) touched.set(raw.id, held);
       if (removes) table.delete(raw.id);
-      else table.put(createRecord(raw, table.type, this.#typeUrl(raw.typeUrl), data, this.#slabs.changeWriter));
+      else table.put(createRecord(raw, table.type, this.#intake.typeUrl(raw.typeUrl), data, this.#slabs.changeWriter));
       if (held !== undefined) this.#slabs.released(recordSlab(held), held.dataLength);
     }
 
@@ -831,58 +799,13 @@ export class Replica {
     if (this.#pending.size > 0) this.#touchedLive(event.type);
     let table = this.#tables.get(event.type);
     if (table === undefined) {
-      table = new TypeTable(event.type, this.#definitions(event.type), undefined);
+      table = new TypeTable(event.type, this.#indexes.definitions(event.type), undefined);
       this.#tables.set(event.type, table);
       this.#scopes.cover(event.type, this.#scopes.scopeFor(event.type) as SyncScope);
     }
     // New indexable_fields re-index the live table in slices; reads use the old indexes meanwhile.
     const build = table.beginOptions(event.options);
     if (build !== undefined) this.#indexBuilds.start(build);
-  }
-
-  /**
-   * One string per type URL for all records: each decoded message carries its own copy (~50 B
-   * kept per record otherwise). Bounded, so odd data cannot grow it without limit.
-   */
-  #typeUrl(url: string): string {
-    if (url === this.#lastTypeUrl) return this.#lastTypeUrl;
-    let canonical = this.#typeUrls.get(url);
-    if (canonical === undefined) {
-      canonical = url;
-      if (this.#typeUrls.size < 256) this.#typeUrls.set(url, url);
-    }
-    this.#lastTypeUrl = canonical;
-    return canonical;
-  }
-
-  /**
-   * The bytes to keep for a live record: its data, through `projectData` when set; undefined
-   * when malformed (or the projection throws), which is counted and reported.
-   */
-  #keptData(raw: RawRecord, report = true): Uint8Array | undefined {
-    if (isMalformedRecordData(raw.typeUrl, raw.data)) {
-      if (report) this.#reportMalformed(raw);
-      return undefined;
-    }
-    if (this.#projectData === undefined) return raw.data;
-    try {
-      return this.#projectData(raw.typeUrl, raw.data);
-    } catch {
-      if (report) this.#reportMalformed(raw);
-      return undefined;
-    }
-  }
-
-  /** Counts and reports a malformed record. */
-  #reportMalformed(raw: RawRecord): void {
-    this.#malformedRecords++;
-    if (this.#onMalformedRecord !== undefined) {
-      try {
-        this.#onMalformedRecord({ type: raw.type, typeUrl: raw.typeUrl, version: raw.version, dataLength: raw.data.length });
-      } catch (error) {
-        this.#onListenerError(error);
-      }
-    }
   }
 
   #emit(batches: readonly ChangeBatch[]): void {
