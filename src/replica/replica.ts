@@ -17,8 +17,14 @@
  *   complete in slices (finishInSteps), the tables are sharded maps (no big rehash), and the
  *   records' bytes live in shared slabs (byte-slab.ts), so a large load never stalls reads;
  * - listeners run after the state is consistent; a throwing listener cannot break the replica.
+ *
+ * This class is the façade: the reads go straight to the tables (table-map.ts); the rest lives in
+ * rooms, each stating its own invariants: change-ingest.ts (Sync's changes and options);
+ * snapshot-build.ts, snapshot-finish.ts, snapshot-diff.ts, pending-snapshots.ts (snapshots built
+ * on the side, diffed in slices, swapped in); sync-scopes.ts (versions, floor, remembered
+ * deletions, readiness); slab-accounting.ts (the records' bytes, compaction); record-intake.ts
+ * and index-catalog.ts (what is kept of a record; the index definitions).
  */
-import { Code, ConnectError } from "@connectrpc/connect";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 import type { Struct } from "@bufbuild/protobuf/wkt";
 import type { Options, QueryResponse } from "../../gen/databroker/databroker_pb.js";
@@ -26,8 +32,9 @@ import { SessionSchema, type Session } from "../../gen/session/session_pb.js";
 import { ServiceAccountSchema, UserSchema, type ServiceAccount, type User } from "../../gen/user/user_pb.js";
 import type { Clock } from "../records/clock.js";
 import { serviceAccountInvalidAfterMs, sessionInvalidAfterMs } from "../records/validity.js";
-import { recordSlab, type CachedRecord } from "./cached-record.js";
+import type { CachedRecord } from "./cached-record.js";
 import type { ChangeBatch, ChangeListener } from "./change-batch.js";
+import { applyChange, applyOptions } from "./change-ingest.js";
 import { IndexBuildScheduler } from "./index-build.js";
 import { IndexCatalog } from "./index-catalog.js";
 import type { IndexFunction } from "./index-definitions.js";
@@ -35,12 +42,12 @@ import { EMPTY_IDS } from "./key-index.js";
 import { queryTables } from "./local-query.js";
 import { PendingSnapshots } from "./pending-snapshots.js";
 import { RecordIntake, type MalformedRecord } from "./record-intake.js";
-import type { ChangeEvent, OptionsEvent, ReplicaEvent, SnapshotEvent } from "./replica-events.js";
+import type { ReplicaEvent, SnapshotEvent } from "./replica-events.js";
 import type { ReplicaParts } from "./replica-parts.js";
-import { createRecord, SlabAccounting } from "./slab-accounting.js";
+import { SlabAccounting } from "./slab-accounting.js";
 import { drain } from "./sliced-work.js";
 import { SnapshotBuild, snapshotBuilder, type SnapshotBuilder } from "./snapshot-build.js";
-import { rememberDeletion, SyncScopes, type ReplicaVersions, type SyncScope } from "./sync-scopes.js";
+import { SyncScopes, type ReplicaVersions } from "./sync-scopes.js";
 import { TableMap } from "./table-map.js";
 import { TypeTable } from "./type-table.js";
 
@@ -152,12 +159,15 @@ export class Replica {
         batches = this.#applySnapshot(event);
         break;
       case "change":
-        batches = this.#applyChange(event);
+        batches = applyChange(this.#parts, event);
         break;
-      case "options":
-        this.#applyOptions(event);
+      case "options": {
+        // New indexable_fields re-index the live table in slices (index-build.ts).
+        const build = applyOptions(this.#parts, event);
+        if (build !== undefined) this.#indexBuilds.start(build);
         batches = [];
         break;
+      }
       case "floor":
         this.#parts.scopes.applyFloor(event);
         batches = [];
@@ -331,88 +341,6 @@ export class Replica {
     const build = new SnapshotBuild(this.#parts, event.type);
     build.add(event.records);
     return drain(build.finish(event.serverVersion, event.recordVersion, event.options));
-  }
-
-  #applyChange(event: ChangeEvent): ChangeBatch[] {
-    // Check everything first so a bad event changes nothing.
-    for (const raw of event.records) {
-      const scope = this.#parts.scopes.scopeFor(raw.type);
-      if (scope !== undefined && scope.serverVersion !== event.serverVersion) {
-        throw new ConnectError(
-          `change for server version ${event.serverVersion} but the replica holds server version ${scope.serverVersion} for ${raw.type}: a snapshot must come first`,
-          Code.FailedPrecondition,
-        );
-      }
-    }
-    // The state of each touched record before this event, to report only net differences.
-    const before = new Map<string, Map<string, CachedRecord | undefined>>();
-    for (const raw of event.records) {
-      const scope = this.#parts.scopes.scopeFor(raw.type);
-      if (scope === undefined) continue; // a type no snapshot covers
-      if (raw.version <= scope.floor) continue; // settled: a replay from before the floor
-      const replay = raw.version <= scope.recordVersion;
-      if (!replay) scope.recordVersion = raw.version;
-      if (this.#parts.pending.size > 0) this.#parts.pending.touchedLive(raw.type);
-      let table = this.#tables.get(raw.type);
-      const held = table?.get(raw.id);
-      // Per record, only a newer version applies: what is held, or the deletion remembered.
-      if (held !== undefined) {
-        if (raw.version <= held.version) continue;
-      } else if (replay) {
-        const deletedAt = scope.deletions.deletedAt(raw.type, raw.id);
-        if (deletedAt !== undefined && raw.version <= deletedAt) continue;
-      }
-      // A malformed update is not usable: it removes what was held, like a delete (a replay of
-      // one is not reported again).
-      const data = raw.deletedAt !== undefined ? undefined : this.#parts.intake.keptData(raw, !replay);
-      const removes = data === undefined;
-      if (removes) rememberDeletion(scope, raw);
-      if (removes && held === undefined) continue; // tombstone for an unknown id
-      if (table === undefined) {
-        // A new type under an all-types snapshot.
-        table = new TypeTable(raw.type, this.#parts.indexes.definitions(raw.type), undefined);
-        this.#tables.set(raw.type, table);
-        this.#parts.scopes.cover(raw.type, scope);
-      }
-      let touched = before.get(raw.type);
-      if (touched === undefined) before.set(raw.type, (touched = new Map()));
-      if (!touched.has(raw.id)) touched.set(raw.id, held);
-      if (removes) table.delete(raw.id);
-      else table.put(createRecord(raw, table.type, this.#parts.intake.typeUrl(raw.typeUrl), data, this.#parts.slabs.changeWriter));
-      if (held !== undefined) this.#parts.slabs.released(recordSlab(held), held.dataLength);
-    }
-
-    this.#parts.slabs.compactOne();
-    const batches: ChangeBatch[] = [];
-    for (const [type, touched] of before) {
-      const table = this.#tables.get(type) as TypeTable;
-      const upserts: CachedRecord[] = [];
-      const deletes: CachedRecord[] = [];
-      for (const [id, previous] of touched) {
-        const now = table.get(id);
-        if (now === previous) continue;
-        if (now !== undefined) upserts.push(now);
-        else if (previous !== undefined) deletes.push(previous);
-      }
-      if (upserts.length === 0 && deletes.length === 0) continue;
-      const scope = this.#parts.scopes.held(type) as SyncScope;
-      batches.push({ kind: "change", type, serverVersion: scope.serverVersion, recordVersion: scope.recordVersion, upserts, deletes });
-    }
-    return batches;
-  }
-
-  #applyOptions(event: OptionsEvent): void {
-    if (this.#parts.scopes.scopeFor(event.type) === undefined) return;
-    if (this.#parts.pending.size > 0) this.#parts.pending.touchedLive(event.type);
-    let table = this.#tables.get(event.type);
-    if (table === undefined) {
-      table = new TypeTable(event.type, this.#parts.indexes.definitions(event.type), undefined);
-      this.#tables.set(event.type, table);
-      this.#parts.scopes.cover(event.type, this.#parts.scopes.scopeFor(event.type) as SyncScope);
-    }
-    // New indexable_fields re-index the live table in slices; reads use the old indexes meanwhile.
-    const build = table.beginOptions(event.options);
-    if (build !== undefined) this.#indexBuilds.start(build);
   }
 
   #emit(batches: readonly ChangeBatch[]): void {
