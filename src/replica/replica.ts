@@ -17,157 +17,43 @@
  *   complete in slices (finishInSteps), the tables are sharded maps (no big rehash), and the
  *   records' bytes live in shared slabs (byte-slab.ts), so a large load never stalls reads;
  * - listeners run after the state is consistent; a throwing listener cannot break the replica.
+ *
+ * This class is the façade: the reads go straight to the tables (table-map.ts); the rest lives in
+ * rooms, each stating its own invariants: change-ingest.ts (Sync's changes and options);
+ * snapshot-build.ts, snapshot-finish.ts, snapshot-diff.ts, pending-snapshots.ts (snapshots built
+ * on the side, diffed in slices, swapped in); sync-scopes.ts (versions, floor, remembered
+ * deletions, readiness); slab-accounting.ts (the records' bytes, compaction); record-intake.ts
+ * and index-catalog.ts (what is kept of a record; the index definitions).
  */
-import { Code, ConnectError } from "@connectrpc/connect";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 import type { Struct } from "@bufbuild/protobuf/wkt";
 import type { Options, QueryResponse } from "../../gen/databroker/databroker_pb.js";
 import { SessionSchema, type Session } from "../../gen/session/session_pb.js";
 import { ServiceAccountSchema, UserSchema, type ServiceAccount, type User } from "../../gen/user/user_pb.js";
 import type { Clock } from "../records/clock.js";
-import { isMalformedRecordData } from "../records/malformed-data.js";
 import { serviceAccountInvalidAfterMs, sessionInvalidAfterMs } from "../records/validity.js";
-import { SlabWriter, type ByteSlab } from "./byte-slab.js";
-import { CachedRecord, moveRecordBytes, recordBytes, recordSlab, sameBytes } from "./cached-record.js";
+import type { CachedRecord } from "./cached-record.js";
 import type { ChangeBatch, ChangeListener } from "./change-batch.js";
+import { applyChange, applyOptions } from "./change-ingest.js";
 import { IndexBuildScheduler } from "./index-build.js";
-import { builtInIndexes, type IndexDefinition, type IndexFunction } from "./index-definitions.js";
+import { IndexCatalog } from "./index-catalog.js";
+import type { IndexFunction } from "./index-definitions.js";
 import { EMPTY_IDS } from "./key-index.js";
 import { queryTables } from "./local-query.js";
-import { RecentDeletions } from "./recent-deletions.js";
-import type { ChangeEvent, FloorEvent, OptionsEvent, RawRecord, ReplicaEvent, SnapshotEvent } from "./replica-events.js";
+import { PendingSnapshots } from "./pending-snapshots.js";
+import { RecordIntake, type MalformedRecord } from "./record-intake.js";
+import type { ReplicaEvent, SnapshotEvent } from "./replica-events.js";
+import type { ReplicaParts } from "./replica-parts.js";
+import { SlabAccounting } from "./slab-accounting.js";
+import { drain } from "./sliced-work.js";
+import { SnapshotBuild, snapshotBuilder, type SnapshotBuilder } from "./snapshot-build.js";
+import { SyncScopes, type ReplicaVersions } from "./sync-scopes.js";
 import { TableMap } from "./table-map.js";
 import { TypeTable } from "./type-table.js";
 
-/** The versions a table is synced to: its stream's server version and position. */
-export interface ReplicaVersions {
-  readonly serverVersion: bigint;
-  readonly recordVersion: bigint;
-}
-
-/**
- * One SyncLatest scope ("" = every type): the types it covers share its versions.
- *
- * Knowledge horizons (the rules every event obeys, see {@link Replica}):
- * - `recordVersion` (the position): the tables reflect every change up to it that the server
- *   streamed in version order, and it only grows within a server version;
- * - `floor` <= position: changes at or below it are settled and never applied again;
- * - `deletions`: every deletion above the floor the replica has seen, so a replayed older upsert
- *   of a deleted record is recognised as stale.
- */
-interface SyncScope {
-  readonly type: string;
-  readonly serverVersion: bigint;
-  recordVersion: bigint;
-  floor: bigint;
-  readonly deletions: RecentDeletions;
-}
-
-/** A snapshot being built on the side; see {@link Replica.beginSnapshot}. */
-export interface SnapshotBuilder {
-  /** Adds SyncLatest records (data bytes already copied); may be called any number of times. */
-  add(records: readonly RawRecord[]): void;
-  /** Completes the snapshot with the final Versions and the options seen; swaps and emits. */
-  finish(versions: ReplicaVersions, options?: ReadonlyMap<string, Options>): readonly ChangeBatch[];
-  /**
-   * Completes the snapshot like `finish`, in slices, so a large table never blocks the event
-   * loop: call `prepare(budgetMs)` (yielding to the event loop in between) until it returns
-   * true, then `swap()`, which swaps the tables in and emits (a short step). Reads see the held
-   * tables until the swap. Both throw ConnectError Aborted once the snapshot is superseded or
-   * discarded (nothing swapped).
-   */
-  finishInSteps(versions: ReplicaVersions, options?: ReadonlyMap<string, Options>): SnapshotCompletion;
-  /** Drops the snapshot (its stream failed): the held tables stay; later calls throw Aborted. */
-  discard(): void;
-}
-
-/** The slices of a finishing snapshot; see {@link SnapshotBuilder.finishInSteps}. */
-export interface SnapshotCompletion {
-  /** Works for about `budgetMs`; true once only the swap is left. */
-  prepare(budgetMs: number): boolean;
-  /** Swaps the snapshot in and emits its batches (doing in one go what prepare has not); idempotent. */
-  swap(): readonly ChangeBatch[];
-}
-
-interface SnapshotBuilderState {
-  add(records: readonly RawRecord[]): void;
-  finish(serverVersion: bigint, recordVersion: bigint, options: ReadonlyMap<string, Options>): Generator<Slice, ChangeBatch[], void>;
-  discard(): void;
-  readonly pending: PendingSnapshot;
-}
-
-/** A snapshot in progress; "superseded" by a newer overlapping one, "discarded" by its stream. */
-interface PendingSnapshot {
-  readonly type: string;
-  status: "building" | "finishing" | "finished" | "superseded" | "discarded";
-  /** A covered live table changed meanwhile: the swap recomputes the diff. */
-  dirty: boolean;
-  /** The highest version listed (0 when none): the listing reflects the server at least that far. */
-  maxListed: bigint;
-}
-
-/**
- * How a completed snapshot relates to what the replica knows of the same server version.
- * `lagging`: its latest_record_version is behind the held position (a lagging instance, a
- * standby): the held tables know more, so records it lists that the replica saw deleted, or
- * that are at or below the floor and not held, are stale and stay out.
- */
-interface SnapshotMerge {
-  readonly serverVersion: bigint;
-  /** max(latest_record_version, highest listed version): held records at or below it that the listing lacks were deleted. */
-  readonly horizon: bigint;
-  readonly lagging: SyncScope | undefined;
-}
-
-/** One type's table on the side, with the held table it will replace and what differs from it. */
-interface SideTable {
-  readonly table: TypeTable;
-  old: TypeTable | undefined;
-  /** Added records that are not the held object, in order; `exact` unless an id came twice. */
-  upserts: CachedRecord[];
-  exact: boolean;
-}
-
-interface BuiltTable {
-  readonly table: TypeTable;
-  readonly old: TypeTable | undefined;
-  /** Held records the snapshot cannot know about (newer than its versions): put back at the swap. */
-  readonly keeps: readonly CachedRecord[];
-  readonly upserts: CachedRecord[];
-  readonly deletes: CachedRecord[];
-  /** Bytes of held records the swap drops, per slab. */
-  readonly dead: ReadonlyMap<ByteSlab, number>;
-}
-
-/**
- * The most deletions a scope remembers above its floor. The sync loop's periodic re-read keeps it
- * far lower (a couple of minutes of deletions); the cap bounds a replica nobody floors. Raising
- * the floor is always safe: changes at or below it are then taken as settled.
- */
-const MAX_REMEMBERED_DELETIONS = 1 << 20;
-
-/** Slices of finishing work are checked against the clock every 256 records. */
-const SLICE_MASK = 255;
-
-/** Two SyncLatest scopes overlap when either covers every type or they name the same type. */
-function overlaps(a: string, b: string): boolean {
-  return a === "" || b === "" || a === b;
-}
-
-/** What a sliced computation yields: a point to pause at; SWAP_NEXT: only the swap is left. */
-type Slice = void | typeof SWAP_NEXT;
-const SWAP_NEXT = "swap-next";
-
-/** Runs a sliced computation to its end. */
-function drain<T>(steps: Generator<Slice, T, void>): T {
-  for (;;) {
-    const r = steps.next();
-    if (r.done) return r.value;
-  }
-}
-
-/** Explicit lifecycle: "ready" is entered by the first snapshot and never left. */
-type ReplicaState = "empty" | "ready";
+export type { MalformedRecord } from "./record-intake.js";
+export type { SnapshotBuilder, SnapshotCompletion } from "./snapshot-build.js";
+export type { ReplicaVersions } from "./sync-scopes.js";
 
 export interface ReplicaOptions {
   /**
@@ -198,19 +84,6 @@ export interface ReplicaOptions {
   readonly indexBuildSliceMs?: number;
 }
 
-/**
- * A record whose data bytes do not parse as its (known) message type. It is not held: a
- * malformed update removes the version held before, since the server's current record is not
- * usable. Deliberately no id and no bytes: it is meant for logs, and the record version alone
- * identifies the record on the server.
- */
-export interface MalformedRecord {
-  readonly type: string;
-  readonly typeUrl: string;
-  readonly version: bigint;
-  readonly dataLength: number;
-}
-
 export interface ValidityOptions {
   /** Return the record even when it fails its type's validity rule (expired). */
   readonly includeInvalid?: boolean;
@@ -236,44 +109,37 @@ const SERVICE_ACCOUNT_TYPE_NAME = ServiceAccountSchema.typeName;
 const neverInvalid = (): number => Number.POSITIVE_INFINITY;
 
 export class Replica {
-  #state: ReplicaState = "empty";
+  /** The held tables by type: the reads' one lookup (table-map.ts); also in `#parts`. */
   readonly #tables = new TableMap();
-  readonly #scopeOf = new Map<string, SyncScope>();
-  #allTypesScope: SyncScope | undefined;
-  readonly #hostIndexes = new Map<string, IndexDefinition[]>();
-  readonly #pending = new Set<PendingSnapshot>();
-  /** Where change records' bytes go (byte-slab.ts); each snapshot has a writer of its own. */
-  readonly #writer: SlabWriter;
-  readonly #slabBytes: number | undefined;
-  /** Slabs below half live, compacted one per change event. */
-  readonly #sparse = new Set<ByteSlab>();
-  readonly #typeUrls = new Map<string, string>();
-  #lastTypeUrl = "";
+  /** The state the change ingest and the snapshot build work on (replica-parts.ts). */
+  readonly #parts: ReplicaParts;
   readonly #listeners = new Set<ChangeListener>();
   /** Undefined: the coarse system clock (records/clock.ts). */
   readonly #clock: Clock | undefined;
   readonly #onListenerError: (error: unknown) => void;
-  readonly #onMalformedRecord: ((record: MalformedRecord) => void) | undefined;
-  readonly #projectData: ((typeUrl: string, data: Uint8Array) => Uint8Array) | undefined;
-  #malformedRecords = 0;
   /** Re-indexing of live tables (options changes, addIndex), in slices (index-build.ts). */
   readonly #indexBuilds: IndexBuildScheduler;
 
   constructor(options: ReplicaOptions = {}) {
     this.#clock = options.clock;
-    this.#onMalformedRecord = options.onMalformedRecord;
-    this.#projectData = options.projectData;
-    this.#slabBytes = options.slabBytes;
-    this.#writer = new SlabWriter(options.slabBytes);
     this.#onListenerError =
       options.onListenerError ??
       ((error) =>
         queueMicrotask(() => {
           throw error;
         }));
+    const onError = (error: unknown): void => this.#onListenerError(error);
+    this.#parts = {
+      tables: this.#tables,
+      scopes: new SyncScopes(),
+      indexes: new IndexCatalog(onError),
+      intake: new RecordIntake({ onMalformedRecord: options.onMalformedRecord, projectData: options.projectData, onListenerError: onError }),
+      slabs: new SlabAccounting(this.#tables, options.slabBytes),
+      pending: new PendingSnapshots(),
+    };
     this.#indexBuilds = new IndexBuildScheduler(
       (build) => this.#tables.get(build.table.type) === build.table,
-      (error) => this.#onListenerError(error),
+      onError,
       options.indexBuildSliceMs,
     );
   }
@@ -293,14 +159,17 @@ export class Replica {
         batches = this.#applySnapshot(event);
         break;
       case "change":
-        batches = this.#applyChange(event);
+        batches = applyChange(this.#parts, event);
         break;
-      case "options":
-        this.#applyOptions(event);
+      case "options": {
+        // New indexable_fields re-index the live table in slices (index-build.ts).
+        const build = applyOptions(this.#parts, event);
+        if (build !== undefined) this.#indexBuilds.start(build);
         batches = [];
         break;
+      }
       case "floor":
-        this.#applyFloor(event);
+        this.#parts.scopes.applyFloor(event);
         batches = [];
         break;
     }
@@ -318,53 +187,7 @@ export class Replica {
    * @param type the SyncLatest type; "" for every type
    */
   beginSnapshot(type: string): SnapshotBuilder {
-    const state = this.#startSnapshot(type);
-    return {
-      add: (records) => state.add(records),
-      finish: (versions, options = new Map()) => {
-        const batches = drain(state.finish(versions.serverVersion, versions.recordVersion, options));
-        this.#emit(batches);
-        return batches;
-      },
-      finishInSteps: (versions, options = new Map()) => {
-        const steps = state.finish(versions.serverVersion, versions.recordVersion, options);
-        let prepared = false;
-        let batches: ChangeBatch[] | undefined;
-        const live = (): void => {
-          if (state.pending.status === "superseded" || state.pending.status === "discarded") {
-            steps.return([]);
-            throw new ConnectError(`snapshot ${state.pending.status}`, Code.Aborted);
-          }
-        };
-        return {
-          prepare: (budgetMs) => {
-            if (prepared || batches !== undefined) return true;
-            const deadline = performance.now() + budgetMs;
-            for (;;) {
-              live();
-              const r = steps.next();
-              if (r.done === true) throw new Error("unreachable: the swap is announced before it runs");
-              if (r.value === SWAP_NEXT) return (prepared = true);
-              if (performance.now() >= deadline) return false;
-            }
-          },
-          swap: () => {
-            if (batches !== undefined) return batches;
-            for (;;) {
-              live();
-              const r = steps.next();
-              if (r.done === true) {
-                batches = r.value;
-                break;
-              }
-            }
-            this.#emit(batches);
-            return batches;
-          },
-        };
-      },
-      discard: () => state.discard(),
-    };
+    return snapshotBuilder(new SnapshotBuild(this.#parts, type), (batches) => this.#emit(batches));
   }
 
   /** Registers a listener for change batches; returns the function that removes it. */
@@ -382,26 +205,7 @@ export class Replica {
    * @throws ConnectError AlreadyExists when the type already has an index of that name
    */
   addIndex(type: string, name: string, keys: IndexFunction): void {
-    const existing = this.#definitions(type);
-    if (existing.some((d) => d.name === name)) {
-      throw new ConnectError(`index "${name}" already exists for type ${type}`, Code.AlreadyExists);
-    }
-    // A host function that throws indexes that record under no key and is reported: it must
-    // never stop a change or a snapshot from applying (the replica would fall behind its position).
-    const def: IndexDefinition = {
-      name,
-      keys: (record) => {
-        try {
-          return keys(record);
-        } catch (error) {
-          this.#onListenerError(error);
-          return undefined;
-        }
-      },
-    };
-    const host = this.#hostIndexes.get(type) ?? [];
-    host.push(def);
-    this.#hostIndexes.set(type, host);
+    const def = this.#parts.indexes.add(type, name, keys);
     const table = this.#tables.get(type);
     if (table !== undefined) this.#indexBuilds.start(table.beginIndex(def));
   }
@@ -426,9 +230,7 @@ export class Replica {
 
   /** True once any snapshot is in; with a type, once a snapshot covering that type is in. */
   isReady(type?: string): boolean {
-    if (this.#state !== "ready") return false;
-    if (type === undefined) return true;
-    return this.#scopeOf.has(type) || this.#allTypesScope !== undefined;
+    return this.#parts.scopes.isReady(type);
   }
 
   get(type: string, id: string): CachedRecord | undefined {
@@ -474,7 +276,7 @@ export class Replica {
 
   /** How many records were skipped as malformed since the replica was created (snapshots and changes). */
   get malformedRecords(): number {
-    return this.#malformedRecords;
+    return this.#parts.intake.malformedRecords;
   }
 
   /** The types the replica holds a table for. */
@@ -492,8 +294,7 @@ export class Replica {
    * Undefined before a covering snapshot.
    */
   versions(type = ""): ReplicaVersions | undefined {
-    const scope = type === "" ? this.#allTypesScope : (this.#scopeOf.get(type) ?? this.#allTypesScope);
-    return scope === undefined ? undefined : { serverVersion: scope.serverVersion, recordVersion: scope.recordVersion };
+    return this.#parts.scopes.versions(type);
   }
 
   /**
@@ -503,8 +304,7 @@ export class Replica {
    * from the position itself could miss a commit that became visible late under it.
    */
   resumePoint(type = ""): ReplicaVersions | undefined {
-    const scope = type === "" ? this.#allTypesScope : (this.#scopeOf.get(type) ?? this.#allTypesScope);
-    return scope === undefined ? undefined : { serverVersion: scope.serverVersion, recordVersion: scope.floor };
+    return this.#parts.scopes.resumePoint(type);
   }
 
   /**
@@ -537,438 +337,10 @@ export class Replica {
 
   // ---- event handling ----
 
-  #definitions(type: string): IndexDefinition[] {
-    return [...builtInIndexes(type), ...(this.#hostIndexes.get(type) ?? [])];
-  }
-
-  #scopeFor(type: string): SyncScope | undefined {
-    return this.#scopeOf.get(type) ?? this.#allTypesScope;
-  }
-
   #applySnapshot(event: SnapshotEvent): ChangeBatch[] {
-    const builder = this.#startSnapshot(event.type);
-    builder.add(event.records);
-    return drain(builder.finish(event.serverVersion, event.recordVersion, event.options));
-  }
-
-  /**
-   * A snapshot builds its tables on the side. While it does, the live tables of the types it
-   * covers do not change (their stream is busy with this SyncLatest), so the diff against them is
-   * computed in slices before the swap; a change or options event for a covered type meanwhile
-   * (only possible when overlapping streams feed one replica) marks it dirty and the swap then
-   * recomputes the diff in one go. A newer snapshot of an overlapping scope supersedes this one.
-   */
-  #startSnapshot(type: string): SnapshotBuilderState {
-    for (const p of this.#pending) {
-      if (overlaps(p.type, type)) {
-        p.status = "superseded";
-        this.#pending.delete(p);
-      }
-    }
-    const pending: PendingSnapshot = { type, status: "building", dirty: false, maxListed: 0n };
-    this.#pending.add(pending);
-    let side = new Map<string, SideTable>();
-    const writer = new SlabWriter(this.#slabBytes);
-    const check = (): void => {
-      if (pending.status === "finished") throw new ConnectError("snapshot already finished", Code.FailedPrecondition);
-      if (pending.status === "superseded") throw new ConnectError("snapshot superseded by a newer one", Code.Aborted);
-      if (pending.status === "discarded") throw new ConnectError("snapshot discarded", Code.Aborted);
-    };
-    const add = (records: readonly RawRecord[]): void => {
-      check();
-      if (pending.status !== "building") throw new ConnectError("snapshot is finishing: no more records", Code.FailedPrecondition);
-      for (const raw of records) {
-        // SyncLatest never sends tombstones or other types; ignore any that slip through.
-        if (raw.deletedAt !== undefined) continue;
-        if (type !== "" && raw.type !== type) continue;
-        if (raw.version > pending.maxListed) pending.maxListed = raw.version;
-        const data = this.#keptData(raw);
-        if (data === undefined) continue;
-        let s = side.get(raw.type);
-        if (s === undefined) {
-          const old = this.#tables.get(raw.type);
-          // Start with the held options: when they stay the same, field indexes fill as records come.
-          const table = new TypeTable(raw.type, this.#definitions(raw.type), old?.options);
-          side.set(raw.type, (s = { table, old, upserts: [], exact: true }));
-        }
-        const held = s.table.get(raw.id);
-        if (held !== undefined) {
-          if (raw.version <= held.version) continue;
-          s.exact = false; // the earlier one is in upserts: filtered at finish
-        }
-        const before = s.old?.get(raw.id);
-        const typeUrl = this.#typeUrl(raw.typeUrl);
-        const sameContent = before !== undefined && before.typeUrl === typeUrl && sameBytes(before, data);
-        const record = sameContent && before.version === raw.version ? reuseRecord(before, writer) : createRecord(raw, s.table.type, typeUrl, data, writer);
-        s.table.put(record);
-        // Only real differences are reported: a record listed with the content already held
-        // (renumbered under another server version, e.g. by a new cluster leader, or re-read
-        // from a saved snapshot) takes its new version silently.
-        if (!sameContent) s.upserts.push(record);
-      }
-    };
-    const finish = (serverVersion: bigint, recordVersion: bigint, options: ReadonlyMap<string, Options>): Generator<Slice, ChangeBatch[], void> => {
-      check();
-      if (pending.status !== "building") throw new ConnectError("snapshot already finishing", Code.FailedPrecondition);
-      pending.status = "finishing";
-      return this.#finishSnapshot(pending, side, writer, serverVersion, recordVersion, options);
-    };
-    const discard = (): void => {
-      if (pending.status === "building" || pending.status === "finishing") {
-        pending.status = "discarded";
-        this.#pending.delete(pending);
-        side = new Map();
-        writer.restart();
-      }
-    };
-    return { add, finish, discard, pending };
-  }
-
-  /** Marks snapshots in progress over `type` dirty: the live table changed under them. */
-  #touchedLive(type: string): void {
-    for (const p of this.#pending) if (overlaps(p.type, type)) p.dirty = true;
-  }
-
-  /**
-   * Completes a snapshot: everything proportional to the table sizes (indexes added meanwhile,
-   * a field re-index for changed options, the scan of the held table for deletes and kept
-   * records, the upsert filter) runs in slices (each `yield` is a point to pause at), then
-   * the swap and the batches in one short synchronous step.
-   */
-  *#finishSnapshot(
-    pending: PendingSnapshot,
-    side: Map<string, SideTable>,
-    writer: SlabWriter,
-    serverVersion: bigint,
-    recordVersion: bigint,
-    options: ReadonlyMap<string, Options>,
-  ): Generator<Slice, ChangeBatch[], void> {
-    const type = pending.type;
-    const coveredTypes = (): Set<string> => {
-      const covered = new Set<string>();
-      if (type === "") {
-        for (const t of this.#tables.keys()) covered.add(t);
-        for (const t of side.keys()) covered.add(t);
-        for (const t of options.keys()) covered.add(t);
-      } else {
-        covered.add(type);
-      }
-      return covered;
-    };
-    const sideFor = (t: string): SideTable => {
-      let s = side.get(t);
-      if (s === undefined) {
-        const old = this.#tables.get(t);
-        side.set(t, (s = { table: new TypeTable(t, this.#definitions(t), old?.options), old, upserts: [], exact: true }));
-      }
-      return s;
-    };
-
-    // Within one server version the position never moves back: a snapshot behind the held
-    // position (a lagging instance) is merged under the held versions instead of replacing them.
-    const previous = type === "" ? this.#allTypesScope : this.#scopeFor(type);
-    const lagging = previous !== undefined && previous.serverVersion === serverVersion && previous.recordVersion > recordVersion ? previous : undefined;
-    const merge: SnapshotMerge = {
-      serverVersion,
-      horizon: pending.maxListed > recordVersion ? pending.maxListed : recordVersion,
-      lagging,
-    };
-    let covered = coveredTypes();
-    let built: BuiltTable[] = [];
-    for (const t of covered) {
-      const s = sideFor(t);
-      const table = s.table;
-      // Indexes added by the host while the snapshot streamed in; options as sent last.
-      for (const def of this.#definitions(t)) if (!table.hasNamedIndex(def.name)) yield* table.addIndexSteps(def);
-      yield* table.setOptionsSteps(options.get(t));
-      built.push(yield* this.#diffSteps(s, merge));
-    }
-
-    yield SWAP_NEXT;
-    // The swap. A live table that changed meanwhile (overlapping streams) invalidates the diff.
-    if (pending.dirty || [...coveredTypes()].some((t) => !covered.has(t) || this.#tables.get(t) !== side.get(t)?.old)) {
-      covered = coveredTypes();
-      built = [];
-      for (const t of covered) {
-        const s = sideFor(t);
-        s.old = this.#tables.get(t);
-        s.exact = false;
-        s.upserts = [...s.table.values()];
-        built.push(drain(this.#diffSteps(s, merge)));
-      }
-    }
-    for (const { table } of built) {
-      for (const def of this.#definitions(table.type)) if (!table.hasNamedIndex(def.name)) table.addIndex(def);
-    }
-
-    // A lagging snapshot keeps the held versions (position, floor, remembered deletions); any
-    // other starts from its own latest_record_version, below which everything is settled.
-    const scope: SyncScope = lagging ?? { type, serverVersion, recordVersion, floor: recordVersion, deletions: new RecentDeletions() };
-    for (const { table, keeps, dead } of built) {
-      for (const previous of keeps) {
-        // Re-copied with the snapshot's bytes, so the previous generation of slabs is let go.
-        moveRecordBytes(previous, writer);
-        table.put(previous);
-      }
-      this.#tables.set(table.type, table);
-      this.#scopeOf.set(table.type, scope);
-      for (const [slab, bytes] of dead) this.#released(slab, bytes);
-    }
-    // Change records start a fresh slab: the one being filled may hold records just dropped.
-    this.#writer.restart();
-    writer.restart();
-    if (type === "") this.#allTypesScope = scope;
-    this.#state = "ready";
-    pending.status = "finished";
-    this.#pending.delete(pending);
-
-    return built.map(({ table, old, upserts, deletes }) => ({
-      kind: old === undefined ? "snapshot" : "resync",
-      type: table.type,
-      serverVersion: scope.serverVersion,
-      recordVersion: scope.recordVersion,
-      upserts,
-      deletes,
-    }));
-  }
-
-  /**
-   * The differences between a side table and the held one, in slices: held records the
-   * snapshot lacks are deletes, unless the same server holds them newer than the listing's
-   * horizon (then kept, like a held record at or above the incoming version); and for a lagging
-   * snapshot, listed records the replica knows to be deleted (remembered, or at or below its
-   * floor and not held) stay out.
-   */
-  *#diffSteps(s: SideTable, merge: SnapshotMerge): Generator<void, BuiltTable, void> {
-    const { table, old } = s;
-    const { horizon, lagging } = merge;
-    const sameServer = old !== undefined && this.#scopeOf.get(table.type)?.serverVersion === merge.serverVersion;
-    const keeps: CachedRecord[] = [];
-    const deletes: CachedRecord[] = [];
-    let replaced: Set<string> | undefined;
-    // Bytes the swap drops, per slab (consecutive records mostly share one).
-    const dead = new Map<ByteSlab, number>();
-    let deadSlab: ByteSlab | undefined;
-    let deadBytes = 0;
-    const drop = (record: CachedRecord): void => {
-      const slab = recordSlab(record);
-      if (slab !== deadSlab) {
-        if (deadSlab !== undefined) dead.set(deadSlab, (dead.get(deadSlab) ?? 0) + deadBytes);
-        deadSlab = slab;
-        deadBytes = 0;
-      }
-      deadBytes += record.dataLength;
-    };
-    if (old !== undefined) {
-      let n = 0;
-      for (const previous of old.values()) {
-        if ((++n & SLICE_MASK) === 0) yield;
-        const next = table.get(previous.id);
-        if (next === undefined) {
-          if (sameServer && previous.version > horizon) keeps.push(previous);
-          else {
-            deletes.push(previous);
-            drop(previous);
-          }
-        } else if (next !== previous) {
-          if (sameServer && previous.version >= next.version) {
-            keeps.push(previous);
-            (replaced ??= new Set()).add(previous.id);
-          } else {
-            drop(previous);
-          }
-        }
-      }
-      if (deadSlab !== undefined) dead.set(deadSlab, (dead.get(deadSlab) ?? 0) + deadBytes);
-    }
-    let upserts = s.upserts;
-    if (!s.exact || replaced !== undefined || lagging !== undefined) {
-      const filtered: CachedRecord[] = [];
-      let n = 0;
-      for (const record of upserts) {
-        if ((++n & SLICE_MASK) === 0) yield;
-        if (table.get(record.id) !== record || replaced?.has(record.id) === true) continue;
-        const before = old?.get(record.id);
-        if (before === record || (before !== undefined && sameContentAs(before, record))) continue;
-        if (lagging !== undefined && old?.get(record.id) === undefined && staleForLaggingSnapshot(lagging, record)) {
-          table.delete(record.id);
-          const slab = recordSlab(record);
-          dead.set(slab, (dead.get(slab) ?? 0) + record.dataLength);
-          continue;
-        }
-        filtered.push(record);
-      }
-      upserts = filtered;
-    }
-    return { table, old, keeps, upserts, deletes, dead };
-  }
-
-  #applyChange(event: ChangeEvent): ChangeBatch[] {
-    // Check everything first so a bad event changes nothing.
-    for (const raw of event.records) {
-      const scope = this.#scopeFor(raw.type);
-      if (scope !== undefined && scope.serverVersion !== event.serverVersion) {
-        throw new ConnectError(
-          `change for server version ${event.serverVersion} but the replica holds server version ${scope.serverVersion} for ${raw.type}: a snapshot must come first`,
-          Code.FailedPrecondition,
-        );
-      }
-    }
-    // The state of each touched record before this event, to report only net differences.
-    const before = new Map<string, Map<string, CachedRecord | undefined>>();
-    for (const raw of event.records) {
-      const scope = this.#scopeFor(raw.type);
-      if (scope === undefined) continue; // a type no snapshot covers
-      if (raw.version <= scope.floor) continue; // settled: a replay from before the floor
-      const replay = raw.version <= scope.recordVersion;
-      if (!replay) scope.recordVersion = raw.version;
-      if (this.#pending.size > 0) this.#touchedLive(raw.type);
-      let table = this.#tables.get(raw.type);
-      const held = table?.get(raw.id);
-      // Per record, only a newer version applies: what is held, or the deletion remembered.
-      if (held !== undefined) {
-        if (raw.version <= held.version) continue;
-      } else if (replay) {
-        const deletedAt = scope.deletions.deletedAt(raw.type, raw.id);
-        if (deletedAt !== undefined && raw.version <= deletedAt) continue;
-      }
-      // A malformed update is not usable: it removes what was held, like a delete (a replay of
-      // one is not reported again).
-      const data = raw.deletedAt !== undefined ? undefined : this.#keptData(raw, !replay);
-      const removes = data === undefined;
-      if (removes) this.#rememberDeletion(scope, raw);
-      if (removes && held === undefined) continue; // tombstone for an unknown id
-      if (table === undefined) {
-        // A new type under an all-types snapshot.
-        table = new TypeTable(raw.type, this.#definitions(raw.type), undefined);
-        this.#tables.set(raw.type, table);
-        this.#scopeOf.set(raw.type, scope);
-      }
-      let touched = before.get(raw.type);
-      if (touched === undefined) before.set(raw.type, (touched = new Map()));
-      if (!touched.has(raw.id)) touched.set(raw.id, held);
-      if (removes) table.delete(raw.id);
-      else table.put(createRecord(raw, table.type, this.#typeUrl(raw.typeUrl), data, this.#writer));
-      if (held !== undefined) this.#released(recordSlab(held), held.dataLength);
-    }
-
-    if (this.#sparse.size > 0) this.#compactOne();
-    const batches: ChangeBatch[] = [];
-    for (const [type, touched] of before) {
-      const table = this.#tables.get(type) as TypeTable;
-      const upserts: CachedRecord[] = [];
-      const deletes: CachedRecord[] = [];
-      for (const [id, previous] of touched) {
-        const now = table.get(id);
-        if (now === previous) continue;
-        if (now !== undefined) upserts.push(now);
-        else if (previous !== undefined) deletes.push(previous);
-      }
-      if (upserts.length === 0 && deletes.length === 0) continue;
-      const scope = this.#scopeOf.get(type) as SyncScope;
-      batches.push({ kind: "change", type, serverVersion: scope.serverVersion, recordVersion: scope.recordVersion, upserts, deletes });
-    }
-    return batches;
-  }
-
-  /** Remembers a deletion above the floor; past the cap, the oldest go and the floor rises over them. */
-  #rememberDeletion(scope: SyncScope, raw: RawRecord): void {
-    scope.deletions.remember(raw.type, raw.id, raw.version);
-    if (scope.deletions.size <= MAX_REMEMBERED_DELETIONS) return;
-    const forgotten = scope.deletions.forgetOldest(MAX_REMEMBERED_DELETIONS / 2);
-    if (forgotten !== undefined && forgotten > scope.floor) scope.floor = forgotten;
-  }
-
-  #applyFloor(event: FloorEvent): void {
-    const scope = event.type === "" ? this.#allTypesScope : this.#scopeOf.get(event.type);
-    if (scope === undefined || scope.serverVersion !== event.serverVersion) return;
-    const floor = event.recordVersion < scope.recordVersion ? event.recordVersion : scope.recordVersion;
-    if (floor <= scope.floor) return;
-    scope.floor = floor;
-    scope.deletions.forgetThrough(floor);
-  }
-
-  #applyOptions(event: OptionsEvent): void {
-    if (this.#scopeFor(event.type) === undefined) return;
-    if (this.#pending.size > 0) this.#touchedLive(event.type);
-    let table = this.#tables.get(event.type);
-    if (table === undefined) {
-      table = new TypeTable(event.type, this.#definitions(event.type), undefined);
-      this.#tables.set(event.type, table);
-      this.#scopeOf.set(event.type, this.#scopeFor(event.type) as SyncScope);
-    }
-    // New indexable_fields re-index the live table in slices; reads use the old indexes meanwhile.
-    const build = table.beginOptions(event.options);
-    if (build !== undefined) this.#indexBuilds.start(build);
-  }
-
-  /**
-   * One string per type URL for all records: each decoded message carries its own copy (~50 B
-   * kept per record otherwise). Bounded, so odd data cannot grow it without limit.
-   */
-  #typeUrl(url: string): string {
-    if (url === this.#lastTypeUrl) return this.#lastTypeUrl;
-    let canonical = this.#typeUrls.get(url);
-    if (canonical === undefined) {
-      canonical = url;
-      if (this.#typeUrls.size < 256) this.#typeUrls.set(url, url);
-    }
-    this.#lastTypeUrl = canonical;
-    return canonical;
-  }
-
-  /** Accounts bytes that no held record uses any more; a slab below half live gets compacted. */
-  #released(slab: ByteSlab, bytes: number): void {
-    slab.live -= bytes;
-    if (slab.records === undefined || slab.filling) return;
-    if (slab.live <= 0) {
-      slab.records = undefined; // nothing held here: the GC takes it once callers let go
-    } else if (slab.live * 2 < slab.used) {
-      this.#sparse.add(slab);
-    }
-  }
-
-  /** Re-copies the held records of one sparse slab into the current one (bounded work). */
-  #compactOne(): void {
-    const slab = this.#sparse.values().next().value;
-    if (slab === undefined) return;
-    this.#sparse.delete(slab);
-    const records = slab.records;
-    if (records === undefined) return; // already compacted or emptied
-    slab.records = undefined;
-    for (const record of records) {
-      if (recordSlab(record) === slab && this.#tables.get(record.type)?.get(record.id) === record) moveRecordBytes(record, this.#writer);
-    }
-  }
-
-  /**
-   * The bytes to keep for a live record: its data, through `projectData` when set; undefined
-   * when malformed (or the projection throws), which is counted and reported.
-   */
-  #keptData(raw: RawRecord, report = true): Uint8Array | undefined {
-    if (isMalformedRecordData(raw.typeUrl, raw.data)) {
-      if (report) this.#reportMalformed(raw);
-      return undefined;
-    }
-    if (this.#projectData === undefined) return raw.data;
-    try {
-      return this.#projectData(raw.typeUrl, raw.data);
-    } catch {
-      if (report) this.#reportMalformed(raw);
-      return undefined;
-    }
-  }
-
-  /** Counts and reports a malformed record. */
-  #reportMalformed(raw: RawRecord): void {
-    this.#malformedRecords++;
-    if (this.#onMalformedRecord !== undefined) {
-      try {
-        this.#onMalformedRecord({ type: raw.type, typeUrl: raw.typeUrl, version: raw.version, dataLength: raw.data.length });
-      } catch (error) {
-        this.#onListenerError(error);
-      }
-    }
+    const build = new SnapshotBuild(this.#parts, event.type);
+    build.add(event.records);
+    return drain(build.finish(event.serverVersion, event.recordVersion, event.options));
   }
 
   #emit(batches: readonly ChangeBatch[]): void {
@@ -985,34 +357,3 @@ export class Replica {
 }
 
 const EMPTY_TABLE = new TypeTable("", [], undefined);
-
-/**
- * A record a lagging snapshot lists but the replica does not hold is stale when the replica has
- * seen it deleted at or after its version, or when its version is at or below the floor (every
- * change up to the floor is reflected, so a live record there would be held).
- */
-function staleForLaggingSnapshot(scope: SyncScope, record: CachedRecord): boolean {
-  if (record.version <= scope.floor) return true;
-  const deletedAt = scope.deletions.deletedAt(record.type, record.id);
-  return deletedAt !== undefined && record.version <= deletedAt;
-}
-
-/** A record whose bytes are copied into `writer`'s slab (`data` may be a view into a network buffer). */
-function createRecord(raw: RawRecord, type: string, typeUrl: string, data: Uint8Array, writer: SlabWriter): CachedRecord {
-  const place = writer.write(data);
-  const slab = place.slab;
-  const record = new CachedRecord(type, raw.id, raw.version, raw.modifiedAt, typeUrl, slab, place.offset, data.length);
-  slab.records?.push(record);
-  return record;
-}
-
-/** The held record, kept because the snapshot lists it unchanged; its bytes re-copied into the snapshot's slab. */
-function reuseRecord(held: CachedRecord, writer: SlabWriter): CachedRecord {
-  moveRecordBytes(held, writer);
-  return held;
-}
-
-/** Same type and same bytes: what a subscriber could see of the record is the same. */
-function sameContentAs(a: CachedRecord, b: CachedRecord): boolean {
-  return a.typeUrl === b.typeUrl && sameBytes(a, recordBytes(b));
-}

@@ -1,0 +1,87 @@
+/**
+ * Slab accounting: which slab (byte-slab.ts) each held record's bytes are written to, how many
+ * of a slab's bytes are still live, and the compaction that keeps the waste bounded.
+ *
+ * Invariants:
+ * - change records' bytes go to the replica's own writer; each snapshot writes into a writer of
+ *   its own (`snapshotWriter`), and re-copies the held records it keeps, so after its swap the
+ *   previous generation of slabs is unreferenced;
+ * - every record the replica stops holding (replaced, deleted, dropped by a swap) has its bytes
+ *   released from its slab's live count, once;
+ * - a slab not being filled whose live bytes fall below half of what it holds is compacted, one
+ *   slab per change event (bounded work): only records still held are re-copied; a slab with
+ *   nothing live is let go (the GC takes it once callers let go of its records);
+ * - after a swap, change records start a fresh slab: the one being filled may hold records the
+ *   swap just dropped.
+ */
+import { SlabWriter, type ByteSlab } from "./byte-slab.js";
+import { CachedRecord, moveRecordBytes, recordSlab } from "./cached-record.js";
+import type { RawRecord } from "./replica-events.js";
+import type { TableMap } from "./table-map.js";
+
+export class SlabAccounting {
+  /** Where change records' bytes go (byte-slab.ts); each snapshot has a writer of its own. */
+  readonly changeWriter: SlabWriter;
+  readonly #slabBytes: number | undefined;
+  /** Slabs below half live, compacted one per change event. */
+  readonly #sparse = new Set<ByteSlab>();
+  /** The held tables: a record is re-copied by compaction only while it is the one held. */
+  readonly #tables: TableMap;
+
+  /** @param slabBytes the size of the slabs (byte-slab.ts default when undefined) */
+  constructor(tables: TableMap, slabBytes: number | undefined) {
+    this.#tables = tables;
+    this.#slabBytes = slabBytes;
+    this.changeWriter = new SlabWriter(slabBytes);
+  }
+
+  /** A writer for one snapshot's records. */
+  snapshotWriter(): SlabWriter {
+    return new SlabWriter(this.#slabBytes);
+  }
+
+  /** Change records start a fresh slab (after a swap: the one being filled may hold dropped records). */
+  restartChangeWriter(): void {
+    this.changeWriter.restart();
+  }
+
+  /** Accounts bytes that no held record uses any more; a slab below half live gets compacted. */
+  released(slab: ByteSlab, bytes: number): void {
+    slab.live -= bytes;
+    if (slab.records === undefined || slab.filling) return;
+    if (slab.live <= 0) {
+      slab.records = undefined; // nothing held here: the GC takes it once callers let go
+    } else if (slab.live * 2 < slab.used) {
+      this.#sparse.add(slab);
+    }
+  }
+
+  /** Re-copies the held records of one sparse slab, if any, into the current one (bounded work). */
+  compactOne(): void {
+    if (this.#sparse.size === 0) return;
+    const slab = this.#sparse.values().next().value;
+    if (slab === undefined) return;
+    this.#sparse.delete(slab);
+    const records = slab.records;
+    if (records === undefined) return; // already compacted or emptied
+    slab.records = undefined;
+    for (const record of records) {
+      if (recordSlab(record) === slab && this.#tables.get(record.type)?.get(record.id) === record) moveRecordBytes(record, this.changeWriter);
+    }
+  }
+}
+
+/** A record whose bytes are copied into `writer`'s slab (`data` may be a view into a network buffer). */
+export function createRecord(raw: RawRecord, type: string, typeUrl: string, data: Uint8Array, writer: SlabWriter): CachedRecord {
+  const place = writer.write(data);
+  const slab = place.slab;
+  const record = new CachedRecord(type, raw.id, raw.version, raw.modifiedAt, typeUrl, slab, place.offset, data.length);
+  slab.records?.push(record);
+  return record;
+}
+
+/** The held record, kept because the snapshot lists it unchanged; its bytes re-copied into the snapshot's slab. */
+export function reuseRecord(held: CachedRecord, writer: SlabWriter): CachedRecord {
+  moveRecordBytes(held, writer);
+  return held;
+}
