@@ -233,44 +233,52 @@ function compile(desc: DescMessage): MessagePlan {
 }
 
 function compileField(field: DescField): FieldPlan {
-  const base = {
-    name: field.localName,
-    oneof: field.oneof?.localName,
-    strict: field.utf8Validation,
-    longAsString: false,
-    packable: false,
-    message: undefined as MessagePlan | undefined,
-    json: false,
-    mapKey: 0,
-    mapKeyWire: 0,
-    mapValueWire: 0,
-    enumZero: 0,
-  };
+  const name = field.localName;
+  const oneof = field.oneof?.localName;
+  const strict = field.utf8Validation;
   switch (field.fieldKind) {
     case "scalar":
-      return { ...base, kind: SCALAR, wire: wireTypeOf(field.scalar), scalar: field.scalar, longAsString: field.longAsString };
+      return fieldPlan(SCALAR, name, oneof, wireTypeOf(field.scalar), field.scalar, strict, field.longAsString);
     case "enum":
-      return { ...base, kind: SCALAR, wire: WIRE_VARINT, scalar: ENUM };
+      return fieldPlan(SCALAR, name, oneof, WIRE_VARINT, ENUM, strict);
     case "message":
-      return { ...base, kind: MESSAGE, wire: WIRE_LEN, scalar: 0, message: compiledPlan(field.message), json: isJsonStruct(field) };
+      return fieldPlan(MESSAGE, name, oneof, WIRE_LEN, 0, strict, false, compiledPlan(field.message), isJsonStruct(field));
     case "list": {
-      if (field.listKind === "message") return { ...base, kind: LIST_MESSAGE, wire: WIRE_LEN, scalar: 0, message: compiledPlan(field.message), json: isJsonStruct(field) };
+      if (field.listKind === "message") return fieldPlan(LIST_MESSAGE, name, oneof, WIRE_LEN, 0, strict, false, compiledPlan(field.message), isJsonStruct(field));
       const scalar = field.listKind === "enum" ? ENUM : field.scalar;
       const wire = scalar === ENUM ? WIRE_VARINT : wireTypeOf(scalar);
-      return { ...base, kind: LIST_SCALAR, wire, scalar, longAsString: field.listKind === "scalar" && field.longAsString, packable: wire !== WIRE_LEN };
+      return fieldPlan(LIST_SCALAR, name, oneof, wire, scalar, strict, field.listKind === "scalar" && field.longAsString);
     }
     case "map": {
-      const common = { ...base, kind: MAP, wire: WIRE_LEN, mapKey: field.mapKey as number, mapKeyWire: wireTypeOf(field.mapKey) };
+      const key = field.mapKey as number;
       switch (field.mapKind) {
         case "scalar":
-          return { ...common, scalar: field.scalar, mapValueWire: wireTypeOf(field.scalar) };
+          return fieldPlan(MAP, name, oneof, WIRE_LEN, field.scalar, strict, false, undefined, false, key, wireTypeOf(field.scalar));
         case "enum":
-          return { ...common, scalar: ENUM, mapValueWire: WIRE_VARINT, enumZero: field.enum.values[0]?.number ?? 0 };
+          return fieldPlan(MAP, name, oneof, WIRE_LEN, ENUM, strict, false, undefined, false, key, WIRE_VARINT, field.enum.values[0]?.number ?? 0);
         case "message":
-          return { ...common, scalar: 0, mapValueWire: -1, message: compiledPlan(field.message), json: isJsonStruct(field) };
+          return fieldPlan(MAP, name, oneof, WIRE_LEN, 0, strict, false, compiledPlan(field.message), isJsonStruct(field), key, -1);
       }
     }
   }
+}
+
+/** Every FieldPlan comes from this one literal, so all share one hidden class (monomorphic reads). */
+function fieldPlan(
+  kind: number,
+  name: string,
+  oneof: string | undefined,
+  wire: number,
+  scalar: number,
+  strict: boolean,
+  longAsString = false,
+  message: MessagePlan | undefined = undefined,
+  json = false,
+  mapKey = 0,
+  mapValueWire = 0,
+  enumZero = 0,
+): FieldPlan {
+  return { kind, name, oneof, wire, scalar, strict, longAsString, packable: kind === LIST_SCALAR && wire !== WIRE_LEN, message, json, mapKey, mapKeyWire: wireTypeOf(mapKey), mapValueWire, enumZero };
 }
 
 function compiledPlan(desc: DescMessage): MessagePlan {
