@@ -363,7 +363,17 @@ function readMessage(plan: MessagePlan, buf: Uint8Array, start: number, end: num
     switch (f.kind) {
       case SCALAR: {
         if (wire !== f.wire) return FAIL;
-        const v = readScalar(f.scalar, f.strict, f.longAsString, buf, p, end);
+        let v: unknown;
+        if (f.scalar === ScalarType.STRING) {
+          // The common case, without readScalar's dispatch.
+          const len = readLength(buf, p, end);
+          if (len < 0) return FAIL;
+          const s = pos;
+          pos = s + len;
+          v = readString(buf, s, s + len, f.strict);
+        } else {
+          v = readScalar(f.scalar, f.strict, f.longAsString, buf, p, end);
+        }
         if (v === FAIL) return FAIL;
         if (f.oneof === undefined) m[f.name] = v;
         else m[f.oneof] = { case: f.name, value: v };
@@ -608,7 +618,7 @@ function readMapEntry(f: FieldPlan, map: Slots, buf: Uint8Array, start: number, 
     }
   }
   if (value === undefined) value = defaultMapValue(f);
-  const k = key === undefined ? mapKeyZero(f.mapKey) : String(key);
+  const k = key === undefined ? mapKeyZero(f.mapKey) : typeof key === "string" ? key : String(key);
   if (k === "__proto__") Object.defineProperty(map, k, { value, writable: true, enumerable: true, configurable: true });
   else map[k] = value;
   return true;
