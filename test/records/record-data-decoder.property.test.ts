@@ -205,17 +205,26 @@ describe("record data decoder", () => {
     expect(strictMessageDifference(decodeMessageData(LegacySchema, legacy), fromBinary(LegacySchema, legacy))).toBeUndefined();
   });
 
-  it("falls back beyond fromBinary's nesting limit (where fromBinary throws)", () => {
-    // A ListValue nested 60 levels deep through Value.list_value: depth 121 > 100.
-    let inner = new Uint8Array(0);
-    for (let i = 0; i < 60; i++) {
-      const value = new Uint8Array([0x32, ...varint(inner.length), ...inner]);
-      inner = new Uint8Array([0x0a, ...varint(value.length), ...value]);
-    }
+  it("stops at fromBinary's nesting limit exactly: takes what it accepts, falls back where it throws", () => {
+    // ListValue > Value > ListValue > ... nested k times, with an empty Struct as the innermost
+    // value or not: fromBinary throws past 100 levels, between k = 49 and k = 50.
     const schema = recordRegistry.getMessage("google.protobuf.ListValue") as DescMessage;
-    expect(fastDecodeMessageData(schema, inner)).toBeUndefined();
-    expect(() => fromBinary(schema, inner)).toThrow();
-    expect(() => decodeMessageData(schema, inner)).toThrow();
+    let accepted = 0;
+    for (let k = 47; k <= 52; k++) {
+      for (const leaf of [[], [0x0a, 0x02, 0x2a, 0x00]]) {
+        let inner = new Uint8Array(leaf);
+        for (let i = 0; i < k; i++) {
+          const value = new Uint8Array([0x32, ...varint(inner.length), ...inner]);
+          inner = new Uint8Array([0x0a, ...varint(value.length), ...value]);
+        }
+        const expected = reference(schema, inner);
+        expect(fastDecodeMessageData(schema, inner) !== undefined, `k=${k}`).toBe("message" in expected);
+        expectSameAsFromBinary(schema, inner);
+        if ("message" in expected) accepted++;
+      }
+    }
+    expect(accepted).toBeGreaterThan(0);
+    expect(accepted).toBeLessThan(12);
   });
 });
 
