@@ -1,9 +1,10 @@
 /**
  * A fast decoder for record data (the bytes of a record's Any value), used by decodeRecordData.
- * protobuf-es's fromBinary is reflective: a ~1.8 KB session costs ~15-30 us, most of a replica's
+ * protobuf-es's fromBinary is reflective: a ~1.8 KB session costs ~10-30 us, most of a replica's
  * first-touch read. This decoder compiles, once per schema (DescMessage), a plan built from the
- * descriptor (a table from field number to field reader, a template of the zero message) and
- * reads the wire format directly with it.
+ * descriptor (field readers by field number, create()'s recipe for the zero message) and reads
+ * the wire format directly with it; Timestamp, Value, ListValue and Struct (most of a session's
+ * objects) have hand-written readers, and short ASCII strings are interned. No eval.
  *
  * Contract: for every input, decodeMessageData(schema, bytes) returns what
  * `fromBinary(schema, bytes)` returns, or throws what it throws. The fast path builds exactly the
