@@ -3,9 +3,10 @@
  * Malformed bytes and unknown type URLs give undefined rather than an error: a cache read must
  * never throw because one record is bad.
  */
-import { fromBinary, type Message } from "@bufbuild/protobuf";
+import type { Message } from "@bufbuild/protobuf";
 import { SessionSchema, type Session } from "../../gen/session/session_pb.js";
 import { ServiceAccountSchema, UserSchema, type ServiceAccount, type User } from "../../gen/user/user_pb.js";
+import { decodeMessageData } from "./record-data-decoder.js";
 import { schemaForTypeUrl } from "./record-registry.js";
 import { SERVICE_ACCOUNT_TYPE, SESSION_TYPE, USER_TYPE } from "./type-urls.js";
 
@@ -14,7 +15,8 @@ export function decodeRecordData(typeUrl: string, bytes: Uint8Array): Message | 
   const schema = schemaForTypeUrl(typeUrl);
   if (schema === undefined) return undefined;
   try {
-    return fromBinary(schema, bytes);
+    // fromBinary's result, built by a compiled decoder where it can (record-data-decoder.ts).
+    return decodeMessageData(schema, bytes);
   } catch {
     return undefined;
   }
