@@ -1,6 +1,6 @@
 /**
  * Where getSession's time goes: the cache's read path taken apart step by step (our in-memory
- * server, 20k sessions). Each step is timed over ROUNDS rounds of 1M calls on 4,096 already
+ * server, 20k sessions by default). Each step is timed over ROUNDS rounds of 1M calls on 4,096 already
  * decoded sessions; the table gives the median ns/op (wall and CPU time: CPU time is steadier on
  * a shared machine) and the GC events seen during all rounds (a GC during a read loop means the
  * step allocates). Each step runs in a loop function of its own (new Function), so no step's call
@@ -10,6 +10,7 @@
  * time (PerformanceObserver) that fell inside the timed calls.
  *
  *   npx tsx bench/hot-path-breakdown.ts
+ *   BREAKDOWN_SESSIONS=100000 npx tsx bench/hot-path-breakdown.ts   # a larger table (and heap)
  */
 import { performance, PerformanceObserver } from "node:perf_hooks";
 import { startInMemoryDatabroker } from "../src/server/index.js";
@@ -22,7 +23,7 @@ import { createDatabrokerTransport } from "../src/transport/databroker-transport
 import { newBenchSecret } from "./bench-secret.js";
 import { median, percentile } from "./stats.js";
 
-const SESSIONS = 20_000;
+const SESSIONS = Number(process.env.BREAKDOWN_SESSIONS ?? 20_000);
 const HOT = 4096;
 const CALLS = 1_000_000;
 const ROUNDS = 5;
