@@ -58,7 +58,7 @@ interface Template {
   /** Where the 6 digits of Session.user_id ("user-9NNNNN") are: patched so ~10 sessions share a user. */
   userOffset: number;
 }
-/** Sessions per user, as in the data (1M sessions, 100k users). */
+/** Sessions per user, as in the benchmark's data (1M sessions, 100k users). */
 const USERS = Math.max(1, Math.floor(Number(values.sessions) / 10));
 const templates: Template[] = [];
 for (let t = 0; t < T; t++) {
