@@ -19,9 +19,9 @@
  * Each hash bucket has two slots: a new id goes into the first, moving the one there to the
  * second. A slot's key and typed message sit side by side in one array (a bucket's four entries
  * share a cache line or two adjacent ones), so a typed hit reads that line, the limit, and the two
- * strings it compares; the records (for untyped reads) are kept apart. The front grows with the table, in steps of 4x up to
- * {@link MAX_FRONT_SLOTS}, keeping at least twice as many slots as records; growing drops what it
- * held (it refills on the next reads).
+ * strings it compares; the records (for untyped reads) are kept apart. The front grows with the
+ * table, in steps of 4x up to {@link MAX_FRONT_SLOTS}, keeping at least twice as many slots as
+ * records; growing drops what it held (it refills on the next reads).
  */
 import type { Message } from "@bufbuild/protobuf";
 import { coarseReading, tickCoarseClock, type Clock } from "../records/clock.js";
