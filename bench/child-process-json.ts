@@ -38,7 +38,8 @@ export async function runChildForJson<T>(run: ChildRun): Promise<T> {
   child.stderr.on("data", (chunk: Buffer) => {
     errTail = (errTail + chunk.toString("utf8")).slice(-6000);
   });
-  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  // "close", not "exit": "exit" can come before the last output has been read from the pipes.
+  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
   if (code !== 0 || result === undefined) {
     throw new Error(`${run.args.find((a) => a.endsWith(".ts")) ?? run.command} exited with ${code}${result === undefined ? " and no result" : ""}: ${errTail.slice(-3000)}`);
   }

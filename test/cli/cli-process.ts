@@ -38,7 +38,8 @@ export function startCli(...args: string[]): RunningCli {
     for (const w of watchers) w();
   });
   child.stderr.on("data", (chunk: Buffer) => (err += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  // "close", not "exit": "exit" can come before the last output has been read from the pipes.
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
   return {
     child,
     stdout: () => out,

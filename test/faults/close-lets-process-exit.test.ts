@@ -34,7 +34,7 @@ function runChild(env: Record<string, string>): Promise<Exit> {
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve) => {
     const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    child.on("exit", (code) => {
+    child.on("close", (code) => {
       clearTimeout(killer);
       resolve({ code, stdout, stderr, exitAfterCloseMs: closedAt === undefined ? undefined : performance.now() - closedAt });
     });

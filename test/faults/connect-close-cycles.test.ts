@@ -22,7 +22,7 @@ function runCycles(url: string, cycles: number): Promise<{ code: number | null; 
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve) => {
     const killer = setTimeout(() => child.kill("SIGKILL"), 100_000);
-    child.on("exit", (code) => {
+    child.on("close", (code) => {
       clearTimeout(killer);
       resolve({ code, stdout, stderr });
     });

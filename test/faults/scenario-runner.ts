@@ -40,7 +40,8 @@ export function runScenario(name: string, timeoutMs = 20_000, env: Record<string
       timedOut = true;
       child.kill("SIGKILL");
     }, timeoutMs);
-    child.on("exit", (code) => {
+    // "close", not "exit": "exit" can come before the last output has been read from the pipes.
+    child.on("close", (code) => {
       clearTimeout(killer);
       const report = `scenario ${name}: ${timedOut ? `HUNG, killed after ${timeoutMs} ms` : `exit code ${code}`}\n--- stdout\n${stdout.slice(-4000)}\n--- stderr\n${stderr.slice(-4000)}`;
       resolve({ code, timedOut, stdout, stderr, report });

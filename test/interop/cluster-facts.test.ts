@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { SyncLatestResponse, SyncResponse } from "../../gen/databroker/databroker_pb.js";
 import { session } from "../faults/fault-fixtures.js";
 import type { PomeriumCluster } from "../support/pomerium-cluster.js";
+import { untilCaughtUp } from "../support/pomerium-cluster-waits.js";
 import { untilAsync } from "../support/wait-until.js";
 import { clusterForFile } from "./cluster-fixtures.js";
 
@@ -94,15 +95,21 @@ describe("Pomerium's clustered databroker (3 nodes, memory storage)", () => {
   it("after the leader dies, a cursor of the old leader is ABORTED and the new leader holds the same content", async () => {
     const before = await latest(cluster.client(leader).syncLatest({ type: SESSION }));
     const old = leader;
+    // Followers copy the leader through Sync on their own schedule, and whichever wins the next
+    // election keeps only what it had copied: wait for every follower before the leader dies.
+    await untilCaughtUp(cluster);
     await cluster.kill(old);
-    leader = await cluster.leader();
-    expect(leader).not.toBe(old);
-    const after = await latest(cluster.client(leader).syncLatest({ type: SESSION }));
-    expect(after.serverVersion).not.toBe(before.serverVersion);
-    expect(content(after.records)).toEqual(content(before.records));
-    const err = await firstSyncError(cluster.client(leader).sync({ serverVersion: before.serverVersion, recordVersion: before.recordVersion, type: SESSION, wait: false }));
-    expect(err?.code).toBe(Code.Aborted);
-    await cluster.restart(old);
+    try {
+      leader = await cluster.leader();
+      expect(leader).not.toBe(old);
+      const after = await latest(cluster.client(leader).syncLatest({ type: SESSION }));
+      expect(after.serverVersion).not.toBe(before.serverVersion);
+      expect(content(after.records)).toEqual(content(before.records));
+      const err = await firstSyncError(cluster.client(leader).sync({ serverVersion: before.serverVersion, recordVersion: before.recordVersion, type: SESSION, wait: false }));
+      expect(err?.code).toBe(Code.Aborted);
+    } finally {
+      await cluster.restart(old);
+    }
   });
 
   it("a node that has lost its quorum answers CLUSTER_HAS_NO_LEADER (UNAVAILABLE), in every mode", async () => {

@@ -211,7 +211,7 @@ export async function startPomerium(options: PomeriumStartOptions): Promise<Pome
   // A just-freed fixed port can still be held by the previous process for a moment.
   for (let attempt = 1; ; attempt++) {
     try {
-      const instance = await launch(binary, args, name, options.storage, logPath);
+      const instance = await launchPeerProcess(binary, args, name, options.storage, logPath);
       // The peer reads the file once at start-up; ready means it is no longer needed.
       await rm(secretDir, { recursive: true, force: true });
       return instance;
@@ -238,7 +238,11 @@ export async function startPomeriumInstances(n: number, options: Omit<PomeriumSt
   return ok;
 }
 
-async function launch(
+/**
+ * Spawns `binary`, copies its stdout and stderr to `logPath` and waits for its READY line.
+ * Exported for the harness's own tests, which launch stand-in processes through it.
+ */
+export async function launchPeerProcess(
   binary: string,
   args: string[],
   name: string,
@@ -250,14 +254,18 @@ async function launch(
   const child: ChildProcess = spawn(binary, args, { stdio: ["pipe", "pipe", "pipe"] });
   let tail = "";
   const record = (chunk: Buffer) => {
-    log.write(chunk);
+    // Output can still arrive after the log is closed if a pipe outlives the
+    // process (a grandchild holding it); it then only feeds the in-memory tail.
+    if (!log.writableEnded) log.write(chunk);
     tail = (tail + chunk.toString("utf8")).slice(-LOG_TAIL_BYTES);
   };
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once("exit", (code, signal) => resolve({ code, signal }));
   });
   let stopping = false;
-  void exited.then(({ code, signal }) => {
+  // "exit" can come before the last stdout/stderr chunks are read; "close" comes
+  // after the process has exited and its pipes have ended, so the log ends there.
+  child.once("close", (code: number | null, signal: NodeJS.Signals | null) => {
     log.write(`# exited code=${code} signal=${signal}${stopping ? "" : " (unexpected)"}\n`);
     log.end();
   });
