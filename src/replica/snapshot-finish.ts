@@ -16,13 +16,16 @@
  * - one batch per covered type ("snapshot" for a new table, "resync" for a replaced one), even
  *   when nothing changed, holding only the real differences;
  * - held records the snapshot keeps are re-copied into its slabs, and the bytes of those it drops
- *   are released, so the previous generation of slabs is let go.
+ *   are released, so the previous generation of slabs is let go;
+ * - before the swap, a bounded number of records of types this process has not warmed yet are
+ *   decoded and dropped (read-warm-up.ts), which nothing a reader sees depends on.
  */
 import type { Options } from "../../gen/databroker/databroker_pb.js";
 import type { SlabWriter } from "./byte-slab.js";
 import { moveRecordBytes } from "./cached-record.js";
 import type { ChangeBatch } from "./change-batch.js";
 import type { PendingSnapshot } from "./pending-snapshots.js";
+import { warmUpReads } from "./read-warm-up.js";
 import { RecentDeletions } from "./recent-deletions.js";
 import type { ReplicaParts } from "./replica-parts.js";
 import { drain, SWAP_NEXT, type Slice } from "./sliced-work.js";
@@ -85,6 +88,8 @@ export function* finishSnapshot(
     for (const def of indexes.definitions(t)) if (!table.hasNamedIndex(def.name)) yield* table.addIndexSteps(def);
     yield* table.setOptionsSteps(options.get(t));
     built.push(yield* diffSteps(s, merge, scopes.held(t)));
+    // The first reads of a type this process has not read yet run optimised code (read-warm-up.ts).
+    yield* warmUpReads(table.values());
   }
 
   yield SWAP_NEXT;

@@ -4,6 +4,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { OAuthTokenSchema } from "../../gen/session/session_pb.js";
 import { ServiceAccountSchema } from "../../gen/user/user_pb.js";
 import { SERVICE_ACCOUNT_TYPE, SESSION_TYPE, USER_TYPE } from "../../src/records/type-urls.js";
+import { warmUpDecodesDone } from "../../src/replica/read-warm-up.js";
 import { Replica } from "../../src/replica/replica.js";
 import { rawRecordFromRecord } from "../../src/replica/raw-record.js";
 import { RecordSchema } from "../../gen/databroker/databroker_pb.js";
@@ -23,8 +24,16 @@ vi.mock("../../src/records/decode-record-data.js", async (importOriginal) => {
 
 const T = Date.UTC(2026, 0, 1);
 
+// A table's first snapshot also decodes, and drops, a bounded number of its records to warm the
+// read path (read-warm-up.ts); those are counted apart, and checked in read-warm-up.test.ts.
+const warmed = () => [SESSION_TYPE, USER_TYPE, SERVICE_ACCOUNT_TYPE].reduce((n, t) => n + warmUpDecodesDone(t), 0);
+let warmedBefore = 0;
+/** Decodes by reads (and queries) since the test began. */
+const readDecodes = () => decodeCalls.count - (warmed() - warmedBefore);
+
 beforeEach(() => {
   decodeCalls.count = 0;
+  warmedBefore = warmed();
 });
 
 describe("lazy decode", () => {
@@ -32,13 +41,13 @@ describe("lazy decode", () => {
     const r = new Replica();
     r.apply(snapshot(SESSION_TYPE, [sessionRecord("s1", 1n, "u1"), sessionRecord("s2", 2n, "u1")], 2n));
     r.apply(change([sessionRecord("s3", 3n, "u2")]));
-    expect(decodeCalls.count).toBe(0); // indexing used the wire scan
+    expect(readDecodes()).toBe(0); // indexing used the wire scan
     const first = r.getSession("s1");
     expect(first?.userId).toBe("u1");
-    expect(decodeCalls.count).toBe(1);
+    expect(readDecodes()).toBe(1);
     for (let i = 0; i < 5; i++) expect(r.getSession("s1")).toBe(first);
     expect(r.get(SESSION_TYPE, "s1")?.message).toBe(first);
-    expect(decodeCalls.count).toBe(1);
+    expect(readDecodes()).toBe(1);
   });
 
   it("decodes an updated record afresh", () => {
@@ -47,7 +56,7 @@ describe("lazy decode", () => {
     expect(r.getSession("s1")?.userId).toBe("u1");
     r.apply(change([sessionRecord("s1", 2n, "u2")]));
     expect(r.getSession("s1")?.userId).toBe("u2");
-    expect(decodeCalls.count).toBe(2);
+    expect(readDecodes()).toBe(2);
   });
 
   it("remembers a failed decode instead of retrying it", () => {
@@ -55,7 +64,7 @@ describe("lazy decode", () => {
     r.apply(snapshot(SESSION_TYPE, [{ ...sessionRecord("bad", 1n, "u"), data: new Uint8Array([0x1a, 0x02, 0xff, 0xfe]) /* parses at the top level, fails to decode (bad UTF-8) */ }], 1n));
     expect(r.getSession("bad")).toBeUndefined();
     expect(r.getSession("bad")).toBeUndefined();
-    expect(decodeCalls.count).toBe(1);
+    expect(readDecodes()).toBe(1);
   });
 });
 
@@ -134,10 +143,10 @@ describe("full scans", () => {
     const r = new Replica();
     r.apply(snapshot(USER_TYPE, [userRecord("u1", 1n, "ada@example.com"), userRecord("u2", 2n, "bob@example.com")], 2n));
     expect(r.query(USER_TYPE, { query: "ADA", limit: 10 }).records.map((x) => x.id)).toEqual(["u1"]);
-    expect(decodeCalls.count).toBe(2);
+    expect(readDecodes()).toBe(2);
     r.getUser("u1");
-    expect(decodeCalls.count).toBe(3);
+    expect(readDecodes()).toBe(3);
     r.query(USER_TYPE, { query: "ada", limit: 10 });
-    expect(decodeCalls.count).toBe(4); // u1 is memoised now; only u2 is decoded again
+    expect(readDecodes()).toBe(4); // u1 is memoised now; only u2 is decoded again
   });
 });
