@@ -88,7 +88,7 @@ export function* finishSnapshot(
     for (const def of indexes.definitions(t)) if (!table.hasNamedIndex(def.name)) yield* table.addIndexSteps(def);
     yield* table.setOptionsSteps(options.get(t));
     built.push(yield* diffSteps(s, merge, scopes.held(t)));
-    // The first reads of a type this process has not read yet run optimised code (read-warm-up.ts).
+    // Warms the first-read path of types this process has not warmed yet (read-warm-up.ts).
     yield* warmUpReads(table.values());
   }
 
