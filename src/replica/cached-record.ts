@@ -30,15 +30,24 @@ let copyLimitOf: (record: CachedRecord, to: Float64Array, at: number) => void;
 /** Marks a decode that failed (unknown type URL or malformed bytes), so it is not retried. */
 const UNDECODABLE = null;
 
+/**
+ * Versions below this are held as a plain number. V8 keeps integers below 2^30 (2^31 without
+ * pointer compression) in the field itself; a bigint is a separate heap object (24 bytes) that the
+ * garbage collector marks and moves in every full collection. Record versions are a server's
+ * change counter, so nearly every record's version is small; larger ones are kept as the bigint.
+ */
+const SMALL_VERSION_LIMIT = 0x40000000n;
+
 export class CachedRecord {
   readonly type: string;
   readonly id: string;
-  readonly version: bigint;
   /** The data's type URL (Any.type_url). */
   readonly typeUrl: string;
   // The encoded data: bytes [#offset, #offset + #length) of a slab shared with other records
   // (byte-slab.ts), or of the record's own slab.
   #slab: ByteSlab;
+  // The version: a number when below SMALL_VERSION_LIMIT, else the bigint (see `version`).
+  #version: number | bigint;
   #offset: number;
   #length: number;
   #message: Message | typeof UNDECODABLE | undefined = undefined;
@@ -68,7 +77,7 @@ export class CachedRecord {
   ) {
     this.type = type;
     this.id = id;
-    this.version = version;
+    this.#version = version >= 0n && version < SMALL_VERSION_LIMIT ? Number(version) : version;
     this.typeUrl = typeUrl;
     this.#slab = data instanceof ByteSlab ? data : ByteSlab.own(data);
     this.#offset = offset;
@@ -78,6 +87,12 @@ export class CachedRecord {
     // Private fields (the memoised message, the bytes' place) stay writable: freezing covers
     // only the public properties.
     Object.freeze(this);
+  }
+
+  /** The record's version (record_version): the server's change counter when it was last written. */
+  get version(): bigint {
+    const v = this.#version;
+    return typeof v === "number" ? BigInt(v) : v;
   }
 
   /** When the server last wrote the record; a new Timestamp on each read. */

@@ -136,4 +136,35 @@ describe("change batches", () => {
     r.apply(change([sessionRecord("s1", 3n, "v")]));
     expect(seen).toHaveLength(1);
   });
+  // A record's version is held as a plain number below 2^30 and as the bigint above (a heap
+  // object less per record); reads and the never-backwards rule must not see the difference.
+  it("orders and returns record versions exactly on both sides of the small-number limit", () => {
+    const limit = 2n ** 30n;
+    const r = new Replica();
+    // A listing may run ahead of its latest_record_version: b and c were written after it.
+    r.apply(snapshot(SESSION_TYPE, [sessionRecord("a", 4n, "a1"), sessionRecord("b", limit, "b1"), sessionRecord("c", 2n ** 53n + 1n, "c1")], 5n));
+    expect(r.get(SESSION_TYPE, "a")?.version).toBe(4n);
+    expect(r.get(SESSION_TYPE, "b")?.version).toBe(limit);
+    expect(r.get(SESSION_TYPE, "c")?.version).toBe(2n ** 53n + 1n);
+    // Older by one than the held record, across the limit and above 2^53 (where they are equal
+    // as doubles): ignored.
+    expect(r.apply(change([sessionRecord("b", limit - 1n, "b0")]))).toEqual([]);
+    expect(r.apply(change([sessionRecord("c", 2n ** 53n, "c0")]))).toEqual([]);
+    expect(r.getSession("b")?.userId).toBe("b1");
+    expect(r.getSession("c")?.userId).toBe("c1");
+    // Newer: a crosses the limit, c goes to the top of uint64. Applied, exact.
+    const top = 2n ** 64n - 1n;
+    r.apply(change([sessionRecord("a", limit + 1n, "a2"), sessionRecord("c", top, "c2")]));
+    expect(r.get(SESSION_TYPE, "a")?.version).toBe(limit + 1n);
+    expect(r.getSession("a")?.userId).toBe("a2");
+    expect(r.get(SESSION_TYPE, "c")?.version).toBe(top);
+    expect(r.getSession("c")?.userId).toBe("c2");
+    expect(typeof r.get(SESSION_TYPE, "a")?.version).toBe("bigint");
+    // The accessor cannot be overwritten on a held record.
+    const held = r.get(SESSION_TYPE, "a")!;
+    expect(() => {
+      (held as { version: bigint }).version = 1n;
+    }).toThrow(TypeError);
+    expect(held.version).toBe(limit + 1n);
+  });
 });
