@@ -1,8 +1,9 @@
 /**
  * The replica's ingest path alone, in one process: a SyncLoop fed by a fake stream source whose
  * SyncLatest decodes realistic ~1.9 KB session Records out of shared "network" chunks (as the
- * transport does), into a Replica, glued the way the cache glues them. No server, no HTTP/2:
- * the figures are the loop + replica's own (memory per record, longest event-loop stall, time).
+ * transport does, with the transport's decoder), into a Replica, glued the way the cache glues
+ * them. No server, no HTTP/2: the figures are the loop + replica's own (memory per record,
+ * longest event-loop stall, time).
  *
  *   node --expose-gc --import tsx bench/ingest-measure.ts --sessions 100000 [--resync]
  *   node --expose-gc --cpu-prof --import tsx bench/ingest-measure.ts --sessions 100000
@@ -21,7 +22,7 @@
 import { monitorEventLoopDelay, performance, PerformanceObserver } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { anyPack, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { SyncLatestResponseSchema, type SyncLatestResponse, type SyncResponse } from "../gen/databroker/databroker_pb.js";
@@ -30,6 +31,7 @@ import { DemoRecords } from "../src/demo/demo-records.js";
 import { SESSION_TYPE } from "../src/records/type-urls.js";
 import { Replica } from "../src/replica/replica.js";
 import { SyncLoop, type SyncLoopOptions } from "../src/sync/sync-loop.js";
+import { decodeSyncLatestResponse } from "../src/transport/sync-response-decoder.js";
 import type { SyncSourceProvider, SyncStreamSource } from "../src/sync/sync-stream-source.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
 import { mainThreadCpuMs } from "./main-thread-cpu.js";
@@ -104,7 +106,7 @@ async function* syncLatest(serverVersion: bigint, count: number, skip: (i: numbe
     for (let k = 0; k < bounds.length; k += 2) {
       if (signal.aborted) throw new ConnectError("aborted", Code.Canceled);
       if (skip(start + k / 2)) continue;
-      yield fromBinary(SyncLatestResponseSchema, chunk.subarray(bounds[k], bounds[k + 1]), { readUnknownFields: false });
+      yield decodeSyncLatestResponse(chunk.subarray(bounds[k], bounds[k + 1]));
     }
   }
   yield create(SyncLatestResponseSchema, { response: { case: "versions", value: { serverVersion, latestRecordVersion: 1n } } });

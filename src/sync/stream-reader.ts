@@ -101,7 +101,12 @@ export function readStream<M>(
       handleMs = Math.max(0.9 * handleMs, (performance.now() - started) / full.length);
     };
     const armIdle = () => {
-      if (idleTimer !== undefined) clearTimeout(idleTimer);
+      // Restarted in place for each message: a new timer per message would allocate a Timeout
+      // and a closure per message (hundreds of bytes) while a snapshot streams in.
+      if (idleTimer !== undefined) {
+        idleTimer.refresh();
+        return;
+      }
       idleTimer = setTimeout(() => {
         flush();
         if (abort.signal.aborted) return;
