@@ -1,5 +1,5 @@
 /** lookup freshness, waitForVersion and getConsistent (spec 9) against a real databroker. */
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { Code, ConnectError, SESSION_TYPE, USER_TYPE, versionOfWrite, type DatabrokerVersion } from "../../src/index.js";
 import { startTcpFaultProxy } from "../support/tcp-fault-proxy.js";
 import { Cleanups, cacheFor, deleted, session, startServer, until, user, writer } from "./cache-fixtures.js";
@@ -118,10 +118,15 @@ describe("read-your-writes", () => {
     cleanups.add(() => proxy.close());
     const db = writer(server.url);
     await db.put({ records: [session("before", "u1")] });
-    // Every retry counts as a fast loop: the stream waits at least 30 s before reconnecting.
+    // The cut is a connection failure: the stream reconnects after a full-jitter delay under
+    // maxReconnectDelayMs. With Math.random that delay fell under the read's 100 ms wait in a few
+    // runs in a hundred, and the stream then delivered the write first. Pinned near the top of
+    // the range (the loop takes Math.random when it is built), the stream stays away ~59 s.
+    const random = vi.spyOn(Math, "random").mockReturnValue(0.99);
+    cleanups.add(() => random.mockRestore());
     const cache = cacheFor(cleanups, proxy.url, {
       types: [SESSION_TYPE],
-      retry: { initialDelayMs: 60_000, maxDelayMs: 60_000, fastLoopMaxRetries: 1, fastLoopWindowMs: 60_000 },
+      retry: { initialDelayMs: 60_000, maxDelayMs: 60_000, maxReconnectDelayMs: 60_000, fastLoopMaxRetries: 1, fastLoopWindowMs: 60_000 },
     });
     await cache.ready({ timeoutMs: 5000 });
     // A change seen through the stream proves the Sync stream is open on the proxied connection.
