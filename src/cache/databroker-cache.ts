@@ -12,7 +12,7 @@ import type { Session } from "../../gen/session/session_pb.js";
 import type { ServiceAccount, User } from "../../gen/user/user_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 import { SESSION_TYPE, USER_TYPE } from "../records/type-urls.js";
-import { CachedRecord } from "../replica/cached-record.js";
+import { CachedRecord, compareVersion } from "../replica/cached-record.js";
 import type { ChangeBatch } from "../replica/change-batch.js";
 import { EMAIL_INDEX, USER_ID_INDEX } from "../replica/index-definitions.js";
 import { rawRecordFromRecord } from "../replica/raw-record.js";
@@ -443,7 +443,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     const min = options?.minVersion;
     const freshness = this.#freshness(type, min);
     // A record held at or above the version is fresh, on the same server version only.
-    if (freshness === "stale" && record !== undefined && min !== undefined && record.version >= min.recordVersion) return { freshness: "fresh", record };
+    if (freshness === "stale" && record !== undefined && min !== undefined && compareVersion(record, min.recordVersion) >= 0) return { freshness: "fresh", record };
     return { freshness, record };
   }
 

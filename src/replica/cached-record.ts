@@ -20,6 +20,7 @@ import { schemaForTypeUrl } from "../records/record-registry.js";
 import { ByteSlab, type SlabWriter } from "./byte-slab.js";
 
 let bytesOf: (record: CachedRecord) => Uint8Array;
+let compareOf: (record: CachedRecord, other: CachedRecord | bigint) => number;
 let moveOf: (record: CachedRecord, writer: SlabWriter) => void;
 let slabOf: (record: CachedRecord) => ByteSlab;
 let transientOf: (record: CachedRecord) => Message | undefined;
@@ -131,6 +132,12 @@ export class CachedRecord {
       const length = record.#length;
       return offset === 0 && length === bytes.length ? bytes : bytes.subarray(offset, offset + length);
     };
+    // A number and a bigint compare exactly with < and > (no conversion, no allocation).
+    compareOf = (record, other) => {
+      const a = record.#version;
+      const b = typeof other === "bigint" ? other : other.#version;
+      return a < b ? -1 : a > b ? 1 : 0;
+    };
     moveOf = (record, writer) => {
       const from = record.#slab;
       const place = writer.write(from.bytes.subarray(record.#offset, record.#offset + record.#length), record);
@@ -169,6 +176,15 @@ export class CachedRecord {
 /** Internal: the encoded data bytes of a record (never hand these to callers). */
 export function recordBytes(record: CachedRecord): Uint8Array {
   return bytesOf(record);
+}
+
+/**
+ * Internal: -1, 0 or 1 as the record's version is below, equal to or above `other` (a version, or
+ * another record's). Reads the held form directly: `record.version` would make a bigint for each
+ * comparison, and the replica compares held versions for every change and every resynced record.
+ */
+export function compareVersion(record: CachedRecord, other: CachedRecord | bigint): number {
+  return compareOf(record, other);
 }
 
 /** Internal: the decoded message if memoised, else a throwaway decode that is not kept. */
@@ -215,7 +231,7 @@ export function recordSlab(record: CachedRecord): ByteSlab {
 
 /** True when two records carry the same version, type URL and data bytes. */
 export function sameContent(a: CachedRecord, b: CachedRecord): boolean {
-  if (a.version !== b.version || a.typeUrl !== b.typeUrl) return false;
+  if (compareOf(a, b) !== 0 || a.typeUrl !== b.typeUrl) return false;
   return sameBytes(a, bytesOf(b));
 }
 

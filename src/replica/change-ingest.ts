@@ -18,7 +18,7 @@
  * - new indexable_fields re-index the live table in slices; reads use the old indexes meanwhile.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { recordSlab, type CachedRecord } from "./cached-record.js";
+import { compareVersion, recordSlab, type CachedRecord } from "./cached-record.js";
 import type { ChangeBatch } from "./change-batch.js";
 import type { IndexBuild } from "./index-build.js";
 import type { ChangeEvent, OptionsEvent } from "./replica-events.js";
@@ -57,7 +57,7 @@ export function applyChange(parts: ReplicaParts, event: ChangeEvent): ChangeBatc
     const held = table?.get(raw.id);
     // Per record, only a newer version applies: what is held, or the deletion remembered.
     if (held !== undefined) {
-      if (raw.version <= held.version) continue;
+      if (compareVersion(held, raw.version) >= 0) continue;
     } else if (replay) {
       const deletedAt = scope.deletions.deletedAt(raw.type, raw.id);
       if (deletedAt !== undefined && raw.version <= deletedAt) continue;

@@ -23,7 +23,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Options } from "../../gen/databroker/databroker_pb.js";
 import type { SlabWriter } from "./byte-slab.js";
-import { sameBytes } from "./cached-record.js";
+import { compareVersion, sameBytes } from "./cached-record.js";
 import type { ChangeBatch } from "./change-batch.js";
 import type { PendingSnapshot } from "./pending-snapshots.js";
 import type { RawRecord } from "./replica-events.js";
@@ -100,13 +100,13 @@ export class SnapshotBuild {
       }
       const held = s.table.get(raw.id);
       if (held !== undefined) {
-        if (raw.version <= held.version) continue;
+        if (compareVersion(held, raw.version) >= 0) continue;
         s.exact = false; // the earlier one is in upserts: filtered at finish
       }
       const before = s.old?.get(raw.id);
       const typeUrl = intake.typeUrl(raw.typeUrl);
       const sameContent = before !== undefined && before.typeUrl === typeUrl && sameBytes(before, data);
-      const record = sameContent && before.version === raw.version ? reuseRecord(before, writer) : createRecord(raw, s.table.type, typeUrl, data, writer);
+      const record = sameContent && compareVersion(before, raw.version) === 0 ? reuseRecord(before, writer) : createRecord(raw, s.table.type, typeUrl, data, writer);
       s.table.put(record);
       // Only real differences are reported: a record listed with the content already held
       // (renumbered under another server version, e.g. by a new cluster leader, or re-read

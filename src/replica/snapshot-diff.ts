@@ -15,7 +15,7 @@
  * - every held record the swap drops has its bytes counted per slab (`dead`), for the release.
  */
 import type { ByteSlab } from "./byte-slab.js";
-import { recordBytes, recordSlab, sameBytes, type CachedRecord } from "./cached-record.js";
+import { compareVersion, recordBytes, recordSlab, sameBytes, type CachedRecord } from "./cached-record.js";
 import { SLICE_MASK } from "./sliced-work.js";
 import type { SyncScope } from "./sync-scopes.js";
 import type { TypeTable } from "./type-table.js";
@@ -87,13 +87,13 @@ export function* diffSteps(s: SideTable, merge: SnapshotMerge, heldScope: SyncSc
       if ((++n & SLICE_MASK) === 0) yield;
       const next = table.get(previous.id);
       if (next === undefined) {
-        if (sameServer && previous.version > horizon) keeps.push(previous);
+        if (sameServer && compareVersion(previous, horizon) > 0) keeps.push(previous);
         else {
           deletes.push(previous);
           drop(previous);
         }
       } else if (next !== previous) {
-        if (sameServer && previous.version >= next.version) {
+        if (sameServer && compareVersion(previous, next) >= 0) {
           keeps.push(previous);
           (replaced ??= new Set()).add(previous.id);
         } else {
@@ -131,9 +131,9 @@ export function* diffSteps(s: SideTable, merge: SnapshotMerge, heldScope: SyncSc
  * change up to the floor is reflected, so a live record there would be held).
  */
 function staleForLaggingSnapshot(scope: SyncScope, record: CachedRecord): boolean {
-  if (record.version <= scope.floor) return true;
+  if (compareVersion(record, scope.floor) <= 0) return true;
   const deletedAt = scope.deletions.deletedAt(record.type, record.id);
-  return deletedAt !== undefined && record.version <= deletedAt;
+  return deletedAt !== undefined && compareVersion(record, deletedAt) <= 0;
 }
 
 /** Same type and same bytes: what a subscriber could see of the record is the same. */

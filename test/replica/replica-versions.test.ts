@@ -167,4 +167,15 @@ describe("change batches", () => {
     }).toThrow(TypeError);
     expect(held.version).toBe(limit + 1n);
   });
+  // Held versions are compared in their held form (cached-record.ts compareVersion), never
+  // through doubles: above 2^53 a version and the next one are the same double.
+  it("applies a change one version above a held version beyond 2^53", () => {
+    const held = 2n ** 53n;
+    const r = new Replica();
+    r.apply(snapshot(SESSION_TYPE, [sessionRecord("a", held, "a1")], 5n));
+    const [batch] = r.apply(change([sessionRecord("a", held + 1n, "a2")]));
+    expect(batch?.upserts.map((u) => u.version)).toEqual([held + 1n]);
+    expect(r.getSession("a")?.userId).toBe("a2");
+    expect(r.get(SESSION_TYPE, "a")?.version).toBe(held + 1n);
+  });
 });
