@@ -28,6 +28,7 @@
  */
 import { create, fromBinary, ScalarType, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { ListValueSchema, StructSchema, TimestampSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
+import { latin1Slice, utf8Slice } from "./buffer-slices.js";
 
 type Slots = Record<string, unknown>;
 
@@ -877,12 +878,8 @@ function readScalar(scalar: number, strict: boolean, longAsString: boolean, buf:
 // keeps a leading U+FEFF either way.
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const lenientUtf8 = new TextDecoder("utf-8", { ignoreBOM: true });
-// Node's utf8Slice decodes straight from the bytes (no view), replacing invalid sequences with
-// U+FFFD and keeping a BOM; a result without U+FFFD is therefore what TextDecoder gives.
-const bufferMethods = globalThis.Buffer?.prototype as { utf8Slice?: (this: Uint8Array, start: number, end: number) => string; latin1Slice?: (this: Uint8Array, start: number, end: number) => string } | undefined;
-const utf8Slice = bufferMethods?.utf8Slice;
-// For bytes already checked to be ASCII.
-const latin1Slice = bufferMethods?.latin1Slice;
+// utf8Slice (buffer-slices.ts) keeps a BOM and gives U+FFFD for invalid sequences: a result
+// without U+FFFD is what these decoders give. latin1Slice is for bytes already checked to be ASCII.
 
 /**
  * Short ASCII strings repeat from record to record (claim names, group names, token types,

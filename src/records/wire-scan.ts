@@ -5,6 +5,7 @@
  *
  * All functions take a [start, end) window of a buffer so nested messages scan in place.
  */
+import { decodeUtf8Range } from "./buffer-slices.js";
 
 export const WIRE_VARINT = 0;
 export const WIRE_FIXED64 = 1;
@@ -18,7 +19,6 @@ export class MalformedWireError extends Error {
   override readonly name = "MalformedWireError";
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: false });
 
 /** One field occurrence found by {@link nextField}. Reused by the caller to avoid allocation. */
 export interface WireField {
@@ -117,9 +117,12 @@ function skipGroup(bytes: Uint8Array, pos: number, end: number, fieldNumber: num
   throw new MalformedWireError("unterminated group");
 }
 
-/** Decodes a LEN payload as UTF-8. */
+/**
+ * Decodes a LEN payload as UTF-8 (invalid sequences as U+FFFD, a leading BOM dropped), in place:
+ * no view of the payload is made for valid UTF-8.
+ */
 export function decodeUtf8(bytes: Uint8Array, start: number, end: number): string {
-  return start === end ? "" : utf8.decode(bytes.subarray(start, end));
+  return decodeUtf8Range(bytes, start, end);
 }
 
 /** True when the value bytes of a VARINT/FIXED occurrence are all zero (the proto3 default). */
@@ -139,10 +142,11 @@ const scratch = newWireField();
 /**
  * The last occurrence of a top-level string field (protobuf's "last one wins"), or undefined when
  * absent, not length-delimited, or the bytes are malformed. An empty string counts as present.
+ * The message is `bytes[from, to)` (all of `bytes` by default), read in place.
  */
-export function scanStringField(bytes: Uint8Array, fieldNumber: number): string | undefined {
-  let pos = 0;
-  const end = bytes.length;
+export function scanStringField(bytes: Uint8Array, fieldNumber: number, from = 0, to = bytes.length): string | undefined {
+  let pos = from;
+  const end = to;
   let start = -1;
   let stop = -1;
   try {

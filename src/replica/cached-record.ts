@@ -17,6 +17,8 @@ import { coarseReading, tickCoarseClock, type Clock } from "../records/clock.js"
 import { decodeRecordData } from "../records/decode-record-data.js";
 import { deepFreezeMessage } from "../records/frozen-message.js";
 import { schemaForTypeUrl } from "../records/record-registry.js";
+import { sameByteRanges } from "../records/buffer-slices.js";
+import { scanStringField } from "../records/wire-scan.js";
 import { ByteSlab, type SlabWriter } from "./byte-slab.js";
 
 let bytesOf: (record: CachedRecord) => Uint8Array;
@@ -27,6 +29,9 @@ let transientOf: (record: CachedRecord) => Message | undefined;
 let isOfTypeOf: (record: CachedRecord, typeName: string, compute: (message: never) => number) => boolean;
 let isPastLimitOf: (record: CachedRecord, clock: Clock | undefined) => boolean;
 let copyLimitOf: (record: CachedRecord, to: Float64Array, at: number) => void;
+let scanFieldOf: (record: CachedRecord, fieldNumber: number) => string | undefined;
+let sameBytesOf: (record: CachedRecord, data: Uint8Array, start: number, end: number) => boolean;
+let sameRecordBytesOf: (a: CachedRecord, b: CachedRecord) => boolean;
 
 /** Marks a decode that failed (unknown type URL or malformed bytes), so it is not retried. */
 const UNDECODABLE = null;
@@ -146,6 +151,10 @@ export class CachedRecord {
       record.#offset = place.offset;
     };
     slabOf = (record) => record.#slab;
+    // In place in the slab: a view per call would be a heap object per record ingested.
+    scanFieldOf = (record, fieldNumber) => scanStringField(record.#slab.bytes, fieldNumber, record.#offset, record.#offset + record.#length);
+    sameBytesOf = (record, data, start, end) => sameByteRanges(record.#slab.bytes, record.#offset, record.#offset + record.#length, data, start, end);
+    sameRecordBytesOf = (a, b) => sameBytesOf(a, b.#slab.bytes, b.#offset, b.#offset + b.#length);
     // Full scans (free-text queries) must not decode and pin every record: decode without memoising.
     transientOf = (record) => {
       const m = record.#message;
@@ -185,6 +194,14 @@ export function recordBytes(record: CachedRecord): Uint8Array {
  */
 export function compareVersion(record: CachedRecord, other: CachedRecord | bigint): number {
   return compareOf(record, other);
+}
+
+/**
+ * Internal: the last top-level string field `fieldNumber` of the record's data, read in place
+ * (see wire-scan.ts scanStringField; undefined when absent or malformed).
+ */
+export function scanRecordStringField(record: CachedRecord, fieldNumber: number): string | undefined {
+  return scanFieldOf(record, fieldNumber);
 }
 
 /** Internal: the decoded message if memoised, else a throwaway decode that is not kept. */
@@ -232,12 +249,16 @@ export function recordSlab(record: CachedRecord): ByteSlab {
 /** True when two records carry the same version, type URL and data bytes. */
 export function sameContent(a: CachedRecord, b: CachedRecord): boolean {
   if (compareOf(a, b) !== 0 || a.typeUrl !== b.typeUrl) return false;
-  return sameBytes(a, bytesOf(b));
+  return sameRecordBytes(a, b);
+}
+
+/** True when two records' data bytes are equal (compared in place, in their slabs). */
+export function sameRecordBytes(a: CachedRecord, b: CachedRecord): boolean {
+  return sameRecordBytesOf(a, b);
 }
 
 /** True when a record's data bytes equal `data`. */
 export function sameBytes(record: CachedRecord, data: Uint8Array): boolean {
-  const x = bytesOf(record);
-  // Native memcmp: a resync compares every held record, ~2 KB each.
-  return x.length === data.length && Buffer.compare(x, data) === 0;
+  // Native memcmp, in place: a resync compares every held record, ~2 KB each.
+  return sameBytesOf(record, data, 0, data.length);
 }

@@ -2,9 +2,8 @@
  * Named index functions: the built-in ones (sessions and service accounts by user_id, users by
  * email) read one string field straight from the wire bytes; the host can add its own.
  */
-import { scanStringField } from "../records/wire-scan.js";
 import { SERVICE_ACCOUNT_TYPE, SESSION_TYPE, USER_TYPE } from "../records/type-urls.js";
-import { recordBytes, type CachedRecord } from "./cached-record.js";
+import { scanRecordStringField, type CachedRecord } from "./cached-record.js";
 
 /**
  * Computes a record's keys for one index: a string, several strings, or undefined for none.
@@ -24,7 +23,7 @@ function stringFieldIndex(name: string, dataTypeUrl: string, fieldNumber: number
     name,
     keys: (record) => {
       if (record.typeUrl !== dataTypeUrl) return undefined;
-      const value = scanStringField(recordBytes(record), fieldNumber);
+      const value = scanRecordStringField(record, fieldNumber);
       return value === "" ? undefined : value;
     },
   };

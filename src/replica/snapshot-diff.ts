@@ -15,7 +15,7 @@
  * - every held record the swap drops has its bytes counted per slab (`dead`), for the release.
  */
 import type { ByteSlab } from "./byte-slab.js";
-import { compareVersion, recordBytes, recordSlab, sameBytes, type CachedRecord } from "./cached-record.js";
+import { compareVersion, recordSlab, sameRecordBytes, type CachedRecord } from "./cached-record.js";
 import { SLICE_MASK } from "./sliced-work.js";
 import type { SyncScope } from "./sync-scopes.js";
 import type { TypeTable } from "./type-table.js";
@@ -138,5 +138,5 @@ function staleForLaggingSnapshot(scope: SyncScope, record: CachedRecord): boolea
 
 /** Same type and same bytes: what a subscriber could see of the record is the same. */
 function sameContentAs(a: CachedRecord, b: CachedRecord): boolean {
-  return a.typeUrl === b.typeUrl && sameBytes(a, recordBytes(b));
+  return a.typeUrl === b.typeUrl && sameRecordBytes(a, b);
 }

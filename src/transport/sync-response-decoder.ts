@@ -21,6 +21,7 @@ import {
   type SyncResponse,
   type Versions,
 } from "../../gen/databroker/databroker_pb.js";
+import { latin1Slice } from "../records/buffer-slices.js";
 
 /** fromBinary gives an absent `bytes` field its shared zero value; reuse it when it is shared. */
 const ANY_ZERO_VALUE: Uint8Array | undefined = (() => {
@@ -30,8 +31,6 @@ const ANY_ZERO_VALUE: Uint8Array | undefined = (() => {
 
 // protobuf-es decodes proto3 strings strictly (invalid UTF-8 throws) and keeps a leading U+FEFF.
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-// Node's latin1 slice is the cheapest way to turn bytes already checked to be ASCII into a string.
-const latin1Slice = (Buffer.prototype as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
 
 /** Position after the last successful read; module state, as decoding is synchronous. */
 let pos = 0;
