@@ -9,8 +9,9 @@
  * bytes stop being live, and a slab (not the one being filled) whose live bytes fall below half
  * of what it holds is compacted: the records the replica still holds are re-copied into the
  * current slab, and the old slab is left to the GC (a caller still holding a replaced record
- * keeps only that slab alive). A snapshot writes into slabs of its own and re-copies the held
- * records it keeps, so after the swap the previous generation of slabs is unreferenced.
+ * keeps only that slab alive). A snapshot writes the records it brings into slabs of its own; the
+ * held records it lists unchanged keep their bytes where they are, unless the swap would leave
+ * their slab below half live (then they are re-copied before the swap, and the slab let go).
  * Moving bytes is always safe: the content is identical and records are single-threaded.
  */
 import type { CachedRecord } from "./cached-record.js";

@@ -3,9 +3,11 @@
  * of a slab's bytes are still live, and the compaction that keeps the waste bounded.
  *
  * Invariants:
- * - change records' bytes go to the replica's own writer; each snapshot writes into a writer of
- *   its own (`snapshotWriter`), and re-copies the held records it keeps, so after its swap the
- *   previous generation of slabs is unreferenced;
+ * - change records' bytes go to the replica's own writer; each snapshot writes the records it
+ *   brings into a writer of its own (`snapshotWriter`); a held record it lists unchanged keeps its
+ *   bytes where they are (a resync that changes little copies little), except in a slab the swap
+ *   would leave below half live, whose kept records are re-copied before the swap
+ *   (`evacuateSparseSlabs`), so that slab is let go at the swap;
  * - every record the replica stops holding (replaced, deleted, dropped by a swap) has its bytes
  *   released from its slab's live count, once;
  * - a slab not being filled whose live bytes fall below half of what it holds is compacted, one
@@ -17,6 +19,7 @@
 import { SlabWriter, type ByteSlab } from "./byte-slab.js";
 import { CachedRecord, moveRecordBytes, recordSlab } from "./cached-record.js";
 import type { RawRecord } from "./replica-events.js";
+import { SLICE_MASK } from "./sliced-work.js";
 import type { TableMap } from "./table-map.js";
 
 export class SlabAccounting {
@@ -80,8 +83,22 @@ export function createRecord(raw: RawRecord, type: string, typeUrl: string, data
   return record;
 }
 
-/** The held record, kept because the snapshot lists it unchanged; its bytes re-copied into the snapshot's slab. */
-export function reuseRecord(held: CachedRecord, writer: SlabWriter): CachedRecord {
-  moveRecordBytes(held, writer);
-  return held;
+/**
+ * Before a snapshot's swap, in slices: for each slab the swap would leave below half live (it
+ * drops `dead.get(slab)` of its live bytes), re-copies the records still in it that the swap
+ * keeps (`kept`) into the snapshot's writer. After the swap such a slab has nothing live and is
+ * let go; every other slab stays at least half live, as compaction keeps slabs between swaps.
+ * Moving bytes before the swap changes nothing a reader sees (the content is the same).
+ */
+export function* evacuateSparseSlabs(dead: ReadonlyMap<ByteSlab, number>, kept: (record: CachedRecord) => boolean, writer: SlabWriter): Generator<void, void, void> {
+  let n = 0;
+  for (const [slab, bytes] of dead) {
+    const records = slab.records;
+    if (records === undefined || slab.filling || (slab.live - bytes) * 2 >= slab.used) continue;
+    for (const record of records) {
+      if ((++n & SLICE_MASK) === 0) yield;
+      // Checked at the move: a change event between slices may have moved or dropped it.
+      if (recordSlab(record) === slab && kept(record)) moveRecordBytes(record, writer);
+    }
+  }
 }

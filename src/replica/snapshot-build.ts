@@ -28,7 +28,7 @@ import type { ChangeBatch } from "./change-batch.js";
 import type { PendingSnapshot } from "./pending-snapshots.js";
 import type { RawRecord } from "./replica-events.js";
 import type { ReplicaParts } from "./replica-parts.js";
-import { createRecord, reuseRecord } from "./slab-accounting.js";
+import { createRecord } from "./slab-accounting.js";
 import { drain, SWAP_NEXT, type Slice } from "./sliced-work.js";
 import type { SideTable } from "./snapshot-diff.js";
 import { finishSnapshot } from "./snapshot-finish.js";
@@ -106,7 +106,8 @@ export class SnapshotBuild {
       const before = s.old?.get(raw.id);
       const typeUrl = intake.typeUrl(raw.typeUrl);
       const sameContent = before !== undefined && before.typeUrl === typeUrl && sameBytes(before, data);
-      const record = sameContent && compareVersion(before, raw.version) === 0 ? reuseRecord(before, writer) : createRecord(raw, s.table.type, typeUrl, data, writer);
+      // Listed unchanged: the held record itself, its bytes left where they are (slab-accounting.ts).
+      const record = sameContent && compareVersion(before, raw.version) === 0 ? before : createRecord(raw, s.table.type, typeUrl, data, writer);
       s.table.put(record);
       // Only real differences are reported: a record listed with the content already held
       // (renumbered under another server version, e.g. by a new cluster leader, or re-read

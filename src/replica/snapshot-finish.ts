@@ -15,20 +15,23 @@
  * - a swapped-in table has every index the host added, also those added while it streamed in;
  * - one batch per covered type ("snapshot" for a new table, "resync" for a replaced one), even
  *   when nothing changed, holding only the real differences;
- * - held records the snapshot keeps are re-copied into its slabs, and the bytes of those it drops
- *   are released, so the previous generation of slabs is let go;
+ * - held records the snapshot keeps stay in their slabs, except those in a slab the swap would
+ *   leave below half live, which are re-copied into the snapshot's slabs first; the bytes of the
+ *   records it drops are released at the swap, so a slab left with nothing live is let go and
+ *   every other one stays at least half live;
  * - before the swap, a bounded number of records of types this process has not warmed yet are
  *   decoded and dropped (read-warm-up.ts), which nothing a reader sees depends on.
  */
 import type { Options } from "../../gen/databroker/databroker_pb.js";
-import type { SlabWriter } from "./byte-slab.js";
-import { moveRecordBytes } from "./cached-record.js";
+import type { ByteSlab, SlabWriter } from "./byte-slab.js";
+import type { CachedRecord } from "./cached-record.js";
 import type { ChangeBatch } from "./change-batch.js";
 import type { PendingSnapshot } from "./pending-snapshots.js";
 import { warmUpReads } from "./read-warm-up.js";
 import { RecentDeletions } from "./recent-deletions.js";
 import type { ReplicaParts } from "./replica-parts.js";
 import { drain, SWAP_NEXT, type Slice } from "./sliced-work.js";
+import { evacuateSparseSlabs } from "./slab-accounting.js";
 import { diffSteps, type BuiltTable, type SideTable, type SnapshotMerge } from "./snapshot-diff.js";
 import type { SyncScope } from "./sync-scopes.js";
 import { TypeTable } from "./type-table.js";
@@ -91,6 +94,8 @@ export function* finishSnapshot(
     // Warms the first-read path of types this process has not warmed yet (read-warm-up.ts).
     yield* warmUpReads(table.values());
   }
+  // Slabs the swap would leave below half live give up the records it keeps (slab-accounting.ts).
+  yield* evacuateSparseSlabs(deadBytesPerSlab(built), keptBySwap(built, tables), writer);
 
   yield SWAP_NEXT;
   // The swap. A live table that changed meanwhile (overlapping streams) invalidates the diff.
@@ -113,11 +118,7 @@ export function* finishSnapshot(
   // other starts from its own latest_record_version, below which everything is settled.
   const scope: SyncScope = lagging ?? { type, serverVersion, recordVersion, floor: recordVersion, deletions: new RecentDeletions() };
   for (const { table, keeps, dead } of built) {
-    for (const previous of keeps) {
-      // Re-copied with the snapshot's bytes, so the previous generation of slabs is let go.
-      moveRecordBytes(previous, writer);
-      table.put(previous);
-    }
+    for (const previous of keeps) table.put(previous);
     tables.set(table.type, table);
     scopes.cover(table.type, scope);
     for (const [slab, bytes] of dead) slabs.released(slab, bytes);
@@ -137,4 +138,28 @@ export function* finishSnapshot(
     upserts,
     deletes,
   }));
+}
+
+/** The bytes the swap drops, per slab, over every table it replaces (slabs hold several types). */
+function deadBytesPerSlab(built: readonly BuiltTable[]): ReadonlyMap<ByteSlab, number> {
+  if (built.length === 1) return (built[0] as BuiltTable).dead;
+  const dead = new Map<ByteSlab, number>();
+  for (const t of built) for (const [slab, bytes] of t.dead) dead.set(slab, (dead.get(slab) ?? 0) + bytes);
+  return dead;
+}
+
+/**
+ * Whether the swap keeps a record: for a type it replaces, when the new table holds it or it is
+ * put back (a held record newer than the listing); for any other type, when its table holds it.
+ */
+function keptBySwap(built: readonly BuiltTable[], tables: ReplicaParts["tables"]): (record: CachedRecord) => boolean {
+  const byType = new Map<string, BuiltTable>();
+  for (const t of built) byType.set(t.table.type, t);
+  const putBack = new Set<CachedRecord>();
+  for (const t of built) for (const record of t.keeps) putBack.add(record);
+  return (record) => {
+    const t = byType.get(record.type);
+    if (t === undefined) return tables.get(record.type)?.get(record.id) === record;
+    return t.table.get(record.id) === record || putBack.has(record);
+  };
 }
