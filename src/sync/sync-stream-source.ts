@@ -3,8 +3,9 @@
  * the current databroker, and a way to say the current one failed; tests inject scripted
  * fakes, production adapts a DatabrokerUrlSet.
  */
-import type { SyncLatestResponse, SyncResponse } from "../../gen/databroker/databroker_pb.js";
+import { DataBrokerService, type SyncLatestResponse, type SyncResponse } from "../../gen/databroker/databroker_pb.js";
 import type { DatabrokerConnection, DatabrokerUrlSet } from "../transport/databroker-url-set.js";
+import { openServerStream } from "../transport/server-stream.js";
 import { CLUSTER_REQUEST_MODE_HEADER, type ClusterSyncMode } from "./cluster-options.js";
 
 /** What a cluster node says about itself (see SyncStreamSource.checkNode). */
@@ -71,13 +72,15 @@ class UrlSetSource implements SyncStreamSource {
     return this.connection.transport.connect();
   }
 
+  // The streams go straight to the transport (server-stream.ts): the generated client's wrapper
+  // costs a few promises per message, and a snapshot is a message per record.
   syncLatest(type: string, signal: AbortSignal): AsyncIterable<SyncLatestResponse> {
-    return this.connection.dataBroker.syncLatest({ type }, { signal, headers: this.#headers });
+    return openServerStream(this.connection.transport.transport, DataBrokerService.method.syncLatest, { type }, { signal, headers: this.#headers });
   }
 
   sync(request: { serverVersion: bigint; recordVersion: bigint; type: string; wait?: boolean }, signal: AbortSignal): AsyncIterable<SyncResponse> {
     // wait=true unless asked otherwise: stay open and stream changes as they happen.
-    return this.connection.dataBroker.sync({ ...request, wait: request.wait ?? true }, { signal, headers: this.#headers });
+    return openServerStream(this.connection.transport.transport, DataBrokerService.method.sync, { ...request, wait: request.wait ?? true }, { signal, headers: this.#headers });
   }
 
   async checkNode(signal: AbortSignal, timeoutMs: number): Promise<NodeCheck> {
