@@ -7,6 +7,7 @@
  *
  *   node --expose-gc --import tsx bench/unary-round-trip.ts [--sessions 100000] [--rounds 3]
  *        [--calls 300] [--tree /path/to/other/export]... [--go-binary PATH] [--transport-only] [--json PATH]
+ *        [--implementation grpc-js|connect-node]...   (bare-transport rows; default grpc-js, the cache's)
  *
  * Each --tree is the root of another checkout of this repository (e.g. `git archive <commit>`
  * unpacked, with a node_modules link); this tree is always measured, as "this".
@@ -36,6 +37,7 @@ const { values } = parseArgs({
     tree: { type: "string", multiple: true, default: [] },
     "go-binary": { type: "string" },
     "transport-only": { type: "boolean", default: false },
+    implementation: { type: "string", multiple: true, default: ["grpc-js"] },
     json: { type: "string" },
   },
 });
@@ -49,7 +51,7 @@ interface TreeApi {
     ready(options?: { timeoutMs?: number }): Promise<void>;
     close(): Promise<void>;
   };
-  createDatabrokerTransport(url: string, options: { sharedSecret: string; implementation: "grpc-js" }): { readonly transport: unknown; connect(): Promise<void>; close(): Promise<void> };
+  createDatabrokerTransport(url: string, options: { sharedSecret: string; implementation: string }): { readonly transport: unknown; connect(): Promise<void>; close(): Promise<void> };
   createDataBrokerClient(transport: unknown): PutClient;
 }
 interface PutClient {
@@ -73,7 +75,8 @@ const keepAlive = setInterval(() => {}, 60_000);
 
 interface Sample {
   tree: string;
-  client: "cache.client" | "transport" | "go";
+  /** "transport" is the grpc-js one; another implementation's rows say "transport:<implementation>". */
+  client: string;
   round: number;
   p50Ms: number;
   p90Ms: number;
@@ -126,13 +129,15 @@ try {
         await cache.close();
         await fullGc();
       }
-      const transport = api.createDatabrokerTransport(server.url, { sharedSecret: secret, implementation: "grpc-js" });
-      await transport.connect();
-      const client = api.createDataBrokerClient(transport.transport);
-      await roundTrips(client, `warm-t-${round}`, 50);
-      const t = await roundTrips(client, `t-${round}`, calls);
-      record(name, "transport", round, t.ms, t.cpuUs);
-      await transport.close();
+      for (const implementation of values.implementation) {
+        const transport = api.createDatabrokerTransport(server.url, { sharedSecret: secret, implementation });
+        await transport.connect();
+        const client = api.createDataBrokerClient(transport.transport);
+        await roundTrips(client, `warm-t-${implementation}-${round}`, 50);
+        const t = await roundTrips(client, `t-${implementation}-${round}`, calls);
+        record(name, implementation === "grpc-js" ? "transport" : `transport:${implementation}`, round, t.ms, t.cpuUs);
+        await transport.close();
+      }
     }
     if (values["go-binary"] !== undefined) {
       const go = await runGoReader(values["go-binary"], server.url, secret, 0, `go-${round}`, () => {});
