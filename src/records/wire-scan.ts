@@ -1,7 +1,7 @@
 /**
  * A minimal protobuf wire-format scanner. Index keys need one or two string fields of a record's
  * data; scanning for them is several times cheaper than a full decode and allocates only the
- * resulting string (performance-facts.md: 1.4M/s vs ~100k/s).
+ * resulting string (measured on the bench machine: ~1.4M records/s scanned vs ~100k/s decoded).
  *
  * All functions take a [start, end) window of a buffer so nested messages scan in place.
  */
@@ -18,7 +18,6 @@ export const WIRE_FIXED32 = 5;
 export class MalformedWireError extends Error {
   override readonly name = "MalformedWireError";
 }
-
 
 /** One field occurrence found by {@link nextField}. Reused by the caller to avoid allocation. */
 export interface WireField {

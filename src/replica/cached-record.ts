@@ -1,7 +1,7 @@
 /**
  * One record held by the replica. It keeps the ENCODED data bytes and decodes them only when
  * `message` is first read, then memoises the result: the hot set stays decoded, the cold majority
- * stays compact (performance-facts.md: ~5.8 KB per decoded session vs ~2 KB as bytes).
+ * stays compact (a decoded demo session holds ~5.8 KB of heap; its encoded bytes are ~2 KB).
  *
  * Instances are immutable per version: an update replaces the object, so a batch or a caller
  * holding one always sees a consistent record. Nothing a caller can reach changes the replica:
@@ -13,11 +13,11 @@
 import type { DescMessage, Message } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
 import { TimestampSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { sameByteRanges } from "../records/buffer-slices.js";
 import { coarseReading, tickCoarseClock, type Clock } from "../records/clock.js";
 import { decodeRecordData } from "../records/decode-record-data.js";
 import { deepFreezeMessage } from "../records/frozen-message.js";
 import { schemaForTypeUrl } from "../records/record-registry.js";
-import { sameByteRanges } from "../records/buffer-slices.js";
 import { scanStringField } from "../records/wire-scan.js";
 import { ByteSlab, type SlabWriter } from "./byte-slab.js";
 
