@@ -2,14 +2,15 @@
  * Both DatabrokerTransport implementations ("connect-node" and "grpc-js") against one real
  * server: the same errors (code, message, metadata, details), headers and trailers, abort,
  * timeout, resets classified as connection failures, close() with a stream open, and
- * resetConnection(). What one does, the other must do too.
+ * resetConnection(). What one does, the other must do too. Also openServerStream, the sync
+ * loop's way to open its streams, against the generated client's streaming method.
  */
 import { randomBytes } from "node:crypto";
 import { getEventListeners } from "node:events";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { DataBrokerService } from "../../gen/databroker/databroker_pb.js";
+import { DataBrokerService, type SyncLatestResponse } from "../../gen/databroker/databroker_pb.js";
 import { isConnectionFailure } from "../../src/transport/connection-errors.js";
 import {
   CLOSE_STREAMS_TIMEOUT_MS,
@@ -19,6 +20,7 @@ import {
   type DatabrokerTransportImplementation,
 } from "../../src/transport/databroker-transport.js";
 import { streamErrorEvent } from "../../src/sync/stream-error-events.js";
+import { openServerStream } from "../../src/transport/server-stream.js";
 import { until } from "../support/wait-until.js";
 import {
   DROP_CONNECTION,
@@ -284,5 +286,82 @@ describe.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("transport behaviour (%s)", 
     expect(isConnectionFailure(error)).toBe(false);
     const info = await client.serverInfo({});
     expect(info.serverVersion).toBe(7n);
+  });
+});
+
+/** The ids of the records read, and how the stream ended (undefined: cleanly). */
+async function readAllRecords(iterable: AsyncIterable<SyncLatestResponse>): Promise<{ ids: string[]; error: ConnectError | undefined }> {
+  const ids: string[] = [];
+  try {
+    for await (const m of iterable) if (m.response.case === "record") ids.push(m.response.value.id);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConnectError);
+    return { ids, error: e as ConnectError };
+  }
+  return { ids, error: undefined };
+}
+
+// openServerStream (the sync loop's way to open its streams) replaces the generated client's
+// streaming method for the loop: the same messages, errors, trailers' metadata and cancellation.
+describe.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("openServerStream (%s)", (implementation: DatabrokerTransportImplementation) => {
+  function open(): DatabrokerTransport {
+    const transport = createDatabrokerTransport(server.url, { sharedSecret: SECRET, implementation });
+    transports.push(transport);
+    return transport;
+  }
+
+  it("reads what the generated client reads: every message, in order, with the request's headers applied", async () => {
+    const transport = open();
+    const client = createClient(DataBrokerService, transport.transport);
+    const headers = { [RECORDS]: "2500" };
+    const direct = await readAllRecords(openServerStream(transport.transport, DataBrokerService.method.syncLatest, {}, { signal: new AbortController().signal, headers }));
+    const viaClient = await readAllRecords(client.syncLatest({}, { headers }));
+    expect(direct.error).toBeUndefined();
+    expect(direct.ids).toHaveLength(2500);
+    expect(direct.ids).toEqual(viaClient.ids);
+    expect(direct.ids.every((id, i) => id === `r-${i}`)).toBe(true);
+  });
+
+  it("fails as the client does: after the messages, and before any, with the server's code, message and trailer metadata", async () => {
+    const transport = open();
+    const client = createClient(DataBrokerService, transport.transport);
+    for (const records of ["3", "0"]) {
+      const headers = { [RECORDS]: records, [FAIL_CODE]: String(Code.Aborted) };
+      const direct = await readAllRecords(openServerStream(transport.transport, DataBrokerService.method.syncLatest, {}, { signal: new AbortController().signal, headers }));
+      const viaClient = await readAllRecords(client.syncLatest({}, { headers }));
+      expect(direct.ids).toHaveLength(Number(records));
+      expect(direct.ids).toEqual(viaClient.ids);
+      expect(direct.error?.code).toBe(Code.Aborted);
+      expect(direct.error?.rawMessage).toBe(viaClient.error?.rawMessage);
+      expect(direct.error?.metadata.get("x-error-meta")).toBe("m1");
+    }
+  });
+
+  it("a call that cannot start (nothing listens) fails the first read with the client's error", async () => {
+    // Port 1 on loopback: nothing listens there, the connection is refused.
+    const refused = createDatabrokerTransport("http://127.0.0.1:1", { sharedSecret: SECRET, implementation });
+    transports.push(refused);
+    const direct = await readAllRecords(openServerStream(refused.transport, DataBrokerService.method.syncLatest, {}, { signal: new AbortController().signal }));
+    const viaClient = await readAllRecords(createClient(DataBrokerService, refused.transport).syncLatest({}));
+    expect(direct.ids).toEqual([]);
+    expect(direct.error?.code).toBe(Code.Unavailable);
+    expect(direct.error?.code).toBe(viaClient.error?.code);
+  });
+
+  it("cancels the call when the signal aborts: the reader sees Canceled and the server's handler is cancelled", async () => {
+    const transport = open();
+    const controller = new AbortController();
+    const cancelledBefore = server.cancelledHandlers;
+    const it = openServerStream(transport.transport, DataBrokerService.method.syncLatest, {}, { signal: controller.signal, headers: { [RECORDS]: "1", [HANG]: "1" } })[Symbol.asyncIterator]();
+    expect((await it.next()).done).toBe(false);
+    const pending = it.next();
+    controller.abort();
+    const error = await pending.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.Canceled);
+    await until(() => server.cancelledHandlers > cancelledBefore, "the server handler to see the cancellation", 3000);
   });
 });
