@@ -54,7 +54,7 @@ export function applyChange(parts: ReplicaParts, event: ChangeEvent): ChangeBatc
     if (!replay) scope.recordVersion = raw.version;
     if (pending.size > 0) pending.touchedLive(raw.type);
     let table = tables.get(raw.type);
-    const held = table?.get(raw.id);
+    const held = table?.peek(raw.id);
     // Per record, only a newer version applies: what is held, or the deletion remembered.
     if (held !== undefined) {
       if (compareVersion(held, raw.version) >= 0) continue;
@@ -89,7 +89,7 @@ export function applyChange(parts: ReplicaParts, event: ChangeEvent): ChangeBatc
     const upserts: CachedRecord[] = [];
     const deletes: CachedRecord[] = [];
     for (const [id, previous] of touched) {
-      const now = table.get(id);
+      const now = table.peek(id);
       if (now === previous) continue;
       if (now !== undefined) upserts.push(now);
       else if (previous !== undefined) deletes.push(previous);

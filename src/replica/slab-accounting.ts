@@ -69,7 +69,7 @@ export class SlabAccounting {
     if (records === undefined) return; // already compacted or emptied
     slab.records = undefined;
     for (const record of records) {
-      if (recordSlab(record) === slab && this.#tables.get(record.type)?.get(record.id) === record) moveRecordBytes(record, this.changeWriter);
+      if (recordSlab(record) === slab && this.#tables.get(record.type)?.peek(record.id) === record) moveRecordBytes(record, this.changeWriter);
     }
   }
 }

@@ -98,12 +98,12 @@ export class SnapshotBuild {
         const table = new TypeTable(raw.type, indexes.definitions(raw.type), old?.options);
         side.set(raw.type, (s = { table, old, upserts: [], exact: true }));
       }
-      const held = s.table.get(raw.id);
+      const held = s.table.peek(raw.id);
       if (held !== undefined) {
         if (compareVersion(held, raw.version) >= 0) continue;
         s.exact = false; // the earlier one is in upserts: filtered at finish
       }
-      const before = s.old?.get(raw.id);
+      const before = s.old?.peek(raw.id);
       const typeUrl = intake.typeUrl(raw.typeUrl);
       const sameContent = before !== undefined && before.typeUrl === typeUrl && sameBytes(before, data);
       // Listed unchanged: the held record itself, its bytes left where they are (slab-accounting.ts).

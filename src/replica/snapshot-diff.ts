@@ -85,7 +85,7 @@ export function* diffSteps(s: SideTable, merge: SnapshotMerge, heldScope: SyncSc
     let n = 0;
     for (const previous of old.values()) {
       if ((++n & SLICE_MASK) === 0) yield;
-      const next = table.get(previous.id);
+      const next = table.peek(previous.id);
       if (next === undefined) {
         if (sameServer && compareVersion(previous, horizon) > 0) keeps.push(previous);
         else {
@@ -109,10 +109,10 @@ export function* diffSteps(s: SideTable, merge: SnapshotMerge, heldScope: SyncSc
     let n = 0;
     for (const record of upserts) {
       if ((++n & SLICE_MASK) === 0) yield;
-      if (table.get(record.id) !== record || replaced?.has(record.id) === true) continue;
-      const before = old?.get(record.id);
+      if (table.peek(record.id) !== record || replaced?.has(record.id) === true) continue;
+      const before = old?.peek(record.id);
       if (before === record || (before !== undefined && sameContentAs(before, record))) continue;
-      if (lagging !== undefined && old?.get(record.id) === undefined && staleForLaggingSnapshot(lagging, record)) {
+      if (lagging !== undefined && old?.peek(record.id) === undefined && staleForLaggingSnapshot(lagging, record)) {
         table.delete(record.id);
         const slab = recordSlab(record);
         dead.set(slab, (dead.get(slab) ?? 0) + record.dataLength);

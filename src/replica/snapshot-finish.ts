@@ -159,7 +159,7 @@ function keptBySwap(built: readonly BuiltTable[], tables: ReplicaParts["tables"]
   for (const t of built) for (const record of t.keeps) putBack.add(record);
   return (record) => {
     const t = byType.get(record.type);
-    if (t === undefined) return tables.get(record.type)?.get(record.id) === record;
-    return t.table.get(record.id) === record || putBack.has(record);
+    if (t === undefined) return tables.get(record.type)?.peek(record.id) === record;
+    return t.table.peek(record.id) === record || putBack.has(record);
   };
 }

@@ -117,6 +117,15 @@ export class TypeTable {
     return this.#fields.options;
   }
 
+  /**
+   * The record under `id`, without remembering it in the front: for the replica's own
+   * bookkeeping (snapshots, changes, compaction), which goes through every record and would
+   * otherwise push the records readers use out of the front.
+   */
+  peek(id: string): CachedRecord | undefined {
+    return this.#records.get(id);
+  }
+
   get(id: string): CachedRecord | undefined {
     // Reads never throw: an id that is not a string (from untyped callers) skips the front.
     if (typeof id !== "string") return this.#records.get(id);

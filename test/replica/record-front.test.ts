@@ -3,10 +3,13 @@
  * exactly what the table holds, through collisions, growth of the front, replacements and deletes.
  */
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { CachedRecord } from "../../src/replica/cached-record.js";
 import { RecordFront } from "../../src/replica/record-front.js";
 import { TypeTable } from "../../src/replica/type-table.js";
+import { Replica } from "../../src/replica/replica.js";
+import { SESSION_TYPE } from "../../src/records/type-urls.js";
+import { change, sessionRecord, snapshot } from "./replica-fixtures.js";
 
 const TYPE = "type.googleapis.com/test.Thing";
 const record = (id: string, version: bigint) => new CachedRecord(TYPE, id, version, undefined, TYPE, new Uint8Array([Number(version % 256n)]));
@@ -93,5 +96,30 @@ describe("RecordFront", () => {
     front.fit(100_000);
     front.fit(100_000);
     expect(front.slots).toBe(1024);
+  });
+});
+
+describe("the replica's own bookkeeping and the front", () => {
+  it("snapshots, resyncs and changes look records up without filling the front: only reads do", () => {
+    const r = new Replica();
+    const sessions = Array.from({ length: 500 }, (_, i) => sessionRecord(`s${i}`, BigInt(i + 1), `u${i % 50}`));
+    const fill = vi.spyOn(RecordFront.prototype, "fill");
+    const fillTyped = vi.spyOn(RecordFront.prototype, "fillTyped");
+    try {
+      r.apply(snapshot(SESSION_TYPE, sessions, 500n));
+      // A resync listing half unchanged and half new, then live changes to some of them.
+      r.apply(snapshot(SESSION_TYPE, sessions.map((rec, i) => (i % 2 === 0 ? rec : sessionRecord(`s${i}`, BigInt(1000 + i), "other"))), 2000n));
+      r.apply(change([sessionRecord("s1", 3000n, "changed"), sessionRecord("s2", 3001n, "changed")]));
+      expect(fill).not.toHaveBeenCalled();
+      expect(fillTyped).not.toHaveBeenCalled();
+      // Reads do fill it.
+      expect(r.getSession("s1", { includeInvalid: true })?.userId).toBe("changed");
+      expect(r.get(SESSION_TYPE, "s4")?.id).toBe("s4");
+      expect(fill.mock.calls.length).toBeGreaterThan(0);
+      expect(fillTyped).toHaveBeenCalledTimes(1);
+    } finally {
+      fill.mockRestore();
+      fillTyped.mockRestore();
+    }
   });
 });
