@@ -19,7 +19,7 @@
  * heap/external/RSS per record after forced GCs, longest add() and finish step.
  * Before/after in one go: run the same script in an export of the old tree (git archive HEAD).
  */
-import { monitorEventLoopDelay, performance, PerformanceObserver } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -34,6 +34,7 @@ import { SyncLoop, type SyncLoopOptions } from "../src/sync/sync-loop.js";
 import { decodeSyncLatestResponse } from "../src/transport/sync-response-decoder.js";
 import type { SyncSourceProvider, SyncStreamSource } from "../src/sync/sync-stream-source.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
+import { trackEventLoopGaps, type GapSummary } from "./event-loop-gaps.js";
 import { mainThreadCpuMs } from "./main-thread-cpu.js";
 import { findBytes, patchDigits } from "./template-bytes.js";
 
@@ -195,38 +196,14 @@ const live = () =>
     });
   });
 
-/**
- * The longest gaps between 1 ms interval ticks, and the main thread's CPU time in each: on a
- * shared machine a long gap with little CPU is the process being descheduled, not our work, so
- * the largest main-thread CPU time in one gap (maxCpuMs) is the stall an idle machine would see.
- * Returns the top 5 by wall time as "wall/cpu/gc" ms, and maxCpuMs.
- */
-function gapTracker(): { stop(): { byWall: string[]; maxCpuMs: number } } {
-  const gaps: { start: number; wall: number; cpu: number }[] = [];
-  const gcs: { start: number; end: number }[] = [];
-  const observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) gcs.push({ start: e.startTime, end: e.startTime + e.duration });
-  });
-  observer.observe({ entryTypes: ["gc"] });
-  let last = performance.now();
-  let lastCpu = mainThreadCpuMs();
-  const timer = setInterval(() => {
-    const now = performance.now();
-    const cpu = mainThreadCpuMs();
-    gaps.push({ start: last, wall: now - last, cpu: cpu - lastCpu });
-    last = now;
-    lastCpu = cpu;
-  }, 1);
-  const gcIn = (g: { start: number; wall: number }) =>
-    gcs.reduce((sum, c) => sum + Math.max(0, Math.min(c.end, g.start + g.wall) - Math.max(c.start, g.start)), 0);
+/** The event loop's longest gaps during a phase (event-loop-gaps.ts); --explain prints what ran in them. */
+function gapTracker(): { stop(): GapSummary } {
+  const recording = trackEventLoopGaps();
   return {
     stop() {
-      clearInterval(timer);
-      observer.disconnect();
-      // wall/cpu/gc ms of the longest gaps
-      const sorted = [...gaps].sort((a, b) => b.wall - a.wall);
-      const byWall = sorted.slice(0, 5).map((g) => `${Math.round(g.wall)}/${Math.round(g.cpu)}/gc${Math.round(gcIn(g))}`);
+      const { gaps, gcs, summary } = recording.stop();
       if (values.explain) {
+        const sorted = [...gaps].sort((a, b) => b.wall - a.wall);
         const byCpu = [...gaps].sort((a, b) => b.cpu - a.cpu).slice(0, 2);
         for (const g of [...sorted.slice(0, 3), ...byCpu]) {
           const inside = spans.filter(([a, b]) => b > g.start && a < g.start + g.wall).map(([a, b, l]) => `${l} ${(b - a).toFixed(1)}ms@+${(a - g.start).toFixed(1)}`);
@@ -234,8 +211,7 @@ function gapTracker(): { stop(): { byWall: string[]; maxCpuMs: number } } {
           console.error(`gap ${g.wall.toFixed(1)} ms (main-thread cpu ${g.cpu.toFixed(1)}) at +${(g.start - t0).toFixed(0)} ms: ${[...inside, ...gcInside].join(", ") || "(no replica call, no gc)"}`);
         }
       }
-      const maxCpuMs = Math.round(Math.max(0, ...gaps.map((g) => Math.min(g.cpu, g.wall))));
-      return { byWall, maxCpuMs };
+      return summary;
     },
   };
 }

@@ -18,6 +18,7 @@ import { benchSecretFromEnv } from "./bench-secret.js";
 import { seededRandom } from "../src/demo/demo-records.js";
 import { percentile } from "./stats.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
+import { trackEventLoopGaps, type GapSummary } from "./event-loop-gaps.js";
 
 export interface TsRunResult {
   /** The cache's `projection` option for this run. */
@@ -29,6 +30,8 @@ export interface TsRunResult {
   readyMs: number;
   recordsPerSec: number;
   maxLoopStallMs: number;
+  /** With --gaps: the longest gaps during the sync, "wall/main-thread CPU/GC" ms, and the most main-thread CPU in one (event-loop-gaps.ts). */
+  syncGaps: GapSummary | undefined;
   heapUsedDeltaBytes: number;
   externalDeltaBytes: number;
   rssBytes: number;
@@ -57,6 +60,8 @@ const { values } = parseArgs({
     "run-tag": { type: "string", default: "ts" },
     projection: { type: "string", default: "full" },
     transport: { type: "string", default: DEFAULT_CACHE_TRANSPORT },
+    // Off by default: its 1 ms timer reads /proc on each tick, ~1-2 % of the main thread.
+    gaps: { type: "boolean", default: false },
   },
 });
 const url = values.url ?? "";
@@ -72,11 +77,18 @@ const before = process.memoryUsage();
 
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 loopDelay.enable();
+const gapRecording = values.gaps ? trackEventLoopGaps() : undefined;
 const t0 = performance.now();
 const cache = createDatabrokerCache({ url, sharedSecret: benchSecretFromEnv(), projection, transport: values.transport as DatabrokerTransportImplementation });
 await cache.ready({ timeoutMs: 300_000 });
 const readyMs = performance.now() - t0;
 loopDelay.disable();
+let syncGaps: GapSummary | undefined;
+if (gapRecording !== undefined) {
+  // One more turn: the GC observer delivers a turn late.
+  await new Promise((resolve) => setImmediate(resolve));
+  syncGaps = gapRecording.stop().summary;
+}
 
 const heldSessions = cache.size(SESSION_TYPE);
 const heldUsers = cache.size("type.googleapis.com/user.User");
@@ -199,6 +211,7 @@ const result: TsRunResult = {
   readyMs,
   recordsPerSec: total2 / (readyMs / 1000),
   maxLoopStallMs: loopDelay.max / 1e6,
+  syncGaps,
   heapUsedDeltaBytes: after.heapUsed - before.heapUsed,
   externalDeltaBytes: after.external - before.external,
   rssBytes: after.rss,
