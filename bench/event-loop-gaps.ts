@@ -59,8 +59,8 @@ export function trackEventLoopGaps(): { stop(): GapRecording } {
   return {
     stop() {
       clearInterval(timer);
-      // The GC entries of the last turns arrive a turn late; those are not needed for the gaps
-      // recorded so far only if the caller waited a turn first (callers do: see their use).
+      // GC entries are delivered a turn late: callers let a turn pass before stop(), so the
+      // collections of the last gaps are counted.
       observer.disconnect();
       const sorted = [...gaps].sort((a, b) => b.wall - a.wall);
       const byWall = sorted.slice(0, 5).map((g) => `${Math.round(g.wall)}/${Math.round(g.cpu)}/gc${Math.round(gcInside(gcs, g))}`);
