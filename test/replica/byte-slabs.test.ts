@@ -2,14 +2,14 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { SessionSchema } from "../../gen/session/session_pb.js";
 import { seededRandom } from "../../src/demo/demo-records.js";
-import { SESSION_TYPE } from "../../src/records/type-urls.js";
+import { SESSION_TYPE, USER_TYPE } from "../../src/records/type-urls.js";
 import { recordBytes, recordSlab } from "../../src/replica/cached-record.js";
 import type { ByteSlab } from "../../src/replica/byte-slab.js";
 import { rawRecordView } from "../../src/replica/raw-record.js";
 import { Replica } from "../../src/replica/replica.js";
 import { create } from "@bufbuild/protobuf";
 import { RecordSchema } from "../../gen/databroker/databroker_pb.js";
-import { change, sessionRecord, snapshot, SV } from "./replica-fixtures.js";
+import { change, sessionRecord, snapshot, SV, userRecord } from "./replica-fixtures.js";
 
 const SLAB = 4096;
 
@@ -129,5 +129,31 @@ describe("records' bytes in shared slabs", () => {
     // Both paths ran: kept records stayed in place, and some were moved out of a slab left sparse.
     expect(stayed).toBeGreaterThan(0);
     expect(evacuated).toBeGreaterThan(0);
+  });
+
+  it("a resync of one type leaves the slabs it shares with other types at least half live, and their records intact", () => {
+    const r = new Replica({ slabBytes: SLAB });
+    // One snapshot of every type: sessions and users interleaved in the same slabs.
+    // Sessions several times larger than users, so dropping sessions leaves slabs mostly empty.
+    const mixed = Array.from({ length: 300 }, (_, i) =>
+      i % 3 === 0 ? userRecord(`u${i}`, BigInt(i + 1), `u${i}@example.com`) : sessionRecord(`s${i}`, BigInt(i + 1), `u${i}-${"x".repeat(200)}`),
+    );
+    r.apply(snapshot("", mixed, 300n));
+    const users = [...r.values(USER_TYPE)];
+    const userSlabs = new Set(users.map((u) => recordSlab(u)));
+    // A sessions-only resync that keeps one session in ten: most shared slabs fall below half live.
+    const kept = mixed.filter((rec, i) => rec.type === SESSION_TYPE && i % 10 === 1);
+    r.apply(snapshot(SESSION_TYPE, kept, 300n));
+    expect(r.size(SESSION_TYPE)).toBe(kept.length);
+    const liveIn = new Map<ByteSlab, number>();
+    for (const record of [...r.values(SESSION_TYPE), ...r.values(USER_TYPE)]) {
+      const slab = recordSlab(record);
+      liveIn.set(slab, (liveIn.get(slab) ?? 0) + record.dataLength);
+    }
+    for (const [slab, live] of liveIn) expect(live * 2).toBeGreaterThanOrEqual(slab.used);
+    // The users are the same objects with the same content, some of them moved out of sparse slabs.
+    expect([...r.values(USER_TYPE)]).toEqual(users);
+    for (const user of users) expect(r.getUser(user.id)?.email).toBe(`${user.id}@example.com`);
+    expect(users.some((u) => !userSlabs.has(recordSlab(u)))).toBe(true);
   });
 });
