@@ -13,8 +13,8 @@
  */
 import { ScalarType, type DescField, type DescMessage } from "@bufbuild/protobuf";
 import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
+import { decodeUtf8Range } from "./buffer-slices.js";
 import {
-  decodeUtf8,
   isZeroScalar,
   MalformedWireError,
   newWireField,
@@ -100,7 +100,7 @@ function walk(desc: DescMessage, bytes: Uint8Array, windows: readonly number[], 
       if (!hasExplicitPresence(field) && isZeroScalar(bytes, probe)) return "";
       if (!leaf) return "";
       if (field.fieldKind === "scalar" && field.scalar === ScalarType.STRING && probe.wireType === WIRE_LEN) {
-        return decodeUtf8(bytes, probe.valueStart, probe.valueEnd);
+        return decodeUtf8Range(bytes, probe.valueStart, probe.valueEnd);
       }
       throw NOT_INDEXABLE;
     }
@@ -157,7 +157,7 @@ function walkMapEntry(
       if (!leaf) return "";
       if (field.scalar !== ScalarType.STRING) throw NOT_INDEXABLE;
       for (let j = valueWindows.length - 3; j >= 0; j -= 3) {
-        if (valueWindows[j] === WIRE_LEN) return decodeUtf8(bytes, valueWindows[j + 1] as number, valueWindows[j + 2] as number);
+        if (valueWindows[j] === WIRE_LEN) return decodeUtf8Range(bytes, valueWindows[j + 1] as number, valueWindows[j + 2] as number);
       }
       return "";
     case "enum":
@@ -175,7 +175,7 @@ function mapKeyDefault(keyType: ScalarType): string {
 
 /** Map keys as Go's MapKey.String(): strings as is; other key types only matter as text. */
 function mapKeyText(keyType: ScalarType, bytes: Uint8Array, f: WireField): string {
-  if (keyType === ScalarType.STRING && f.wireType === WIRE_LEN) return decodeUtf8(bytes, f.valueStart, f.valueEnd);
+  if (keyType === ScalarType.STRING && f.wireType === WIRE_LEN) return decodeUtf8Range(bytes, f.valueStart, f.valueEnd);
   // Numeric and bool keys: index paths over them are vanishingly rare; compare a non-zero marker.
   return isZeroScalar(bytes, f) ? mapKeyDefault(keyType) : "\u0000non-string-key";
 }

@@ -116,14 +116,6 @@ function skipGroup(bytes: Uint8Array, pos: number, end: number, fieldNumber: num
   throw new MalformedWireError("unterminated group");
 }
 
-/**
- * Decodes a LEN payload as UTF-8 (invalid sequences as U+FFFD, a leading BOM dropped), in place:
- * no view of the payload is made for valid UTF-8.
- */
-export function decodeUtf8(bytes: Uint8Array, start: number, end: number): string {
-  return decodeUtf8Range(bytes, start, end);
-}
-
 /** True when the value bytes of a VARINT/FIXED occurrence are all zero (the proto3 default). */
 export function isZeroScalar(bytes: Uint8Array, field: WireField): boolean {
   if (field.wireType === WIRE_LEN) return field.valueStart === field.valueEnd;
@@ -160,7 +152,7 @@ export function scanStringField(bytes: Uint8Array, fieldNumber: number, from = 0
     if (err instanceof MalformedWireError) return undefined;
     throw err;
   }
-  return start < 0 ? undefined : decodeUtf8(bytes, start, stop);
+  return start < 0 ? undefined : decodeUtf8Range(bytes, start, stop);
 }
 
 /**

@@ -54,7 +54,7 @@ export class SlabAccounting {
     if (slab.records === undefined || slab.filling) return;
     if (slab.live <= 0) {
       slab.records = undefined; // nothing held here: the GC takes it once callers let go
-    } else if (slab.live * 2 < slab.used) {
+    } else if (belowHalfLive(slab, slab.live)) {
       this.#sparse.add(slab);
     }
   }
@@ -72,6 +72,11 @@ export class SlabAccounting {
       if (recordSlab(record) === slab && this.#tables.get(record.type)?.peek(record.id) === record) moveRecordBytes(record, this.changeWriter);
     }
   }
+}
+
+/** The compaction threshold: a slab whose live bytes would be `live` holds less than half live data. */
+function belowHalfLive(slab: ByteSlab, live: number): boolean {
+  return live * 2 < slab.used;
 }
 
 /** A record whose bytes are copied into `writer`'s slab (`data` may be a view into a network buffer). */
@@ -94,7 +99,7 @@ export function* evacuateSparseSlabs(dead: ReadonlyMap<ByteSlab, number>, kept: 
   let n = 0;
   for (const [slab, bytes] of dead) {
     const records = slab.records;
-    if (records === undefined || slab.filling || (slab.live - bytes) * 2 >= slab.used) continue;
+    if (records === undefined || slab.filling || !belowHalfLive(slab, slab.live - bytes)) continue;
     for (const record of records) {
       if ((++n & SLICE_MASK) === 0) yield;
       // Checked at the move: a change event between slices may have moved or dropped it.
