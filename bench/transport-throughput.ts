@@ -1,13 +1,13 @@
 /**
- * Raw SyncLatest throughput of the two DatabrokerTransport implementations ("connect-node" and
- * "grpc-js"), with the same generated Connect client on top: one server process (our in-memory
+ * Raw SyncLatest throughput of the DatabrokerTransport implementations ("connect-node", "grpc-js"
+ * and "node-http2"), with the same generated Connect client on top: one server process (our in-memory
  * databroker in a child process, or Pomerium's with --server pomerium), seeded once with N
  * ~1.9 KB sessions, then rounds that alternate which transport goes first. `--server replay`
  * instead replays one pre-encoded SyncLatest response from a child process that does almost no
  * work per record: the client's transport alone is then the bottleneck (its ceiling). Each timed pass opens
  * a fresh transport, connects, drains a full SyncLatest of the session type (every message
  * decoded, nothing kept) and closes. Reports records/s and the client process's CPU time per
- * record (process.cpuUsage), medians over the rounds, and the grpc-js / connect-node ratios.
+ * record (process.cpuUsage), medians over the rounds, and each implementation's ratios to grpc-js.
  *
  *   npx tsx bench/transport-throughput.ts [--sessions 50000] [--rounds 5] [--server in-memory|pomerium|replay]
  */
@@ -17,7 +17,7 @@ import { parseArgs } from "node:util";
 import type { Record } from "../gen/databroker/databroker_pb.js";
 import { DemoRecords, SESSION_TYPE_URL } from "../src/demo/demo-records.js";
 import { createDataBrokerClient } from "../src/transport/databroker-clients.js";
-import { createDatabrokerTransport, type DatabrokerTransportImplementation } from "../src/transport/databroker-transport.js";
+import { DATABROKER_TRANSPORT_IMPLEMENTATIONS, createDatabrokerTransport, type DatabrokerTransportImplementation } from "../src/transport/databroker-transport.js";
 import { newBenchSecret } from "./bench-secret.js";
 import { pomeriumBinaryPresent, startBenchServer, type BenchServerKind } from "./bench-server.js";
 
@@ -40,7 +40,7 @@ if (serverKind === "pomerium" && !pomeriumBinaryPresent()) throw new Error("no P
 
 const PUT_BATCH = 500;
 const IMPLEMENTATIONS: readonly DatabrokerTransportImplementation[] =
-  args.only === undefined ? ["connect-node", "grpc-js"] : [args.only as DatabrokerTransportImplementation];
+  args.only === undefined ? DATABROKER_TRANSPORT_IMPLEMENTATIONS : [args.only as DatabrokerTransportImplementation];
 
 interface Pass {
   readonly implementation: DatabrokerTransportImplementation;
@@ -83,7 +83,6 @@ try {
       seconds: median(own.map((p) => p.seconds)),
     };
   });
-  const connectNode = summary.find((s) => s.implementation === "connect-node");
   const grpcJs = summary.find((s) => s.implementation === "grpc-js");
   console.log(`\nSyncLatest of ${sessions} sessions (~1.9 KB each), ${rounds} rounds, medians; server: ${server.description}`);
   console.log("| transport | records/s | s per pass | client CPU µs/record |");
@@ -91,9 +90,12 @@ try {
   for (const s of summary) {
     console.log(`| ${s.implementation} | ${Math.round(s.recordsPerSecond).toLocaleString("en-US")} | ${s.seconds.toFixed(2)} | ${s.cpuMicrosPerRecord.toFixed(1)} |`);
   }
-  if (connectNode && grpcJs) console.log(
-    `| grpc-js / connect-node | ${(grpcJs.recordsPerSecond / connectNode.recordsPerSecond).toFixed(2)}x | ${(grpcJs.seconds / connectNode.seconds).toFixed(2)}x | ${(grpcJs.cpuMicrosPerRecord / connectNode.cpuMicrosPerRecord).toFixed(2)}x |`,
-  );
+  for (const s of summary) {
+    if (grpcJs === undefined || s === grpcJs) continue;
+    console.log(
+      `| ${s.implementation} / grpc-js | ${(s.recordsPerSecond / grpcJs.recordsPerSecond).toFixed(2)}x | ${(s.seconds / grpcJs.seconds).toFixed(2)}x | ${(s.cpuMicrosPerRecord / grpcJs.cpuMicrosPerRecord).toFixed(2)}x |`,
+    );
+  }
 } finally {
   await server.stop();
 }

@@ -17,10 +17,11 @@ import { resolveSnapshotOptions, type ResolvedSnapshotOptions, type SnapshotOpti
 
 /** Sessions, users and service accounts: what an authorizer needs. */
 /**
- * The transport a cache uses unless `transport` says otherwise: grpc-js reads a SyncLatest from
- * Pomerium 1.46x faster than connect-node at 0.59x the client CPU per record (BENCHMARKS.md).
+ * The transport a cache uses unless `transport` says otherwise: our own gRPC call layer on
+ * node:http2 reads a SyncLatest from Pomerium 1.23x faster than grpc-js at 0.65x the client CPU
+ * per record, and answers a unary call in 0.82x grpc-js's time (BENCHMARKS.md).
  */
-export const DEFAULT_CACHE_TRANSPORT: DatabrokerTransportImplementation = "grpc-js";
+export const DEFAULT_CACHE_TRANSPORT: DatabrokerTransportImplementation = "node-http2";
 
 export const DEFAULT_CACHE_TYPES: readonly string[] = Object.freeze([SESSION_TYPE, USER_TYPE, SERVICE_ACCOUNT_TYPE]);
 
@@ -74,9 +75,10 @@ export interface DatabrokerCacheOptions {
   readonly pingIntervalMs?: number;
   readonly pingTimeoutMs?: number;
   /**
-   * The HTTP/2 gRPC client under the generated Connect clients: "connect-node"
-   * (@connectrpc/connect-node) or "grpc-js" (@grpc/grpc-js behind a Connect Transport, which
-   * reads large SyncLatest streams with about half the CPU per record; BENCHMARKS.md).
+   * The HTTP/2 gRPC client under the generated Connect clients: "node-http2" (this SDK's own
+   * gRPC call layer on node:http2, on connect-node's connection management; the fastest),
+   * "grpc-js" (@grpc/grpc-js behind a Connect Transport) or "connect-node"
+   * (@connectrpc/connect-node's gRPC transport). All three pass the same test suites.
    * Default: see {@link DEFAULT_CACHE_TRANSPORT}.
    */
   readonly transport?: DatabrokerTransportImplementation;

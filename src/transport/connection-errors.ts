@@ -65,12 +65,30 @@ export function hasConnectNodeResetWording(error: ConnectError): boolean {
   return error.rawMessage.startsWith(CONNECT_NODE_RESET_WORDING);
 }
 
+/** HTTP/2's error code names (RFC 9113, section 7). */
+const RST_CODE_NAMES: Record<number, string> = {
+  0x0: "NO_ERROR",
+  0x1: "PROTOCOL_ERROR",
+  0x2: "INTERNAL_ERROR",
+  0x3: "FLOW_CONTROL_ERROR",
+  0x4: "SETTINGS_TIMEOUT",
+  0x5: "STREAM_CLOSED",
+  0x6: "FRAME_SIZE_ERROR",
+  0x7: "REFUSED_STREAM",
+  0x8: "CANCEL",
+  0x9: "COMPRESSION_ERROR",
+  0xa: "CONNECT_ERROR",
+  0xb: "ENHANCE_YOUR_CALM",
+  0xc: "INADEQUATE_SECURITY",
+  0xd: "HTTP_1_1_REQUIRED",
+};
+
 /**
- * The error message for a reset stream, in connect-node's wording (both transports report the
+ * The error message for a reset stream, in connect-node's wording (every transport reports the
  * same message), e.g. "http/2 stream closed with error code CANCEL (0x8)".
  */
-export function streamResetMessage(codeName: string, rstCode: number): string {
-  return `${CONNECT_NODE_RESET_WORDING}${codeName} (0x${rstCode.toString(16)})`;
+export function streamResetMessage(rstCode: number): string {
+  return `${CONNECT_NODE_RESET_WORDING}${RST_CODE_NAMES[rstCode] ?? "UNKNOWN"} (0x${rstCode.toString(16)})`;
 }
 
 /** Marks an error the grpc-js transport built for a reset stream, so isStreamReset() knows it whatever its wording. */

@@ -1,15 +1,18 @@
 /**
  * One Connect transport to one databroker URL: the gRPC protocol over HTTP/2 (h2c for
  * `http://`, TLS for `https://`), keepalive pings Pomerium accepts, no compression offered,
- * and the per-call JWT interceptor. Carried by connect-node (below) or, on request, by
- * @grpc/grpc-js (grpc-js-databroker-transport.ts). We own the HTTP/2 session manager so close() can tear the
+ * and the per-call JWT interceptor. Carried by connect-node or our own node:http2 call layer
+ * (both below, on connect-node's session manager) or by @grpc/grpc-js
+ * (grpc-js-databroker-transport.ts). We own the HTTP/2 session manager so close() can tear the
  * connection down and leave no sockets or timers behind.
  */
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { checkConnectNodeResetWording } from "./connect-node-reset-probe.js";
 import { guardSessionErrors, isSessionShuttingDown } from "./guarded-session-manager.js";
+import { FLOW_CONTROL_WINDOW_BYTES } from "./grpc-js-channel-settings.js";
 import { createGrpcJsDatabrokerTransport } from "./grpc-js-databroker-transport.js";
+import { createHttp2GrpcTransport } from "./http2-grpc-transport.js";
 import { createJwtInterceptor } from "./jwt-interceptor.js";
 import { MAX_TIMER_DELAY_MS } from "./max-timer-delay.js";
 import { parseSharedSecret } from "./shared-secret.js";
@@ -36,10 +39,13 @@ const CLOSE_POLL_MS = 5;
  * behaviour:
  * - `"connect-node"`: @connectrpc/connect-node's gRPC transport over node:http2.
  * - `"grpc-js"`: @grpc/grpc-js's channel under a Connect transport (grpc-js-transport.ts);
- *   reads server streams with fewer async layers per message (faster SyncLatest).
+ *   reads server streams with fewer async layers per message than connect-node.
+ * - `"node-http2"`: gRPC framed and read by this SDK straight on node:http2 streams
+ *   (http2-grpc-transport.ts), on connect-node's HTTP/2 session manager; the shortest call path
+ *   of the three.
  */
-export type DatabrokerTransportImplementation = "connect-node" | "grpc-js";
-export const DATABROKER_TRANSPORT_IMPLEMENTATIONS: readonly DatabrokerTransportImplementation[] = ["connect-node", "grpc-js"];
+export type DatabrokerTransportImplementation = "connect-node" | "grpc-js" | "node-http2";
+export const DATABROKER_TRANSPORT_IMPLEMENTATIONS: readonly DatabrokerTransportImplementation[] = ["connect-node", "grpc-js", "node-http2"];
 
 export interface DatabrokerTransportOptions {
   /** Base64 of 32 bytes, as Pomerium's `shared_secret`. Checked at construction. */
@@ -152,9 +158,11 @@ export function createDatabrokerTransport(url: string, options: DatabrokerTransp
       onWarning: options.onWarning,
     });
   }
-  void checkConnectNodeResetWording().then((trusted) => {
-    if (!trusted) warnOnce(options.onWarning, "connect-node-stream-reset", RESET_WORDING_CHANGED);
-  });
+  if (implementation === "connect-node") {
+    void checkConnectNodeResetWording().then((trusted) => {
+      if (!trusted) warnOnce(options.onWarning, "connect-node-stream-reset", RESET_WORDING_CHANGED);
+    });
+  }
   const baseUrl = parsed.origin;
   const sessionManager = guardSessionErrors(
     new Http2SessionManager(
@@ -165,7 +173,13 @@ export function createDatabrokerTransport(url: string, options: DatabrokerTransp
       // default) and refuses the session's streams past it (ENHANCE_YOUR_CALM): a Put of ~10 MB
       // that the server answers early (RESOURCE_EXHAUSTED, over its 4 MiB limit) would hang
       // instead of failing. grpc-js lifts the limit the same way.
-      { ...nodeOptions, maxSessionMemory: Number.MAX_SAFE_INTEGER },
+      {
+        ...nodeOptions,
+        maxSessionMemory: Number.MAX_SAFE_INTEGER,
+        // Our own reader advertises the large receive window grpc-js does (see
+        // FLOW_CONTROL_WINDOW_BYTES); connect-node's transport keeps HTTP/2's default.
+        ...(implementation === "node-http2" ? { settings: { initialWindowSize: FLOW_CONTROL_WINDOW_BYTES } } : {}),
+      },
     ),
     options.onWarning,
   );
@@ -176,17 +190,21 @@ export function createDatabrokerTransport(url: string, options: DatabrokerTransp
     if (closed) throw new ConnectError(`databroker transport for ${baseUrl} is closed`, Code.Canceled);
     return next(req);
   };
-  const transport = createGrpcTransport({
-    baseUrl,
-    // The gRPC transport always speaks HTTP/2 (it has no httpVersion option to set).
-    sessionManager,
-    // Never offer gzip: a connect-node server would compress every large message (slow).
-    acceptCompression: [],
-    // refuseWhenClosed runs innermost, right before the request is sent: the JWT is signed
-    // asynchronously, and a call that started before close() must not open a new connection
-    // after it (nothing would ever close that one).
-    interceptors: [createJwtInterceptor(key, options.now), ...(options.interceptors ?? []), refuseWhenClosed],
-  });
+  // refuseWhenClosed runs innermost, right before the request is sent: the JWT is signed
+  // asynchronously, and a call that started before close() must not open a new connection
+  // after it (nothing would ever close that one).
+  const interceptors = [createJwtInterceptor(key, options.now), ...(options.interceptors ?? []), refuseWhenClosed];
+  const transport =
+    implementation === "node-http2"
+      ? createHttp2GrpcTransport({ baseUrl, sessionManager, interceptors, connectionWindowBytes: FLOW_CONTROL_WINDOW_BYTES })
+      : createGrpcTransport({
+          baseUrl,
+          // The gRPC transport always speaks HTTP/2 (it has no httpVersion option to set).
+          sessionManager,
+          // Never offer gzip: a connect-node server would compress every large message (slow).
+          acceptCompression: [],
+          interceptors,
+        });
   return {
     url: baseUrl,
     transport,

@@ -6,20 +6,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { Metadata, status as GrpcStatus, type StatusObject } from "@grpc/grpc-js";
 import { markStreamReset, streamResetMessage } from "./connection-errors.js";
-
-/** Headers the gRPC protocol itself owns; grpc-js writes them, callers must not. */
-const PROTOCOL_HEADERS = new Set([
-  "content-type",
-  "te",
-  "user-agent",
-  "grpc-timeout",
-  "grpc-encoding",
-  "grpc-accept-encoding",
-  "accept-encoding",
-  "content-length",
-  "connection",
-  "host",
-]);
+import { PROTOCOL_HEADERS } from "./protocol-headers.js";
 
 /** Request headers (after the interceptors ran) as grpc-js metadata. */
 export function metadataFromHeaders(headers: Headers): Metadata {
@@ -72,23 +59,6 @@ function resetCode(status: StatusObject): number | undefined {
   return match === null ? undefined : Number(match[1]);
 }
 
-const RST_CODE_NAMES: Record<number, string> = {
-  0x0: "NO_ERROR",
-  0x1: "PROTOCOL_ERROR",
-  0x2: "INTERNAL_ERROR",
-  0x3: "FLOW_CONTROL_ERROR",
-  0x4: "SETTINGS_TIMEOUT",
-  0x5: "STREAM_CLOSED",
-  0x6: "FRAME_SIZE_ERROR",
-  0x7: "REFUSED_STREAM",
-  0x8: "CANCEL",
-  0x9: "COMPRESSION_ERROR",
-  0xa: "CONNECT_ERROR",
-  0xb: "ENHANCE_YOUR_CALM",
-  0xc: "INADEQUATE_SECURITY",
-  0xd: "HTTP_1_1_REQUIRED",
-};
-
 /**
  * The ConnectError for a non-OK status. gRPC status codes and Connect codes are the same
  * numbers. A peer's RST_STREAM (no gRPC status at all) gets connect-node's wording, "http/2
@@ -114,8 +84,7 @@ export function connectErrorFromStatus(status: StatusObject): ConnectError {
   const rstCode = resetCode(status);
   const code = status.code === GrpcStatus.OK ? Code.Unknown : (status.code as number as Code);
   if (rstCode !== undefined && rstCode !== 0 && code !== Code.Unavailable) {
-    const name = RST_CODE_NAMES[rstCode] ?? "UNKNOWN";
-    return markStreamReset(new ConnectError(streamResetMessage(name, rstCode), code, metadata));
+    return markStreamReset(new ConnectError(streamResetMessage(rstCode), code, metadata));
   }
   return new ConnectError(withoutEmptyNote(status.details), code, metadata);
 }

@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { expect, it } from "vitest";
 
 import { DataBrokerService, RecordSchema } from "../../gen/databroker/databroker_pb.js";
-import { createDatabrokerTransport } from "../../src/transport/databroker-transport.js";
+import { DATABROKER_TRANSPORT_IMPLEMENTATIONS, createDatabrokerTransport } from "../../src/transport/databroker-transport.js";
 import { parseSharedSecret, signDatabrokerJwt } from "../../src/transport/shared-secret.js";
 import { expectCallError } from "./expect-error.js";
 import { describeTargets, loadTargets, type TargetContext } from "./harness.js";
@@ -74,7 +74,7 @@ describeTargets(targets, "bad input", (ctx) => {
     expect(await snapshot(ctx)).toEqual(before);
   });
 
-  it.each(["grpc-js", "connect-node"] as const)("refuses a 12 MiB request with RESOURCE_EXHAUSTED, and the same connection keeps serving (the SDK's %s transport)", async (implementation) => {
+  it.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("refuses a 12 MiB request with RESOURCE_EXHAUSTED, and the same connection keeps serving (the SDK's %s transport)", async (implementation) => {
     // Both SDK transports lift Node's per-session memory limit, so they can take an answer that
     // arrives while most of the request is still queued (Pomerium answers before reading the rest).
     const dt = createDatabrokerTransport(ctx.target.url, { sharedSecret: ctx.target.sharedSecret, implementation });

@@ -9,7 +9,7 @@ import { UserSchema } from "../../gen/user/user_pb.js";
 import type { CacheChange } from "../../src/cache/change-buffer.js";
 import { createDatabrokerCache, type DatabrokerCache } from "../../src/cache/databroker-cache.js";
 import { DEFAULT_CACHE_TRANSPORT, type DatabrokerCacheOptions } from "../../src/cache/cache-options.js";
-import type { DatabrokerTransportImplementation } from "../../src/transport/databroker-transport.js";
+import { DATABROKER_TRANSPORT_IMPLEMENTATIONS, type DatabrokerTransportImplementation } from "../../src/transport/databroker-transport.js";
 import type { DatabrokerCacheLogAttributes, DatabrokerCacheLogger, DatabrokerCacheLogLevel } from "../../src/observability/cache-logger.js";
 import { SESSION_TYPE, USER_TYPE } from "../../src/records/type-urls.js";
 import { startInMemoryDatabroker, type InMemoryDatabrokerOptions, type RunningInMemoryDatabroker } from "../../src/server/index.js";
@@ -143,8 +143,9 @@ export function population(prefix: string, n: number): DatabrokerRecord[] {
 /** The transport a scenario's cache runs on: CACHE_TRANSPORT (set by the test), else the default. */
 export function transportFromEnv(): DatabrokerTransportImplementation {
   const name = process.env["CACHE_TRANSPORT"] ?? DEFAULT_CACHE_TRANSPORT;
-  if (name !== "grpc-js" && name !== "connect-node") throw new Error(`CACHE_TRANSPORT=${name}: want grpc-js or connect-node`);
-  return name;
+  const known = DATABROKER_TRANSPORT_IMPLEMENTATIONS.find((i) => i === name);
+  if (known === undefined) throw new Error(`CACHE_TRANSPORT=${name}: want one of ${DATABROKER_TRANSPORT_IMPLEMENTATIONS.join(", ")}`);
+  return known;
 }
 
 /** One line per scenario for the lead to quote. */

@@ -3,13 +3,14 @@
  * each transport, recorded through its observables, and records of the three default types.
  */
 import { createDatabrokerCache, type CachedRecord, type DatabrokerCache, type DatabrokerCacheOptions, type DatabrokerTransportImplementation } from "../../src/index.js";
+import { DATABROKER_TRANSPORT_IMPLEMENTATIONS } from "../../src/transport/databroker-transport.js";
 import { FAST_RETRY } from "../cache/cache-fixtures.js";
 import { CacheRecorder, allLive } from "../support/cache-recorder.js";
 
 export { Cleanups, FAST_RETRY, SECRET, deleted, serviceAccount, session, user } from "../cache/cache-fixtures.js";
 
-/** Every HTTP/2 gRPC client a cache can run on: each sync test runs on both. */
-export const TRANSPORTS: readonly DatabrokerTransportImplementation[] = ["grpc-js", "connect-node"];
+/** Every HTTP/2 gRPC client a cache can run on: each sync test runs on each of them. */
+export const TRANSPORTS: readonly DatabrokerTransportImplementation[] = DATABROKER_TRANSPORT_IMPLEMENTATIONS;
 
 /** A started cache (FAST_RETRY unless given) with a recorder subscribed before it connects. */
 export function recordedCache(cleanups: { add(fn: () => unknown): void }, options: DatabrokerCacheOptions): { cache: DatabrokerCache; seen: CacheRecorder } {

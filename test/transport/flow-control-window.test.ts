@@ -1,7 +1,7 @@
 /**
- * The grpc-js transport's HTTP/2 receive window, as a server sees it on the wire. With HTTP/2's
+ * The HTTP/2 receive window of the grpc-js and node-http2 transports, as a server sees it on the wire. With HTTP/2's
  * default of 65,535 bytes a server may send only that much of a SyncLatest before it has to wait
- * for the client's WINDOW_UPDATE, so a busy client event loop idles the server; the transport
+ * for the client's WINDOW_UPDATE, so a busy client event loop idles the server; each transport
  * advertises a large window for its streams (SETTINGS_INITIAL_WINDOW_SIZE) and its connection
  * (a WINDOW_UPDATE on stream 0). A raw node:http2 server reads both and answers every call with
  * UNIMPLEMENTED.
@@ -62,10 +62,10 @@ async function callOnce(transport: DatabrokerTransport): Promise<void> {
   expect(ConnectError.from(error).code).toBe(Code.Unimplemented);
 }
 
-describe("HTTP/2 receive window of the grpc-js transport", () => {
-  it("advertises a window of FLOW_CONTROL_WINDOW_BYTES for each stream and for the connection", async () => {
+describe("HTTP/2 receive window of the grpc-js and node-http2 transports", () => {
+  it.each(["grpc-js", "node-http2"] as const)("%s advertises a window of FLOW_CONTROL_WINDOW_BYTES for each stream and for the connection", async (implementation) => {
     const server = await startWindowServer();
-    const transport = createDatabrokerTransport(server.url, { sharedSecret: SECRET, implementation: "grpc-js" });
+    const transport = createDatabrokerTransport(server.url, { sharedSecret: SECRET, implementation });
     cleanups.push(() => transport.close());
     await callOnce(transport);
 

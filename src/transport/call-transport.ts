@@ -1,0 +1,137 @@
+/**
+ * A Connect `Transport` around a function that starts calls on some gRPC carrier, so the
+ * generated Connect clients (`createClient(DataBrokerService, transport)`) stay the API whatever
+ * moves the bytes. Connect interceptors run as with any Connect transport: per call, first
+ * interceptor outermost, so the JWT interceptor signs a fresh token per call and per stream.
+ *
+ * Unary calls without a timeout all go through one chain of the interceptors, applied once
+ * (Connect's runUnaryCall applies them per call), under one AbortController (call-signal.ts); a
+ * call with a timeout gets a chain of its own, as the carrier sends the timeout on the wire.
+ * Streaming calls run under Connect's runStreamingCall.
+ */
+import {
+  create,
+  isMessage,
+  type DescMessage,
+  type DescMethodStreaming,
+  type DescMethodUnary,
+  type MessageInitShape,
+} from "@bufbuild/protobuf";
+import {
+  createContextValues,
+  type ContextValues,
+  type Interceptor,
+  type StreamRequest,
+  type StreamResponse,
+  type Transport,
+  type UnaryRequest,
+  type UnaryResponse,
+} from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createMethodUrl, runStreamingCall } from "@connectrpc/connect/protocol";
+import type { CallMessages } from "./call-messages.js";
+import { createCallSignal } from "./call-signal.js";
+import { chainInterceptors } from "./interceptor-chain.js";
+
+/**
+ * Starts one call on the wire, after the interceptors ran. A unary request's one message is sent
+ * and the request half-closed; a streaming request's messages are sent as the carrier accepts
+ * them, then it is half-closed. `timeoutMs` (if any) is the call's deadline, to send on the
+ * wire; the call's own signal (`req.signal`) cancels it.
+ */
+export type StartCall = <I extends DescMessage, O extends DescMessage>(
+  req: UnaryRequest<I, O> | StreamRequest<I, O>,
+  timeoutMs: number | undefined,
+) => CallMessages<O> | Promise<CallMessages<O>>;
+
+/** Connect's convention: undefined means none, and so does zero or less. */
+function effectiveTimeout(timeoutMs: number | undefined): number | undefined {
+  return timeoutMs === undefined || timeoutMs <= 0 ? undefined : timeoutMs;
+}
+
+export function createCallTransport(baseUrl: string, interceptorList: readonly Interceptor[] | undefined, start: StartCall): Transport {
+  const interceptors = [...(interceptorList ?? [])];
+
+  /** Runs a unary call on the wire; the interceptors sit in front of it. */
+  const sendUnary = async <I extends DescMessage, O extends DescMessage>(req: UnaryRequest<I, O>, timeoutMs: number | undefined): Promise<UnaryResponse<I, O>> => {
+    const method = req.method;
+    const call = await start(req, timeoutMs);
+    await call.headers;
+    let message: UnaryResponse<I, O>["message"] | undefined;
+    for (let r = await call.next(); r.done !== true; r = await call.next()) {
+      if (message !== undefined) {
+        call.fail(new ConnectError("protocol error: received extra output message for unary method", Code.Unimplemented));
+      }
+      message = r.value;
+    }
+    if (message === undefined) throw new ConnectError("protocol error: missing output message for unary method", Code.Unimplemented);
+    return { stream: false, service: method.parent, method, header: call.header, message, trailer: call.trailer };
+  };
+  /** What a unary and a streaming request share: the method, its URL, headers and context values. */
+  const requestBase = <M extends DescMethodUnary | DescMethodStreaming>(method: M, header: ConstructorParameters<typeof Headers>[0], contextValues: ContextValues | undefined) => ({
+    service: method.parent,
+    method,
+    requestMethod: "POST" as const,
+    url: createMethodUrl(baseUrl, method),
+    header: new Headers(header),
+    contextValues: contextValues ?? createContextValues(),
+  });
+  const untimedChain = chainInterceptors<UnaryRequest, UnaryResponse>((req) => sendUnary(req, undefined), interceptors);
+
+  return {
+    async unary<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodUnary<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: ConstructorParameters<typeof Headers>[0],
+      input: MessageInitShape<I>,
+      contextValues?: ContextValues,
+    ): Promise<UnaryResponse<I, O>> {
+      const timeout = effectiveTimeout(timeoutMs);
+      const callSignal = createCallSignal(signal, timeout);
+      const req: UnaryRequest<I, O> = {
+        ...requestBase(method, header, contextValues),
+        stream: false,
+        message: isMessage(input, method.input) ? input : create(method.input, input),
+        signal: callSignal.signal,
+      };
+      const chain = timeout === undefined ? untimedChain : chainInterceptors<UnaryRequest, UnaryResponse>((r) => sendUnary(r, timeout), interceptors);
+      try {
+        const response = (await chain(req)) as UnaryResponse<I, O>;
+        callSignal.finish();
+        return response;
+      } catch (e) {
+        throw callSignal.fail(e);
+      }
+    },
+
+    async stream<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodStreaming<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: ConstructorParameters<typeof Headers>[0],
+      input: AsyncIterable<MessageInitShape<I>>,
+      contextValues?: ContextValues,
+    ): Promise<StreamResponse<I, O>> {
+      const timeout = effectiveTimeout(timeoutMs);
+      return runStreamingCall<I, O>({
+        interceptors,
+        signal,
+        timeoutMs: timeout,
+        req: { ...requestBase(method, header, contextValues), stream: true, message: input },
+        next: async (req) => {
+          const call = await start(req, timeout);
+          await call.headers;
+          return {
+            stream: true,
+            service: method.parent,
+            method,
+            header: call.header,
+            trailer: call.trailer,
+            message: { [Symbol.asyncIterator]: () => call },
+          };
+        },
+      });
+    },
+  };
+}

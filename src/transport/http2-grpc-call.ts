@@ -1,0 +1,262 @@
+/**
+ * One gRPC call read straight off a node:http2 client stream: the response headers, the
+ * length-prefixed messages of its DATA frames, and the status in its trailers (or in the headers
+ * of a trailers-only answer), as the gRPC-over-HTTP/2 protocol lays them out:
+ * - every message is a 5-byte prefix (a flags byte, bit 0 set for a compressed message, then the
+ *   length as a big-endian uint32) followed by that many bytes of protobuf;
+ * - the status is `grpc-status` (and `grpc-message`, percent-encoded, and optionally
+ *   `grpc-status-details-bin`) in the trailers; an answer without messages may put it in the
+ *   headers and end the stream there;
+ * - a stream reset (RST_STREAM) instead of a status is a failure of the stream, mapped to a code
+ *   as gRPC maps HTTP/2 error codes (CANCEL to Canceled, REFUSED_STREAM to Unavailable, ...).
+ *
+ * Messages are decoded in the `data` handler and queued (CallMessages); once the queue is full
+ * the Node stream is paused, so that its buffer fills, Node stops reading it and HTTP/2 flow
+ * control holds the server back, and it is resumed when the reader takes a message.
+ *
+ * No compression is offered, so a compressed message is a protocol error.
+ */
+import type { ClientHttp2Stream, IncomingHttpHeaders } from "node:http2";
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { findTrailerError, validateResponse } from "@connectrpc/connect/protocol-grpc";
+import { CallMessages } from "./call-messages.js";
+import { markStreamReset, nodeErrorCodes, streamResetMessage } from "./connection-errors.js";
+
+/** RST_STREAM CANCEL: how a client cancels a call (the gRPC HTTP/2 mapping). */
+export const RST_CANCEL = 0x8;
+const PREFIX_BYTES = 5;
+const COMPRESSED_FLAG = 0x01;
+const NO_PREFIX = -1;
+const EMPTY = new Uint8Array(0);
+
+/** The gRPC code for a stream the peer reset, or undefined when the code alone is no error. */
+function codeForReset(rstCode: number): Code | undefined {
+  switch (rstCode) {
+    case 0x0: // NO_ERROR
+    case 0x5: // STREAM_CLOSED: says nothing about the call
+      return undefined;
+    case 0x7: // REFUSED_STREAM: nothing was processed, safe to retry
+      return Code.Unavailable;
+    case 0x8: // CANCEL
+      return Code.Canceled;
+    case 0xb: // ENHANCE_YOUR_CALM
+      return Code.ResourceExhausted;
+    case 0xc: // INADEQUATE_SECURITY
+    case 0xd: // HTTP_1_1_REQUIRED
+      return Code.PermissionDenied;
+    default:
+      return Code.Internal;
+  }
+}
+
+/** Appends Node's response headers or trailers (pseudo-headers left out) to `target`. */
+function copyNodeHeaders(from: IncomingHttpHeaders, target: Headers): Headers {
+  for (const key in from) {
+    if (key.charCodeAt(0) === 0x3a) continue; // ":status"
+    const value = from[key];
+    if (value === undefined) continue;
+    if (typeof value === "string") target.append(key, value);
+    else for (const v of value) target.append(key, v);
+  }
+  return target;
+}
+
+/**
+ * The ConnectError for an error Node emitted on the stream: a ConnectError (e.g. the session
+ * manager's "connection aborted") as it is; anything else wrapped, with the Node error as its
+ * cause, so that isConnectionFailure() finds its code (ECONNRESET, ERR_HTTP2_SESSION_ERROR, ...).
+ */
+function connectErrorFromStreamError(error: unknown): ConnectError {
+  if (error instanceof ConnectError) return error;
+  const codes = nodeErrorCodes(error);
+  const code = codes.includes("ECONNREFUSED") || codes.includes("ETIMEDOUT") || codes.includes("ENOTFOUND") || codes.includes("EAI_AGAIN") ? Code.Unavailable : Code.Internal;
+  return new ConnectError(error instanceof Error ? error.message : String(error), code, undefined, undefined, error);
+}
+
+/** Whether Node's error only repeats the stream's reset code (the reset itself says more). */
+function isResetEcho(error: unknown): boolean {
+  return nodeErrorCodes(error).includes("ERR_HTTP2_STREAM_ERROR");
+}
+
+export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
+  stream: ClientHttp2Stream | undefined;
+  /** The status once known: `null` for OK, else the error it carries. */
+  #status: ConnectError | null | undefined;
+  /** The first error Node emitted on the stream. */
+  #streamError: unknown;
+  #paused = false;
+  /** Unconsumed DATA: the chunks, the read position in the first, and the bytes in all. */
+  #chunks: Buffer[] = [];
+  #offset = 0;
+  #buffered = 0;
+  /** The length of the message being read, once its prefix has been; NO_PREFIX before. */
+  #length = NO_PREFIX;
+  #compressed = false;
+
+  constructor(
+    private readonly output: O,
+    private readonly decode: (bytes: Uint8Array) => MessageShape<O>,
+    readAhead: number,
+    private readonly onEnded: (call: Http2GrpcCall<O>) => void,
+    /** Told of each DATA chunk read (the session manager's keepalive counts it as a sign of life). */
+    private readonly onBytesRead: (stream: ClientHttp2Stream) => void,
+  ) {
+    super(readAhead);
+  }
+
+  /** Starts reading `stream`, the call's HTTP/2 stream (its request already sent or being sent). */
+  attach(stream: ClientHttp2Stream): void {
+    this.stream = stream;
+    stream.on("response", (headers) => this.#onResponse(headers));
+    stream.on("data", (chunk: Buffer) => this.#onData(chunk));
+    stream.on("trailers", (trailers) => this.#onTrailers(trailers));
+    stream.on("error", (error: unknown) => {
+      this.#streamError ??= error;
+    });
+    stream.on("close", () => this.#onClose());
+  }
+
+  fail(error: ConnectError): void {
+    if (this.hasEnded) return;
+    this.finish(error);
+    const stream = this.stream;
+    if (stream !== undefined && !stream.closed && !stream.destroyed) stream.close(RST_CANCEL);
+  }
+
+  protected requestMore(): void {
+    if (this.#paused && this.wantsMore()) {
+      this.#paused = false;
+      this.stream?.resume();
+    }
+  }
+
+  protected onEnd(): void {
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.onEnded(this);
+  }
+
+  #onResponse(headers: IncomingHttpHeaders): void {
+    if (this.hasEnded) return;
+    copyNodeHeaders(headers, this.header);
+    let foundStatus: boolean;
+    let headerError: ConnectError | undefined;
+    try {
+      ({ foundStatus, headerError } = validateResponse(Number(headers[":status"]), this.header));
+      const encoding = this.header.get("grpc-encoding");
+      if (encoding !== null && encoding.toLowerCase() !== "identity") {
+        throw new ConnectError(`unsupported response encoding "${encoding}"`, Code.Internal, this.header);
+      }
+    } catch (e) {
+      this.fail(ConnectError.from(e));
+      return;
+    }
+    if (foundStatus) {
+      // Trailers-only: the headers are the trailers, and nothing else follows.
+      copyNodeHeaders(headers, this.trailer);
+      this.#status = headerError ?? null;
+      if (headerError !== undefined) {
+        this.finish(headerError);
+        return;
+      }
+    }
+    this.settleHeaders(undefined);
+  }
+
+  #onTrailers(trailers: IncomingHttpHeaders): void {
+    if (this.hasEnded) return;
+    copyNodeHeaders(trailers, this.trailer);
+    if (!this.trailer.has("grpc-status")) {
+      this.#status = new ConnectError("protocol error: missing status", Code.Internal);
+      return;
+    }
+    this.#status = findTrailerError(this.trailer) ?? null;
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.hasEnded) return;
+    const stream = this.stream as ClientHttp2Stream;
+    this.onBytesRead(stream);
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    for (;;) {
+      if (this.#length === NO_PREFIX) {
+        if (this.#buffered < PREFIX_BYTES) break;
+        const prefix = this.#take(PREFIX_BYTES);
+        this.#compressed = ((prefix[0] as number) & COMPRESSED_FLAG) !== 0;
+        this.#length = (((prefix[1] as number) << 24) | ((prefix[2] as number) << 16) | ((prefix[3] as number) << 8) | (prefix[4] as number)) >>> 0;
+      }
+      if (this.#buffered < this.#length) break;
+      const bytes = this.#take(this.#length);
+      this.#length = NO_PREFIX;
+      if (this.#compressed) {
+        this.fail(new ConnectError(`protocol error: received a compressed ${this.output.typeName}, but no compression was offered`, Code.Internal));
+        return;
+      }
+      let message: MessageShape<O>;
+      try {
+        message = this.decode(bytes);
+      } catch (e) {
+        this.fail(new ConnectError(`cannot decode ${this.output.typeName}: ${e instanceof Error ? e.message : String(e)}`, Code.Internal));
+        return;
+      }
+      this.deliver(message);
+    }
+    if (!this.wantsMore() && !this.hasEnded && !this.#paused) {
+      this.#paused = true;
+      stream.pause();
+    }
+  }
+
+  /** The next `n` buffered bytes: a view into one chunk when they lie in it, else a copy. */
+  #take(n: number): Uint8Array {
+    if (n === 0) return EMPTY;
+    const first = this.#chunks[0] as Buffer;
+    const start = this.#offset;
+    this.#buffered -= n;
+    if (first.length - start >= n) {
+      this.#offset += n;
+      if (this.#offset === first.length) {
+        this.#chunks.shift();
+        this.#offset = 0;
+      }
+      return first.subarray(start, start + n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.#chunks[0] as Buffer;
+      const count = Math.min(chunk.length - this.#offset, n - filled);
+      chunk.copy(out, filled, this.#offset, this.#offset + count);
+      filled += count;
+      this.#offset += count;
+      if (this.#offset === chunk.length) {
+        this.#chunks.shift();
+        this.#offset = 0;
+      }
+    }
+    return out;
+  }
+
+  #onClose(): void {
+    if (this.hasEnded) return;
+    const stream = this.stream as ClientHttp2Stream;
+    const rstCode = stream.rstCode ?? 0;
+    const error = this.#streamError;
+    if (this.#status !== undefined && (error === undefined || this.#status !== null) && rstCode === 0) {
+      this.finish(this.#buffered > 0 || this.#length !== NO_PREFIX ? new ConnectError("protocol error: the stream ended inside a message", Code.Internal) : this.#status);
+      return;
+    }
+    if (error !== undefined && !(isResetEcho(error) && codeForReset(rstCode) !== undefined)) {
+      this.finish(connectErrorFromStreamError(error));
+      return;
+    }
+    const resetCode = codeForReset(rstCode);
+    if (resetCode !== undefined) {
+      this.finish(markStreamReset(new ConnectError(streamResetMessage(rstCode), resetCode)));
+      return;
+    }
+    this.finish(this.#status ?? new ConnectError("protocol error: missing status", Code.Internal));
+  }
+}

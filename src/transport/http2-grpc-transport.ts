@@ -1,0 +1,116 @@
+/**
+ * A Connect `Transport` that speaks gRPC straight on node:http2 streams, over connect-node's
+ * Http2SessionManager (which owns the connection: TLS, keepalive pings, reconnects, GOAWAY).
+ * What it saves against connect-node's own gRPC transport and against grpc-js is their call
+ * stacks: a call here is one `request()` on the session, one write of the framed message, and
+ * the stream's own events read into the queue of Http2GrpcCall (http2-grpc-call.ts); no Node or
+ * web stream pipeline, async generator, resolver, load balancer or filter stack per call.
+ *
+ * Requests carry `content-type: application/grpc+proto`, `te: trailers`, a `grpc-timeout` when
+ * the call has a timeout, and the caller's headers (after the interceptors ran) except the ones
+ * the protocol owns. No compression is offered (`grpc-accept-encoding` is not sent) and none is
+ * used for requests.
+ */
+import type { ClientHttp2Stream, Http2Session, OutgoingHttpHeaders } from "node:http2";
+import { toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Interceptor, type StreamRequest, type Transport, type UnaryRequest } from "@connectrpc/connect";
+import type { Http2SessionManager } from "@connectrpc/connect-node";
+import { createCallTransport } from "./call-transport.js";
+import { Http2GrpcCall } from "./http2-grpc-call.js";
+import { PROTOCOL_HEADERS } from "./protocol-headers.js";
+import { responseDecoderFor } from "./sync-response-decoder.js";
+
+export interface Http2GrpcTransportOptions {
+  /** The origin every call goes to; the session manager must be connected to the same one. */
+  readonly baseUrl: string;
+  readonly sessionManager: Http2SessionManager;
+  /** Run for every call, first to last, as in any Connect transport. */
+  readonly interceptors?: readonly Interceptor[];
+  /** Messages a stream decodes ahead of its reader before it pauses. Default {@link DEFAULT_HTTP2_READ_AHEAD}. */
+  readonly streamReadAhead?: number;
+  /**
+   * The receive window of each connection, set when the connection carries its first call
+   * (the streams' window is the session's `settings.initialWindowSize`). Default: HTTP/2's.
+   */
+  readonly connectionWindowBytes?: number;
+}
+
+export const DEFAULT_HTTP2_READ_AHEAD = 64;
+const USER_AGENT = "pomerium-databroker-sdk-ts (node:http2)";
+/** grpc-timeout carries at most 8 digits. */
+const MAX_TIMEOUT_DIGITS_VALUE = 99_999_999;
+
+/** The `grpc-timeout` value for a timeout in milliseconds (whole units, rounded up). */
+export function grpcTimeoutHeader(timeoutMs: number): string {
+  const ms = Math.ceil(timeoutMs);
+  if (ms <= MAX_TIMEOUT_DIGITS_VALUE) return `${ms}m`;
+  const s = Math.ceil(ms / 1000);
+  if (s <= MAX_TIMEOUT_DIGITS_VALUE) return `${s}S`;
+  return `${Math.min(Math.ceil(s / 3600), MAX_TIMEOUT_DIGITS_VALUE)}H`;
+}
+
+/** The request's HTTP/2 headers: the protocol's, then the caller's. */
+function requestHeaders(header: Headers, timeoutMs: number | undefined): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = { "content-type": "application/grpc+proto", te: "trailers", "user-agent": USER_AGENT };
+  if (timeoutMs !== undefined) headers["grpc-timeout"] = grpcTimeoutHeader(timeoutMs);
+  header.forEach((value, key) => {
+    if (!PROTOCOL_HEADERS.has(key)) headers[key] = value;
+  });
+  return headers;
+}
+
+/** A message as gRPC frames it: flags (0: not compressed), the length (uint32, big-endian), the bytes. */
+function frame(bytes: Uint8Array): Buffer {
+  const framed = Buffer.allocUnsafe(5 + bytes.byteLength);
+  framed[0] = 0;
+  framed.writeUInt32BE(bytes.byteLength, 1);
+  framed.set(bytes, 5);
+  return framed;
+}
+
+function write(stream: ClientHttp2Stream, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.write(chunk, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+export function createHttp2GrpcTransport(options: Http2GrpcTransportOptions): Transport {
+  const { sessionManager, connectionWindowBytes } = options;
+  const readAhead = Math.max(1, options.streamReadAhead ?? DEFAULT_HTTP2_READ_AHEAD);
+  const widened = new WeakSet<Http2Session>();
+  const bytesRead = (stream: ClientHttp2Stream) => sessionManager.notifyResponseByteRead(stream);
+
+  async function startCall<I extends DescMessage, O extends DescMessage>(req: UnaryRequest<I, O> | StreamRequest<I, O>, timeoutMs: number | undefined): Promise<Http2GrpcCall<O>> {
+    const signal = req.signal;
+    if (signal.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
+    const method = req.method;
+    const headers = requestHeaders(req.header, timeoutMs);
+    const stream = await sessionManager.request("POST", `/${method.parent.typeName}/${method.name}`, headers, {});
+    const session = stream.session;
+    if (connectionWindowBytes !== undefined && session !== undefined && !widened.has(session)) {
+      widened.add(session);
+      session.setLocalWindowSize(connectionWindowBytes);
+    }
+    const onAbort = () => call.fail(ConnectError.from(signal.reason, Code.Canceled));
+    const call = new Http2GrpcCall<O>(method.output, responseDecoderFor(method), readAhead, () => signal.removeEventListener("abort", onAbort), bytesRead);
+    call.attach(stream);
+    if (signal.aborted) {
+      onAbort();
+      return call;
+    }
+    signal.addEventListener("abort", onAbort);
+    if (!req.stream) {
+      stream.end(frame(toBinary(method.input, req.message)));
+    } else {
+      // Send the request messages as the stream accepts them, then half-close. (SyncLatest and
+      // Sync send exactly one.)
+      void (async () => {
+        for await (const message of req.message) await write(stream, frame(toBinary(method.input, message)));
+        stream.end();
+      })().catch((e: unknown) => call.fail(ConnectError.from(e)));
+    }
+    return call;
+  }
+
+  return createCallTransport(options.baseUrl, options.interceptors, startCall);
+}
