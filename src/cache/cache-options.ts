@@ -18,8 +18,8 @@ import { resolveSnapshotOptions, type ResolvedSnapshotOptions, type SnapshotOpti
 /** Sessions, users and service accounts: what an authorizer needs. */
 /**
  * The transport a cache uses unless `transport` says otherwise: our own gRPC call layer on
- * node:http2 reads a SyncLatest from Pomerium 1.23x faster than grpc-js at 0.65x the client CPU
- * per record, and answers a unary call in 0.82x grpc-js's time (BENCHMARKS.md).
+ * node:http2 reads a SyncLatest from Pomerium 1.33x faster than grpc-js at 0.63x the client CPU
+ * per record, and answers a unary call in 0.88x grpc-js's time (BENCHMARKS.md).
  */
 export const DEFAULT_CACHE_TRANSPORT: DatabrokerTransportImplementation = "node-http2";
 
