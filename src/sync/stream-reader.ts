@@ -12,6 +12,7 @@
 import { Observable } from "rxjs";
 import type { ReplicaEvent } from "../replica/replica-events.js";
 import { streamErrorEvent } from "./stream-error-events.js";
+import { elapsedInTurn } from "./turn-budget.js";
 import type { SyncMachineEvent } from "./sync-state-machine.js";
 
 /** One input for the loop: a machine event, and the replica events it carries if accepted. */
@@ -45,10 +46,10 @@ export interface StreamHandlers<M> {
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
- * A stream whose messages are already buffered arrives in microtasks only; once reading plus
- * the expected handling of the batch gathered so far reaches this long without a macrotask, the
- * reader flushes and yields, whatever the batch size, so one turn of the event loop stays short
- * (the target: no event-loop stall over 20 ms).
+ * A stream whose messages are already buffered arrives in microtasks only; once the turn's
+ * sliced work so far (every stream's and snapshot's, turn-budget.ts) plus the expected handling
+ * of the batch gathered reaches this long, the reader flushes and yields, whatever the batch
+ * size, so one turn of the event loop stays short (the target: no event-loop stall over 20 ms).
  */
 export const MAX_TURN_MS = 6;
 
@@ -118,25 +119,17 @@ export function readStream<M>(
     };
     const run = async () => {
       armIdle();
-      // When this turn of the event loop started (reset by each macrotask we wait for).
-      let turnStarted = performance.now();
-      const newTurn = () => {
-        turnStarted = performance.now();
-      };
       try {
         for await (const message of open(abort.signal)) {
           if (abort.signal.aborted) return;
           armIdle();
           batch.push(message);
-          if (batch.length >= options.maxBatchSize || performance.now() - turnStarted + batch.length * handleMs >= MAX_TURN_MS) {
+          // The turn is shared with every other stream and snapshot of the process (turn-budget.ts).
+          if (batch.length >= options.maxBatchSize || elapsedInTurn() + batch.length * handleMs >= MAX_TURN_MS) {
             flush();
             await yieldToEventLoop();
-            turnStarted = performance.now();
           } else if (flushTimer === undefined) {
-            flushTimer = setImmediate(() => {
-              newTurn(); // the event loop went round since this batch began
-              flush();
-            });
+            flushTimer = setImmediate(flush);
           }
         }
         if (abort.signal.aborted) return;

@@ -29,6 +29,7 @@ import { PositionHistory } from "./position-history.js";
 import type { ReplicaTarget } from "./replica-target.js";
 import { FastLoopDetector, countsAsFastLoop, healthyStreamMs, resolveRetryPolicy, retryDelay, type RetryPolicy } from "./retry-delay.js";
 import { SNAPSHOT_SLICE_MS, type SnapshotSink, type SnapshotSwap } from "./snapshot-sink.js";
+import { elapsedInTurn } from "./turn-budget.js";
 import { streamErrorEvent } from "./stream-error-events.js";
 import { readStream, type LoopInput, type StreamReaderOptions } from "./stream-reader.js";
 import {
@@ -600,10 +601,16 @@ function errorMessage(error: unknown): string {
  */
 const CUT_BY_RESET: ReadonlySet<string> = new Set(["cancelledByServer", "error", "streamEnded"]);
 const RESET_INPUT: LoopInput = { event: { type: "connectionReset" } };
+/** The least a snapshot completion slice works for, however much of the turn is gone. */
+const MIN_SLICE_MS = 0.5;
 
-/** Prepares a snapshot's swap slice by slice, yielding to the event loop in between. */
+/**
+ * Prepares a snapshot's swap slice by slice, yielding to the event loop in between. A slice gets
+ * what is left of SNAPSHOT_SLICE_MS in the current turn after the other sliced work of the
+ * process (turn-budget.ts), and at least MIN_SLICE_MS, so that it always makes progress.
+ */
 async function prepareInSlices(completion: SnapshotSwap): Promise<void> {
-  while (!completion.prepare(SNAPSHOT_SLICE_MS)) await new Promise<void>((resolve) => setImmediate(resolve));
+  while (!completion.prepare(Math.max(MIN_SLICE_MS, SNAPSHOT_SLICE_MS - elapsedInTurn()))) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /** Creates a loop (idle until start()). */

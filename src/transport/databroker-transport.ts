@@ -10,7 +10,7 @@ import { Code, ConnectError, type Interceptor, type Transport } from "@connectrp
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { checkConnectNodeResetWording } from "./connect-node-reset-probe.js";
 import { guardSessionErrors, isSessionShuttingDown } from "./guarded-session-manager.js";
-import { FLOW_CONTROL_WINDOW_BYTES } from "./grpc-js-channel-settings.js";
+import { FLOW_CONTROL_WINDOW_BYTES } from "./flow-control-window.js";
 import { createGrpcJsDatabrokerTransport } from "./grpc-js-databroker-transport.js";
 import { createHttp2GrpcTransport } from "./http2-grpc-transport.js";
 import { createJwtInterceptor } from "./jwt-interceptor.js";

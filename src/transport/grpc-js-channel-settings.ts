@@ -7,6 +7,7 @@
 import { isIP } from "node:net";
 import { createSecureContext } from "node:tls";
 import { credentials, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
+import { FLOW_CONTROL_WINDOW_BYTES } from "./flow-control-window.js";
 import { effectiveServerName, http2OptionsFor, type DatabrokerTlsOptions } from "./tls-options.js";
 import { warnOnce, type TransportWarningListener } from "./transport-warnings.js";
 
@@ -23,8 +24,6 @@ export interface GrpcJsChannelSettings {
  * grpc-js's default; the cap keeps a channel from waiting minutes after a server came back.
  */
 const INITIAL_RECONNECT_BACKOFF_MS = 1000;
-/** The receive window of a connection and of each of its streams (see grpcJsChannelSettings). */
-export const FLOW_CONTROL_WINDOW_BYTES = 8 * 1024 * 1024;
 const MAX_RECONNECT_BACKOFF_MS = 10_000;
 
 export function grpcJsChannelSettings(
@@ -57,12 +56,9 @@ export function grpcJsChannelSettings(
     // No service-config lookups through DNS TXT records.
     "grpc.service_config_disable_resolution": 1,
     "grpc.enable_http_proxy": 0,
-    // HTTP/2's default flow-control window is 65,535 bytes, per stream and per connection: the
-    // server may send that much, then waits for the client's WINDOW_UPDATE, which Node sends only
-    // as the event loop reads. A SyncLatest of ~1.9 KB records then runs in steps of ~34 records
-    // with the server idle whenever our loop is busy (Go's client grows its window by
-    // bandwidth-delay estimation instead). A fixed large window is the most unread data one
-    // connection can hold; grpc-js applies it to the streams and the connection alike.
+    // The large receive window (flow-control-window.ts; Go's client grows its window by
+    // bandwidth-delay estimation instead); grpc-js applies it to the streams and the connection
+    // alike.
     "grpc-node.flow_control_window": FLOW_CONTROL_WINDOW_BYTES,
   };
   const target = `${url.hostname}:${port}`;

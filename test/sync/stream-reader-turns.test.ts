@@ -36,4 +36,36 @@ describe("stream reader turns", () => {
     expect(Math.max(...batches.slice(1))).toBeLessThanOrEqual(Math.ceil(MAX_TURN_MS / 0.05) + 1);
     expect(turns).toBeGreaterThan(3);
   });
+
+  it("shares one turn among readers: three buffered streams read at once do no more work per turn than one", async () => {
+    // 8 us of work per message: the reader's first guess (10 us) already bounds its first batch,
+    // so each turn's work is the budget's worth, MAX_TURN_MS / 0.008 = 750 messages, for all
+    // three streams together. Were each reader to count the turn from its own last yield, they
+    // would resume one after another in the same check phase of the loop, 750 messages each.
+    const perMessageMs = 0.008;
+    const messagesPerBudget = MAX_TURN_MS / perMessageMs;
+    let tick = 0;
+    // A timer: it runs in the loop's timers phase, once per iteration of a busy loop.
+    const ticker = setInterval(() => tick++, 0);
+    const handledInTick = new Map<number, number>();
+    const read = () =>
+      new Promise<void>((resolve) => {
+        readStream<number>(() => buffered(6000), {
+          onBatch(batch) {
+            handledInTick.set(tick, (handledInTick.get(tick) ?? 0) + batch.length);
+            busy(batch.length * perMessageMs);
+            return { event: { type: "streamMessage", at: 0 } };
+          },
+          onEnd() {
+            return { event: { type: "streamEnded", healthy: true } };
+          },
+        }, { idleTimeoutMs: 10_000, maxBatchSize: 10_000, now: () => 0 }).subscribe({ complete: resolve });
+      });
+    await Promise.all([read(), read(), read()]);
+    clearInterval(ticker);
+    const counts = [...handledInTick.values()];
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(18_000);
+    // Descheduling only makes batches smaller (the reader learns the slower cost), never larger.
+    expect(Math.max(...counts), `messages handled per turn: ${counts.join(", ")}`).toBeLessThanOrEqual(1.5 * messagesPerBudget);
+  });
 });

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createDataBrokerClient } from "../../src/transport/databroker-clients.js";
 import { createDatabrokerTransport, type DatabrokerTransport } from "../../src/transport/databroker-transport.js";
-import { FLOW_CONTROL_WINDOW_BYTES } from "../../src/transport/grpc-js-channel-settings.js";
+import { FLOW_CONTROL_WINDOW_BYTES } from "../../src/transport/flow-control-window.js";
 
 const SECRET = randomBytes(32).toString("base64");
 const DEFAULT_WINDOW = 65_535;
