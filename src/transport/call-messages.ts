@@ -14,7 +14,7 @@
  *   error when the call failed before any (a trailers-only error answer).
  */
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
-import type { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 
 /** Consumed queue slots kept before the queue is compacted. */
 const COMPACT_AFTER = 1024;
@@ -33,7 +33,16 @@ export abstract class CallMessages<O extends DescMessage> implements AsyncIterat
   /** Set once the call has ended: with an error, or `null` for a clean end. */
   #ended: ConnectError | null | undefined;
 
-  constructor(private readonly readAhead: number) {
+  /**
+   * @param output the response message type
+   * @param decode its decoder (fromBinary, or the equivalent fast one for the sync streams)
+   * @param readAhead how many decoded messages may wait for the reader
+   */
+  constructor(
+    protected readonly output: O,
+    private readonly decode: (bytes: Uint8Array) => MessageShape<O>,
+    private readonly readAhead: number,
+  ) {
     this.headers = new Promise<void>((resolve, reject) => {
       this.#resolveHeaders = resolve;
       this.#rejectHeaders = reject;
@@ -67,6 +76,22 @@ export abstract class CallMessages<O extends DescMessage> implements AsyncIterat
     this.#headersSettled = true;
     if (error === undefined) this.#resolveHeaders();
     else this.#rejectHeaders(error);
+  }
+
+  /**
+   * One message's bytes, in order: decoded and delivered. Bytes that do not decode fail the
+   * call (Internal); returns false then.
+   */
+  deliverEncoded(bytes: Uint8Array): boolean {
+    let message: MessageShape<O>;
+    try {
+      message = this.decode(bytes);
+    } catch (e) {
+      this.fail(new ConnectError(`cannot decode ${this.output.typeName}: ${e instanceof Error ? e.message : String(e)}`, Code.Internal));
+      return false;
+    }
+    this.deliver(message);
+    return true;
   }
 
   /** One decoded message, in order. */

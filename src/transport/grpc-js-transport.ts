@@ -61,12 +61,12 @@ class CallReader<O extends DescMessage> extends CallMessages<O> implements Inter
 
   constructor(
     readonly channel: Channel,
-    private readonly output: O,
-    private readonly decode: (bytes: Uint8Array) => MessageShape<O>,
+    output: O,
+    decode: (bytes: Uint8Array) => MessageShape<O>,
     readAhead: number,
     private readonly onEnded: (reader: CallReader<O>) => void,
   ) {
-    super(readAhead);
+    super(output, decode, readAhead);
   }
 
   onReceiveMetadata(metadata: Metadata): void {
@@ -77,15 +77,7 @@ class CallReader<O extends DescMessage> extends CallMessages<O> implements Inter
   onReceiveMessage(message: Buffer): void {
     this.reading = false;
     if (this.hasEnded) return;
-    let decoded: MessageShape<O>;
-    try {
-      decoded = this.decode(message);
-    } catch (e) {
-      this.fail(new ConnectError(`cannot decode ${this.output.typeName}: ${e instanceof Error ? e.message : String(e)}`, Code.Internal));
-      return;
-    }
-    this.deliver(decoded);
-    this.requestMore();
+    if (this.deliverEncoded(message)) this.requestMore();
   }
 
   onReceiveStatus(status: StatusObject): void {

@@ -95,14 +95,14 @@ export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
   #compressed = false;
 
   constructor(
-    private readonly output: O,
-    private readonly decode: (bytes: Uint8Array) => MessageShape<O>,
+    output: O,
+    decode: (bytes: Uint8Array) => MessageShape<O>,
     readAhead: number,
     private readonly onEnded: (call: Http2GrpcCall<O>) => void,
     /** Told of each DATA chunk read (the session manager's keepalive counts it as a sign of life). */
     private readonly onBytesRead: (stream: ClientHttp2Stream) => void,
   ) {
-    super(readAhead);
+    super(output, decode, readAhead);
   }
 
   /** Starts reading `stream`, the call's HTTP/2 stream (its request already sent or being sent). */
@@ -194,14 +194,7 @@ export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
         this.fail(new ConnectError(`protocol error: received a compressed ${this.output.typeName}, but no compression was offered`, Code.Internal));
         return;
       }
-      let message: MessageShape<O>;
-      try {
-        message = this.decode(bytes);
-      } catch (e) {
-        this.fail(new ConnectError(`cannot decode ${this.output.typeName}: ${e instanceof Error ? e.message : String(e)}`, Code.Internal));
-        return;
-      }
-      this.deliver(message);
+      if (!this.deliverEncoded(bytes)) return;
     }
     if (!this.wantsMore() && !this.hasEnded && !this.#paused) {
       this.#paused = true;
