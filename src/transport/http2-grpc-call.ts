@@ -19,7 +19,7 @@
 import type { ClientHttp2Stream, IncomingHttpHeaders } from "node:http2";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { findTrailerError, validateResponse } from "@connectrpc/connect/protocol-grpc";
+import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { CallMessages } from "./call-messages.js";
 import { markStreamReset, nodeErrorCodes, streamResetMessage } from "./connection-errors.js";
 
@@ -29,6 +29,34 @@ const PREFIX_BYTES = 5;
 const COMPRESSED_FLAG = 0x01;
 const NO_PREFIX = -1;
 const EMPTY = new Uint8Array(0);
+
+/** A gRPC answer's content type that carries protobuf (the only encoding we ask for). */
+const PROTO_CONTENT_TYPE = /^application\/grpc(?:\+proto)?(?:;.*)?$/i;
+
+/**
+ * The gRPC code for an answer whose HTTP status is not 200 (a proxy's or a server's error page),
+ * as gRPC maps HTTP statuses: 400 Internal, 401 Unauthenticated, 403 PermissionDenied, 404
+ * Unimplemented, 429/502/503/504 Unavailable, anything else Unknown.
+ */
+export function codeFromHttpStatus(status: number): Code {
+  switch (status) {
+    case 400:
+      return Code.Internal;
+    case 401:
+      return Code.Unauthenticated;
+    case 403:
+      return Code.PermissionDenied;
+    case 404:
+      return Code.Unimplemented;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return Code.Unavailable;
+    default:
+      return Code.Unknown;
+  }
+}
 
 /** The gRPC code for a stream the peer reset, or undefined when the code alone is no error. */
 function codeForReset(rstCode: number): Code | undefined {
@@ -140,19 +168,23 @@ export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
   #onResponse(headers: IncomingHttpHeaders): void {
     if (this.hasEnded) return;
     copyNodeHeaders(headers, this.header);
-    let foundStatus: boolean;
-    let headerError: ConnectError | undefined;
-    try {
-      ({ foundStatus, headerError } = validateResponse(Number(headers[":status"]), this.header));
-      const encoding = this.header.get("grpc-encoding");
-      if (encoding !== null && encoding.toLowerCase() !== "identity") {
-        throw new ConnectError(`unsupported response encoding "${encoding}"`, Code.Internal, this.header);
-      }
-    } catch (e) {
-      this.fail(ConnectError.from(e));
+    const status = Number(headers[":status"]);
+    if (status !== 200) {
+      this.fail(new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status), this.header));
       return;
     }
-    if (foundStatus) {
+    const contentType = this.header.get("content-type");
+    if (contentType === null || !PROTO_CONTENT_TYPE.test(contentType)) {
+      this.fail(new ConnectError(`unsupported content type ${String(contentType)}`, Code.Unknown));
+      return;
+    }
+    const encoding = this.header.get("grpc-encoding");
+    if (encoding !== null && encoding.toLowerCase() !== "identity") {
+      this.fail(new ConnectError(`unsupported response encoding "${encoding}"`, Code.Internal, this.header));
+      return;
+    }
+    if (this.header.has("grpc-status")) {
+      const headerError = findTrailerError(this.header);
       // Trailers-only: the headers are the trailers, and nothing else follows.
       copyNodeHeaders(headers, this.trailer);
       this.#status = headerError ?? null;

@@ -183,9 +183,20 @@ describe("the node-http2 transport reads the gRPC wire format", () => {
     expect(error).toMatchObject({ code: Code.Unimplemented, rawMessage: "protocol error: missing output message for unary method" });
   });
 
-  it("maps an HTTP error status as gRPC does (503 to Unavailable), and refuses an unsupported response encoding", async () => {
-    const unavailable = await readIds(script((stream) => stream.respond({ ":status": 503 }, { endStream: true })));
-    expect(unavailable.error?.code).toBe(Code.Unavailable);
+  it("maps an HTTP error status as gRPC does, and refuses a content type or encoding it did not ask for", async () => {
+    for (const [status, code] of [
+      [503, Code.Unavailable],
+      [401, Code.Unauthenticated],
+      [404, Code.Unimplemented],
+      [500, Code.Unknown],
+    ] as const) {
+      const answer = await readIds(script((stream) => stream.respond({ ":status": status }, { endStream: true })));
+      expect(answer.error, `HTTP ${status}`).toMatchObject({ code, rawMessage: `HTTP ${status}` });
+    }
+    const json = await readIds(script((stream) => stream.respond({ ":status": 200, "content-type": "application/grpc+json", "grpc-status": "0" }, { endStream: true })));
+    expect(json.error?.code).toBe(Code.Unknown);
+    const withCharset = await readIds(script((stream) => stream.respond({ ":status": 200, "content-type": "application/grpc+proto; charset=binary", "grpc-status": "0" }, { endStream: true })));
+    expect(withCharset.error).toBeUndefined();
     const gzip = await readIds(
       script((stream) => {
         stream.respond({ ...GRPC_HEADERS, "grpc-encoding": "gzip" }, { waitForTrailers: true });
