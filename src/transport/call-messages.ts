@@ -16,6 +16,12 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 
+/**
+ * Messages a stream decodes ahead of its reader by default. Beyond this the carrier holds back,
+ * and HTTP/2 flow control holds the server back.
+ */
+export const DEFAULT_READ_AHEAD = 64;
+
 /** Consumed queue slots kept before the queue is compacted. */
 const COMPACT_AFTER = 1024;
 

@@ -13,7 +13,7 @@
 import { toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor, type StreamRequest, type Transport, type UnaryRequest } from "@connectrpc/connect";
 import { status as GrpcStatus, type Channel, type InterceptingListener, type Metadata, type StatusObject } from "@grpc/grpc-js";
-import { CallMessages } from "./call-messages.js";
+import { CallMessages, DEFAULT_READ_AHEAD } from "./call-messages.js";
 import { createCallTransport } from "./call-transport.js";
 import { connectErrorFromStatus, copyMetadataToHeaders, metadataFromHeaders } from "./grpc-js-metadata.js";
 import { responseDecoderFor } from "./sync-response-decoder.js";
@@ -39,12 +39,10 @@ export interface GrpcJsTransportOptions {
   readonly openCalls?: Set<OpenGrpcJsCall>;
   /**
    * Messages a stream decodes ahead of its reader. Beyond this, reading pauses and HTTP/2 flow
-   * control holds the server back. Default {@link DEFAULT_STREAM_READ_AHEAD}.
+   * control holds the server back. Default {@link DEFAULT_READ_AHEAD}.
    */
   readonly streamReadAhead?: number;
 }
-
-export const DEFAULT_STREAM_READ_AHEAD = 64;
 
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -106,7 +104,7 @@ class CallReader<O extends DescMessage> extends CallMessages<O> implements Inter
 
 /** Creates a Connect transport that runs every call on the grpc-js channel `options.channel()` returns. */
 export function createGrpcJsTransport(options: GrpcJsTransportOptions): Transport {
-  const readAhead = Math.max(1, options.streamReadAhead ?? DEFAULT_STREAM_READ_AHEAD);
+  const readAhead = Math.max(1, options.streamReadAhead ?? DEFAULT_READ_AHEAD);
   const openCalls = options.openCalls;
 
   /** Starts the call on the wire and sends its input. */

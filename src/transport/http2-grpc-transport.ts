@@ -15,6 +15,7 @@ import type { ClientHttp2Stream, Http2Session, OutgoingHttpHeaders } from "node:
 import { toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor, type StreamRequest, type Transport, type UnaryRequest } from "@connectrpc/connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
+import { DEFAULT_READ_AHEAD } from "./call-messages.js";
 import { createCallTransport } from "./call-transport.js";
 import { Http2GrpcCall } from "./http2-grpc-call.js";
 import { PROTOCOL_HEADERS } from "./protocol-headers.js";
@@ -26,7 +27,7 @@ export interface Http2GrpcTransportOptions {
   readonly sessionManager: Http2SessionManager;
   /** Run for every call, first to last, as in any Connect transport. */
   readonly interceptors?: readonly Interceptor[];
-  /** Messages a stream decodes ahead of its reader before it pauses. Default {@link DEFAULT_HTTP2_READ_AHEAD}. */
+  /** Messages a stream decodes ahead of its reader before it pauses. Default {@link DEFAULT_READ_AHEAD}. */
   readonly streamReadAhead?: number;
   /**
    * The receive window of each connection, set when the connection carries its first call
@@ -35,7 +36,6 @@ export interface Http2GrpcTransportOptions {
   readonly connectionWindowBytes?: number;
 }
 
-export const DEFAULT_HTTP2_READ_AHEAD = 64;
 const USER_AGENT = "pomerium-databroker-sdk-ts (node:http2)";
 /** grpc-timeout carries at most 8 digits. */
 const MAX_TIMEOUT_DIGITS_VALUE = 99_999_999;
@@ -76,7 +76,7 @@ function write(stream: ClientHttp2Stream, chunk: Buffer): Promise<void> {
 
 export function createHttp2GrpcTransport(options: Http2GrpcTransportOptions): Transport {
   const { sessionManager, connectionWindowBytes } = options;
-  const readAhead = Math.max(1, options.streamReadAhead ?? DEFAULT_HTTP2_READ_AHEAD);
+  const readAhead = Math.max(1, options.streamReadAhead ?? DEFAULT_READ_AHEAD);
   const widened = new WeakSet<Http2Session>();
   const bytesRead = (stream: ClientHttp2Stream) => sessionManager.notifyResponseByteRead(stream);
 
