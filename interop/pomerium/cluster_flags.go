@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/volatiletech/null/v9"
@@ -70,6 +71,21 @@ func (c *clusterFlags) apply(o *config.DataBrokerOptions) error {
 		o.ClusterLeaderID = null.StringFrom(c.leaderID)
 	}
 	return nil
+}
+
+// checkRaftBindAddress fails when the Raft bind address cannot be listened on now (taken by
+// another process, say). Pomerium only logs a Raft listener that fails to bind and runs on
+// without one, so such a node never joins its cluster and its readiness check waits out its
+// minute; failing at once lets the caller retry on other ports.
+func (c *clusterFlags) checkRaftBindAddress() error {
+	if c.raftBindAddress == "" {
+		return nil
+	}
+	l, err := net.Listen("tcp", c.raftBindAddress)
+	if err != nil {
+		return fmt.Errorf("-raft-bind-address: %w", err)
+	}
+	return l.Close()
 }
 
 // readyFields are the READY line's cluster fields (none outside a cluster).

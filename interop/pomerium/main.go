@@ -135,6 +135,9 @@ func run(f flags) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 
+	if err := f.cluster.checkRaftBindAddress(); err != nil {
+		return err
+	}
 	srv := databroker.NewServer(noop.NewTracerProvider(), cfg)
 	// NewServer only hands the config to the inner layers; the shared-secret layer loads its
 	// key on OnConfigChange, exactly as Pomerium's service does after construction.

@@ -83,7 +83,24 @@ interface NodeSlot {
   instance: PomeriumInstance | undefined;
 }
 
+/** Cluster starts that fail on a port taken between freePorts() and the node's bind, retried on new ports. */
+const START_ATTEMPTS = 4;
+
 export async function startPomeriumCluster(options: PomeriumClusterOptions): Promise<PomeriumCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startPomeriumClusterOnce(options);
+    } catch (err) {
+      // The ports are picked free, released, then bound by the nodes (their addresses must be in
+      // every node's configuration up front); another process can take one in between. A node
+      // then exits at once saying so (the peer checks its Raft address before it starts).
+      if (attempt < START_ATTEMPTS && /address already in use/.test(String(err))) continue;
+      throw err;
+    }
+  }
+}
+
+async function startPomeriumClusterOnce(options: PomeriumClusterOptions): Promise<PomeriumCluster> {
   const ids = Array.from({ length: options.nodes }, (_, i) => `node-${String.fromCharCode(97 + i)}`);
   if (options.pinnedLeader !== undefined && !ids.includes(options.pinnedLeader)) throw new Error(`unknown pinned leader ${options.pinnedLeader}`);
   const ports = await freePorts(ids.length * 2);
