@@ -12,8 +12,8 @@
 import { Observable } from "rxjs";
 import type { ReplicaEvent } from "../replica/replica-events.js";
 import { streamErrorEvent } from "./stream-error-events.js";
-import { elapsedInTurn } from "./turn-budget.js";
 import type { SyncMachineEvent } from "./sync-state-machine.js";
+import { elapsedInTurn } from "./turn-budget.js";
 
 /** One input for the loop: a machine event, and the replica events it carries if accepted. */
 export interface LoopInput {

@@ -29,7 +29,6 @@ import { PositionHistory } from "./position-history.js";
 import type { ReplicaTarget } from "./replica-target.js";
 import { FastLoopDetector, countsAsFastLoop, healthyStreamMs, resolveRetryPolicy, retryDelay, type RetryPolicy } from "./retry-delay.js";
 import { SNAPSHOT_SLICE_MS, type SnapshotSink, type SnapshotSwap } from "./snapshot-sink.js";
-import { elapsedInTurn } from "./turn-budget.js";
 import { streamErrorEvent } from "./stream-error-events.js";
 import { readStream, type LoopInput, type StreamReaderOptions } from "./stream-reader.js";
 import {
@@ -39,6 +38,7 @@ import {
   type SyncStateName,
 } from "./sync-state-machine.js";
 import type { SyncSourceProvider, SyncStreamSource } from "./sync-stream-source.js";
+import { elapsedInTurn } from "./turn-budget.js";
 import type { ClusterSyncMode } from "./cluster-options.js";
 import { MAX_TIMER_DELAY_MS } from "../transport/max-timer-delay.js";
 
