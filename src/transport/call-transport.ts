@@ -44,6 +44,11 @@ export type StartCall = <I extends DescMessage, O extends DescMessage>(
   timeoutMs: number | undefined,
 ) => CallMessages<O> | Promise<CallMessages<O>>;
 
+/** A method's gRPC path, `/package.Service/Method` (the HTTP/2 `:path`). */
+export function grpcMethodPath(method: DescMethodUnary | DescMethodStreaming): string {
+  return `/${method.parent.typeName}/${method.name}`;
+}
+
 /** Connect's convention: undefined means none, and so does zero or less. */
 function effectiveTimeout(timeoutMs: number | undefined): number | undefined {
   return timeoutMs === undefined || timeoutMs <= 0 ? undefined : timeoutMs;

@@ -14,7 +14,7 @@ import { toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobu
 import { Code, ConnectError, type Interceptor, type StreamRequest, type Transport, type UnaryRequest } from "@connectrpc/connect";
 import { status as GrpcStatus, type Channel, type InterceptingListener, type Metadata, type StatusObject } from "@grpc/grpc-js";
 import { CallMessages, DEFAULT_READ_AHEAD } from "./call-messages.js";
-import { createCallTransport } from "./call-transport.js";
+import { createCallTransport, grpcMethodPath } from "./call-transport.js";
 import { connectErrorFromStatus, copyMetadataToHeaders, metadataFromHeaders } from "./grpc-js-metadata.js";
 import { responseDecoderFor } from "./sync-response-decoder.js";
 
@@ -119,7 +119,7 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Transpor
       openCalls?.delete(ended);
     });
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
-    const call = channel.createCall(`/${method.parent.typeName}/${method.name}`, deadline, null, null, null);
+    const call = channel.createCall(grpcMethodPath(method), deadline, null, null, null);
     reader.call = call;
     openCalls?.add(reader);
     req.signal.addEventListener("abort", onAbort);

@@ -16,15 +16,13 @@
  *
  * No compression is offered, so a compressed message is a protocol error.
  */
-import type { ClientHttp2Stream, IncomingHttpHeaders } from "node:http2";
+import { constants, type ClientHttp2Stream, type IncomingHttpHeaders } from "node:http2";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { CallMessages } from "./call-messages.js";
 import { markStreamReset, nodeErrorCodes, streamResetMessage } from "./connection-errors.js";
 
-/** RST_STREAM CANCEL: how a client cancels a call (the gRPC HTTP/2 mapping). */
-export const RST_CANCEL = 0x8;
 const PREFIX_BYTES = 5;
 const COMPRESSED_FLAG = 0x01;
 const NO_PREFIX = -1;
@@ -108,7 +106,7 @@ function isResetEcho(error: unknown): boolean {
 }
 
 export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
-  stream: ClientHttp2Stream | undefined;
+  #stream: ClientHttp2Stream | undefined;
   /** The status once known: `null` for OK, else the error it carries. */
   #status: ConnectError | null | undefined;
   /** The first error Node emitted on the stream. */
@@ -135,7 +133,7 @@ export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
 
   /** Starts reading `stream`, the call's HTTP/2 stream (its request already sent or being sent). */
   attach(stream: ClientHttp2Stream): void {
-    this.stream = stream;
+    this.#stream = stream;
     stream.on("response", (headers) => this.#onResponse(headers));
     stream.on("data", (chunk: Buffer) => this.#onData(chunk));
     stream.on("trailers", (trailers) => this.#onTrailers(trailers));
@@ -148,14 +146,15 @@ export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
   fail(error: ConnectError): void {
     if (this.hasEnded) return;
     this.finish(error);
-    const stream = this.stream;
-    if (stream !== undefined && !stream.closed && !stream.destroyed) stream.close(RST_CANCEL);
+    const stream = this.#stream;
+    // RST_STREAM CANCEL: how a client cancels a call (the gRPC HTTP/2 mapping).
+    if (stream !== undefined && !stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
   }
 
   protected requestMore(): void {
     if (this.#paused && this.wantsMore()) {
       this.#paused = false;
-      this.stream?.resume();
+      this.#stream?.resume();
     }
   }
 
@@ -208,16 +207,14 @@ export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
 
   #onData(chunk: Buffer): void {
     if (this.hasEnded) return;
-    const stream = this.stream as ClientHttp2Stream;
+    const stream = this.#stream as ClientHttp2Stream;
     this.onBytesRead(stream);
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     for (;;) {
       if (this.#length === NO_PREFIX) {
         if (this.#buffered < PREFIX_BYTES) break;
-        const prefix = this.#take(PREFIX_BYTES);
-        this.#compressed = ((prefix[0] as number) & COMPRESSED_FLAG) !== 0;
-        this.#length = (((prefix[1] as number) << 24) | ((prefix[2] as number) << 16) | ((prefix[3] as number) << 8) | (prefix[4] as number)) >>> 0;
+        this.#readPrefix();
       }
       if (this.#buffered < this.#length) break;
       const bytes = this.#take(this.#length);
@@ -232,6 +229,25 @@ export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
       this.#paused = true;
       stream.pause();
     }
+  }
+
+  /**
+   * Reads a message's 5-byte prefix (flags, then the length as a big-endian uint32): in place
+   * when it lies in one chunk (the usual case; no view per message), else from a copy.
+   */
+  #readPrefix(): void {
+    const first = this.#chunks[0] as Buffer;
+    const at = this.#offset;
+    if (first.length - at > PREFIX_BYTES) {
+      this.#compressed = ((first[at] as number) & COMPRESSED_FLAG) !== 0;
+      this.#length = first.readUInt32BE(at + 1);
+      this.#offset += PREFIX_BYTES;
+      this.#buffered -= PREFIX_BYTES;
+      return;
+    }
+    const prefix = this.#take(PREFIX_BYTES);
+    this.#compressed = ((prefix[0] as number) & COMPRESSED_FLAG) !== 0;
+    this.#length = (((prefix[1] as number) << 24) | ((prefix[2] as number) << 16) | ((prefix[3] as number) << 8) | (prefix[4] as number)) >>> 0;
   }
 
   /** The next `n` buffered bytes: a view into one chunk when they lie in it, else a copy. */
@@ -266,18 +282,19 @@ export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
 
   #onClose(): void {
     if (this.hasEnded) return;
-    const stream = this.stream as ClientHttp2Stream;
-    const rstCode = stream.rstCode ?? 0;
+    const rstCode = (this.#stream as ClientHttp2Stream).rstCode ?? 0;
+    const resetCode = codeForReset(rstCode);
     const error = this.#streamError;
-    if (this.#status !== undefined && (error === undefined || this.#status !== null) && rstCode === 0) {
+    // A status read, a stream closed without a reset, and no Node error beside an OK status.
+    if (this.#status !== undefined && rstCode === 0 && (error === undefined || this.#status !== null)) {
       this.finish(this.#buffered > 0 || this.#length !== NO_PREFIX ? new ConnectError("protocol error: the stream ended inside a message", Code.Internal) : this.#status);
       return;
     }
-    if (error !== undefined && !(isResetEcho(error) && codeForReset(rstCode) !== undefined)) {
+    // Node's error, unless it only repeats a reset code that says more.
+    if (error !== undefined && !(resetCode !== undefined && isResetEcho(error))) {
       this.finish(connectErrorFromStreamError(error));
       return;
     }
-    const resetCode = codeForReset(rstCode);
     if (resetCode !== undefined) {
       this.finish(markStreamReset(new ConnectError(streamResetMessage(rstCode), resetCode)));
       return;

@@ -16,7 +16,7 @@ import { toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor, type StreamRequest, type Transport, type UnaryRequest } from "@connectrpc/connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { DEFAULT_READ_AHEAD } from "./call-messages.js";
-import { createCallTransport } from "./call-transport.js";
+import { createCallTransport, grpcMethodPath } from "./call-transport.js";
 import { Http2GrpcCall } from "./http2-grpc-call.js";
 import { PROTOCOL_HEADERS } from "./protocol-headers.js";
 import { responseDecoderFor } from "./sync-response-decoder.js";
@@ -85,7 +85,7 @@ export function createHttp2GrpcTransport(options: Http2GrpcTransportOptions): Tr
     if (signal.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
     const method = req.method;
     const headers = requestHeaders(req.header, timeoutMs);
-    const stream = await sessionManager.request("POST", `/${method.parent.typeName}/${method.name}`, headers, {});
+    const stream = await sessionManager.request("POST", grpcMethodPath(method), headers, {});
     const session = stream.session;
     if (connectionWindowBytes !== undefined && session !== undefined && !widened.has(session)) {
       widened.add(session);
