@@ -58,7 +58,10 @@ export interface AssertionVerifierOptions {
   readonly clock?: Clock;
   /** A remote JWKS is fetched again for an unknown `kid` at most this often. Default 10 s. */
   readonly jwksCooldownMs?: number;
-  /** A remote JWKS is refreshed in the background when older than this. Default 5 minutes. */
+  /**
+   * A remote JWKS is refreshed in the background when older than this (and no fetch was tried
+   * within `jwksCooldownMs`, so a failing endpoint is asked at most once per cooldown). Default 5 minutes.
+   */
   readonly jwksRefreshIntervalMs?: number;
   /** Deadline of each JWKS fetch. Default 5 s. */
   readonly jwksTimeoutMs?: number;

@@ -11,7 +11,10 @@
  *   unknown keys cannot make it fetch faster), so a rotation is picked up at the first token
  *   signed with the new key;
  * - in the background when the set is older than `refreshIntervalMs`, so a key removed from
- *   the endpoint stops verifying within that interval.
+ *   the endpoint stops verifying within that interval; not within `cooldownMs` of the last
+ *   attempt, so an endpoint that is down or answers garbage is asked at most once per cooldown
+ *   however many tokens arrive (a failed refresh leaves the set old, and every verification
+ *   would otherwise start the next fetch as soon as the last one failed).
  * Each fetch has a deadline (`timeoutMs`) and a size limit; redirects are not followed.
  */
 import { createLocalJWKSet, type JSONWebKeySet, type JWSHeaderParameters, type FlattenedJWSInput } from "jose";
@@ -61,7 +64,7 @@ export class RemoteKeySet {
       if (this.#pending === undefined && now - this.#attemptedAt < this.#options.cooldownMs) throw this.#unavailable();
       await this.#fetch();
       if (this.#local === undefined) throw this.#unavailable();
-    } else if (now - this.#fetchedAt >= this.#options.refreshIntervalMs) {
+    } else if (now - this.#fetchedAt >= this.#options.refreshIntervalMs && now - this.#attemptedAt >= this.#options.cooldownMs) {
       void this.#fetch(); // background: the set in hand keeps serving
     }
     try {

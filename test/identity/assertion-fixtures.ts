@@ -61,18 +61,24 @@ export interface JwksEndpoint {
   mode: JwksMode;
   /** GET requests answered or hung so far. */
   readonly requests: number;
+  /** Requests whose answer was written out in full (a hung one never is). */
+  readonly answered: number;
   close(): Promise<void>;
 }
 
 export async function startJwksEndpoint(keys: SigningKey[]): Promise<JwksEndpoint> {
   const hung = new Set<ServerResponse>();
   let requests = 0;
+  let answered = 0;
   const endpoint = {
     url: "",
     keys,
     mode: "serve" as JwksMode,
     get requests() {
       return requests;
+    },
+    get answered() {
+      return answered;
     },
     close: async () => {
       for (const res of hung) res.destroy();
@@ -82,6 +88,7 @@ export async function startJwksEndpoint(keys: SigningKey[]): Promise<JwksEndpoin
   };
   const server: Server = createServer((req, res) => {
     requests++;
+    res.on("finish", () => answered++);
     if (req.url !== "/.well-known/pomerium/jwks.json") return void res.writeHead(404).end();
     switch (endpoint.mode) {
       case "down":

@@ -149,7 +149,10 @@ describe("createAssertionVerifier: a remote JWKS", () => {
   });
 
   it("keeps verifying known keys while the endpoint is down, hangs or answers garbage; unknown keys are refused, fetched at most once per cooldown", async () => {
-    const remote = createAssertionVerifier(cache, { issuer: HOST, audience: HOST, jwks: endpoint.url, jwksCooldownMs: 60_000, jwksTimeoutMs: 200, jwksRefreshIntervalMs: 1 });
+    // A clock the test moves: each failing mode starts one cooldown after the last fetch.
+    let now = Date.now();
+    const clock = { now: () => now };
+    const remote = createAssertionVerifier(cache, { issuer: HOST, audience: HOST, jwks: endpoint.url, clock, jwksCooldownMs: 60_000, jwksTimeoutMs: 200, jwksRefreshIntervalMs: 1 });
     cleanups.add(() => remote.close());
     endpoint.keys = [key];
     endpoint.mode = "serve";
@@ -157,13 +160,48 @@ describe("createAssertionVerifier: a remote JWKS", () => {
     const stranger = await newSigningKey();
     for (const mode of ["down", "garbage", "hang"] as const) {
       endpoint.mode = mode;
-      // Every call finds the set older than the refresh interval: a background refresh that fails.
-      expect((await remote.verify(await mint(key, { sid: "s1", sub: "u1" }))).ok).toBe(true);
+      now += 60_001;
       const before = endpoint.requests;
+      // The set is older than the refresh interval and the cooldown has passed: a background
+      // refresh starts, and fails; the known key keeps verifying meanwhile and after.
+      expect((await remote.verify(await mint(key, { sid: "s1", sub: "u1" }))).ok).toBe(true);
+      await until(() => endpoint.requests - before === 1, `the ${mode} endpoint's refresh request`);
+      // Unknown keys within the cooldown: refused, with no fetch of their own.
       expect(await remote.verify(await mint(stranger, { sid: "s1", sub: "u1" }))).toMatchObject({ reason: "unknown-key" });
       expect(await remote.verify(await mint(stranger, { sid: "s1", sub: "u1" }))).toMatchObject({ reason: "unknown-key" });
-      expect(endpoint.requests - before).toBeLessThanOrEqual(1);
+      expect((await remote.verify(await mint(key, { sid: "s1", sub: "u1" }))).ok).toBe(true);
+      expect(endpoint.requests - before, `requests to the ${mode} endpoint within one cooldown`).toBe(1);
     }
+    endpoint.mode = "serve";
+  });
+
+  it("asks a failing endpoint at most once per cooldown however many tokens arrive (a failed refresh does not start the next one)", async () => {
+    let now = Date.now();
+    const clock = { now: () => now };
+    const remote = createAssertionVerifier(cache, { issuer: HOST, audience: HOST, jwks: endpoint.url, clock, jwksCooldownMs: 60_000, jwksRefreshIntervalMs: 1_000 });
+    cleanups.add(() => remote.close());
+    endpoint.keys = [key];
+    endpoint.mode = "serve";
+    const token = await mint(key, { sid: "s1", sub: "u1" });
+    expect((await remote.verify(token)).ok).toBe(true);
+    endpoint.mode = "down";
+    now += 60_001;
+    const before = endpoint.requests;
+    const answeredBefore = endpoint.answered;
+    expect((await remote.verify(token)).ok).toBe(true);
+    await until(() => endpoint.requests - before === 1 && endpoint.answered - answeredBefore === 1, "the down endpoint's answer to the refresh");
+    // Each verification finds the set older than the refresh interval; the refresh before failed.
+    // Without the cooldown, each one after the failure would start a fetch of its own.
+    for (let i = 0; i < 30; i++) {
+      now += 1_000;
+      expect((await remote.verify(token)).ok).toBe(true);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(endpoint.requests - before, "requests to the down endpoint within one cooldown").toBe(1);
+    // One cooldown after the failed attempt, the next verification tries again.
+    now += 60_000;
+    expect((await remote.verify(token)).ok).toBe(true);
+    await until(() => endpoint.requests - before === 2, "the refresh one cooldown later");
     endpoint.mode = "serve";
   });
 
