@@ -31,7 +31,7 @@ const { values } = parseArgs({
 });
 const sessions = Number(values.sessions);
 // Reads pick uniformly among the first `readIds` sessions (default all: the worst case, since
-// each first read decodes and memoises a session).
+// each first read decodes a session, and past the replica's bound on decoded messages decodes again).
 const readIds = Math.min(sessions, Number(values["read-ids"] ?? sessions));
 const cache = createDatabrokerCache({ url: values.url ?? "", sharedSecret: benchSecretFromEnv(), transport: values.transport as DatabrokerTransportImplementation });
 await cache.ready({ timeoutMs: 300_000 });

@@ -27,6 +27,7 @@ export type { SnapshotOptions, SnapshotReadiness } from "./snapshot-file/snapsho
 export { SNAPSHOT_REJECTION_REASONS } from "./snapshot-file/snapshot-rejection.js";
 export type { SnapshotRejectionReason } from "./snapshot-file/snapshot-rejection.js";
 export { DEFAULT_SUBSCRIBER_BUFFER_BYTES, DEFAULT_SUBSCRIBER_BUFFER_SIZE } from "./cache/change-buffer.js";
+export { DEFAULT_DECODED_MESSAGE_LIMIT } from "./replica/decoded-messages.js";
 export type { CacheChange, OverflowMarker } from "./cache/change-buffer.js";
 export type { WaitOptions } from "./cache/waiters.js";
 export type { ChangeBatch, ChangeBatchKind } from "./replica/change-batch.js";

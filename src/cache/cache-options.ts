@@ -4,6 +4,7 @@ import type { Meter, MeterProvider } from "@opentelemetry/api";
 import type { Clock } from "../records/clock.js";
 import { projectionFunction, type ProjectionOption, type RecordProjection } from "../records/record-projection.js";
 import { SERVICE_ACCOUNT_TYPE, SESSION_TYPE, USER_TYPE } from "../records/type-urls.js";
+import { DEFAULT_DECODED_MESSAGE_LIMIT } from "../replica/decoded-messages.js";
 import type { IndexFunction } from "../replica/index-definitions.js";
 import type { RetryPolicy } from "../sync/retry-delay.js";
 import type { StreamRefreshOptions } from "../sync/sync-loop.js";
@@ -102,6 +103,16 @@ export interface DatabrokerCacheOptions {
    * this much record data (plus one batch) alive.
    */
   readonly subscriberBufferBytes?: number;
+  /**
+   * How many records' decoded messages the cache keeps (default 16,384): those decoded most
+   * recently. A record's data is decoded on its first read; a decoded session holds a few KB of
+   * heap (about 5.8 KB for a demo session, three times its encoded bytes), so a cache that kept
+   * every message read would grow to several times its data once every record had been read.
+   * Past the limit, the oldest message is let go: a reader still holding it gets that same object
+   * from the next read, and one nobody holds is collected and decoded again (equal, frozen) when
+   * next read. Raise it when the hot set of records read is larger. A positive integer.
+   */
+  readonly decodedMessageLimit?: number;
   /** Time source for validity checks (sessions expire); for tests. */
   readonly clock?: Clock;
   /**
@@ -147,6 +158,7 @@ export interface ResolvedCacheOptions {
   readonly types: readonly string[];
   readonly subscriberBufferSize: number;
   readonly subscriberBufferBytes: number;
+  readonly decodedMessageLimit: number;
   /** undefined for "full": records are kept as received. The result may be kept as is. */
   readonly projectData: RecordProjection | undefined;
   /** The same for the replica, whose result is copied before the next call (no allocation for "lean"). */
@@ -188,6 +200,8 @@ export function resolveCacheOptions(options: DatabrokerCacheOptions): ResolvedCa
   if (!Number.isInteger(subscriberBufferSize) || subscriberBufferSize < 1) throw invalid("`subscriberBufferSize` must be a positive integer");
   const subscriberBufferBytes = options.subscriberBufferBytes ?? DEFAULT_SUBSCRIBER_BUFFER_BYTES;
   if (!Number.isSafeInteger(subscriberBufferBytes) || subscriberBufferBytes < 1) throw invalid("`subscriberBufferBytes` must be a positive integer");
+  const decodedMessageLimit = options.decodedMessageLimit ?? DEFAULT_DECODED_MESSAGE_LIMIT;
+  if (!Number.isSafeInteger(decodedMessageLimit) || decodedMessageLimit < 1) throw invalid("`decodedMessageLimit` must be a positive integer");
   const projection = options.projection ?? "full";
   if (projection !== "full" && projection !== "lean" && typeof projection !== "function") {
     throw invalid('`projection` must be "full", "lean" or a function (typeUrl, data) => Uint8Array');
@@ -199,7 +213,7 @@ export function resolveCacheOptions(options: DatabrokerCacheOptions): ResolvedCa
     throw invalid(`\`transport\` must be one of ${DATABROKER_TRANSPORT_IMPLEMENTATIONS.map((t) => JSON.stringify(t)).join(", ")}`);
   }
   const snapshot = options.snapshot === undefined ? undefined : resolveSnapshotOptions(options.snapshot);
-  return { urls, types, subscriberBufferSize, subscriberBufferBytes, projectData, replicaProjectData, transport, snapshot };
+  return { urls, types, subscriberBufferSize, subscriberBufferBytes, decodedMessageLimit, projectData, replicaProjectData, transport, snapshot };
 }
 
 /** A host's projection must return bytes; anything else counts as a failure (the record is skipped). */

@@ -237,6 +237,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     this.#replica = new Replica({
       clock: options.clock,
       projectData: resolved.replicaProjectData,
+      decodedMessageLimit: resolved.decodedMessageLimit,
       onListenerError: (error) => this.#log("error", "change listener failed", { error: errorMessage(error) }),
       // Never the id or the bytes: the version identifies the record on the server.
       onMalformedRecord: ({ type, version, dataLength }) => {

@@ -1,5 +1,5 @@
 /**
- * Deep-freezing a decoded message, so the one decoded object the replica memoises per record can
+ * Deep-freezing a decoded message, so the one decoded object a record holds can
  * be handed to every reader without any of them being able to change what the others see.
  *
  * Why freeze, and not copy per read: a hot getSession must allocate nothing (a copy of a decoded

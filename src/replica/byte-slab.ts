@@ -15,6 +15,7 @@
  * Moving bytes is always safe: the content is identical and records are single-threaded.
  */
 import type { CachedRecord } from "./cached-record.js";
+import type { DecodedMessages } from "./decoded-messages.js";
 
 export const DEFAULT_SLAB_BYTES = 1 << 20;
 /** A writer's first slab; each next one doubles up to the full size, so a small table stays small. */
@@ -31,15 +32,23 @@ export class ByteSlab {
   records: CachedRecord[] | undefined;
   /** A writer (the replica's or a snapshot's) is filling it: never compacted meanwhile. */
   filling = false;
+  /**
+   * The bound on decoded messages of the replica whose records these bytes belong to
+   * (decoded-messages.ts); undefined for a record's own bytes (a record outside any replica keeps
+   * its decoded message as long as it lives). Records find their replica's bound here, so a record
+   * carries no field of its own for it.
+   */
+  readonly decoded: DecodedMessages | undefined;
 
-  constructor(bytes: Uint8Array, shared: boolean) {
+  constructor(bytes: Uint8Array, shared: boolean, decoded: DecodedMessages | undefined) {
     this.bytes = bytes;
     this.records = shared ? [] : undefined;
+    this.decoded = decoded;
   }
 
   /** A slab holding one record's own bytes, as they are (no copy). */
   static own(data: Uint8Array): ByteSlab {
-    const slab = new ByteSlab(data, false);
+    const slab = new ByteSlab(data, false, undefined);
     slab.used = slab.live = data.length;
     return slab;
   }
@@ -63,12 +72,15 @@ export interface SlabPlace {
 /** Appends bytes to a chain of slabs, one being filled at a time. */
 export class SlabWriter {
   readonly #slabBytes: number;
+  readonly #decoded: DecodedMessages | undefined;
   #nextBytes: number;
   #fill: ByteSlab | undefined;
   readonly #place: SlabPlace = { slab: undefined as unknown as ByteSlab, offset: 0 };
 
-  constructor(slabBytes = DEFAULT_SLAB_BYTES) {
+  /** @param decoded the bound on decoded messages of the replica the slabs' records belong to */
+  constructor(slabBytes = DEFAULT_SLAB_BYTES, decoded?: DecodedMessages) {
     this.#slabBytes = slabBytes;
+    this.#decoded = decoded;
     this.#nextBytes = Math.min(FIRST_SLAB_BYTES, slabBytes);
   }
 
@@ -84,11 +96,11 @@ export class SlabWriter {
     let slab = this.#fill;
     if (length > this.#slabBytes >>> 2) {
       // A large record gets a slab of its own, so it never strands a mostly empty slab.
-      slab = new ByteSlab(uninitialised(length), true);
+      slab = new ByteSlab(uninitialised(length), true, this.#decoded);
     } else if (slab === undefined || slab.used + length > slab.bytes.length) {
       if (slab !== undefined) slab.filling = false;
       while (this.#nextBytes < length) this.#nextBytes *= 2;
-      slab = this.#fill = new ByteSlab(uninitialised(this.#nextBytes), true);
+      slab = this.#fill = new ByteSlab(uninitialised(this.#nextBytes), true, this.#decoded);
       slab.filling = true;
       this.#nextBytes = Math.min(this.#nextBytes * 2, this.#slabBytes);
     }

@@ -1,7 +1,10 @@
 /**
  * One record held by the replica. It keeps the ENCODED data bytes and decodes them only when
- * `message` is first read, then memoises the result: the hot set stays decoded, the cold majority
- * stays compact (a decoded demo session holds ~5.8 KB of heap; its encoded bytes are ~2 KB).
+ * `message` is first read, then keeps the result: the hot set stays decoded, the cold majority
+ * stays compact (a decoded demo session holds ~5.8 KB of heap; its encoded bytes are ~2 KB). A
+ * replica bounds how many records keep their message (decoded-messages.ts): a record it lets go
+ * holds the message through a WeakRef, so a reader still holding it gets that same object again,
+ * and a message nobody holds is collected and decoded again on the next read.
  *
  * Instances are immutable per version: an update replaces the object, so a batch or a caller
  * holding one always sees a consistent record. Nothing a caller can reach changes the replica:
@@ -56,7 +59,10 @@ export class CachedRecord {
   #version: number | bigint;
   #offset: number;
   #length: number;
-  #message: Message | typeof UNDECODABLE | undefined = undefined;
+  // The decoded message: undefined until first read; the message itself while the replica's
+  // bound keeps it (or for good, for a record outside a replica); a WeakRef to it once the bound
+  // let it go; UNDECODABLE when decoding failed.
+  #message: Message | WeakRef<Message> | typeof UNDECODABLE | undefined = undefined;
   // modified_at as two numbers (nanos -1 = unset): a kept Timestamp message costs ~100 bytes.
   // No NaN sentinel: a field that ever holds a non-integer is boxed (a 16-byte HeapNumber per
   // record); seconds up to 2038 stay small integers stored in the field itself.
@@ -90,7 +96,7 @@ export class CachedRecord {
     this.#length = length;
     this.#modifiedSeconds = modifiedAt === undefined ? 0 : Number(modifiedAt.seconds);
     this.#modifiedNanos = modifiedAt === undefined ? -1 : modifiedAt.nanos;
-    // Private fields (the memoised message, the bytes' place) stay writable: freezing covers
+    // Private fields (the decoded message, the bytes' place) stay writable: freezing covers
     // only the public properties.
     Object.freeze(this);
   }
@@ -109,20 +115,42 @@ export class CachedRecord {
 
   /**
    * The decoded data, or undefined when its type URL is unknown to the SDK or the bytes are
-   * malformed. Decoded once, on first read, and deep-frozen then: every reader gets the same
-   * object and none can change it (assignments throw in strict mode); bytes fields read as a
-   * fresh copy each time. To change a message, copy it first (`clone(Schema, message)` from
-   * `@bufbuild/protobuf`).
+   * malformed. Decoded on first read and deep-frozen then: every reader gets the same object and
+   * none can change it (assignments throw in strict mode); bytes fields read as a fresh copy each
+   * time. To change a message, copy it first (`clone(Schema, message)` from `@bufbuild/protobuf`).
+   * The replica keeps the messages of the records read most recently; a message nobody holds any
+   * more may be collected, and is decoded again (equal, frozen) when next read.
    */
   get message(): Readonly<Message> | undefined {
-    let m = this.#message;
-    if (m === undefined) {
-      const decoded = decodeRecordData(this.typeUrl, bytesOf(this));
-      // The schema that decoded it: decodeRecordData found it by the same type URL.
-      m = decoded === undefined ? UNDECODABLE : deepFreezeMessage(schemaForTypeUrl(this.typeUrl) as DescMessage, decoded);
-      this.#message = m;
-    }
+    const m = this.#message;
+    if (m === undefined || m instanceof WeakRef) return this.#load(m);
     return m ?? undefined;
+  }
+
+  /** Holds the message strongly again (the one a reader may still hold, else a new decode). */
+  #load(weak: WeakRef<Message> | undefined): Message | undefined {
+    let message = weak?.deref();
+    if (message === undefined) {
+      const decoded = decodeRecordData(this.typeUrl, bytesOf(this));
+      if (decoded === undefined) {
+        this.#message = UNDECODABLE;
+        return undefined;
+      }
+      // The schema that decoded it: decodeRecordData found it by the same type URL.
+      message = deepFreezeMessage(schemaForTypeUrl(this.typeUrl) as DescMessage, decoded);
+    }
+    this.#message = message;
+    const bound = this.#slab.decoded;
+    if (bound !== undefined) {
+      const out = bound.admit(this);
+      if (out !== undefined) {
+        // In the ring means held strongly (decoded-messages.ts), so `held` is a message.
+        const held = out.#message;
+        if (held !== undefined && held !== UNDECODABLE && !(held instanceof WeakRef)) out.#message = new WeakRef(held);
+        bound.evicted(out);
+      }
+    }
+    return message;
   }
 
   /** The number of encoded data bytes held. */
@@ -158,7 +186,8 @@ export class CachedRecord {
     // Full scans (free-text queries) must not decode and pin every record: decode without memoising.
     transientOf = (record) => {
       const m = record.#message;
-      if (m !== undefined) return m ?? undefined;
+      const held = m instanceof WeakRef ? m.deref() : m;
+      if (held !== undefined) return held ?? undefined;
       return decodeRecordData(record.typeUrl, bytesOf(record));
     };
     // Both return booleans and compare inside: a double returned by a call that is not inlined
@@ -204,7 +233,7 @@ export function scanRecordStringField(record: CachedRecord, fieldNumber: number)
   return scanFieldOf(record, fieldNumber);
 }
 
-/** Internal: the decoded message if memoised, else a throwaway decode that is not kept. */
+/** Internal: the decoded message if the record holds one, else a throwaway decode that is not kept. */
 export function transientMessage(record: CachedRecord): Message | undefined {
   return transientOf(record);
 }
@@ -214,10 +243,11 @@ const NOT_OF_TYPE = Number.NEGATIVE_INFINITY;
 
 /**
  * Internal, for the typed reads (getSession, getUser, getServiceAccount): true when the record's
- * data is a `typeName` message. The first call decodes and memoises the message and computes its
- * validity limit with `compute` (the instant after which it is invalid, in ms; +Infinity for
- * never; never NaN or -Infinity), kept like the message: records are immutable per version, and
- * a record is only read through its own type's typed read, so one slot serves every type.
+ * data is a `typeName` message. The first call reads the message and computes its validity limit
+ * with `compute` (the instant after which it is invalid, in ms; +Infinity for never; never NaN or
+ * -Infinity), kept for as long as the record lives (a number, unlike the message, which the
+ * replica may let go): records are immutable per version, and a record is only read through its
+ * own type's typed read, so one slot serves every type.
  */
 export function isOfType<M extends Message>(record: CachedRecord, typeName: M["$typeName"], compute: (message: M) => number): boolean {
   return isOfTypeOf(record, typeName, compute as (message: never) => number);

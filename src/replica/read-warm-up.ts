@@ -9,8 +9,8 @@
  * records in its slices, and throws the results away.
  *
  * Invariants:
- * - nothing a reader sees changes: no record keeps a warm-up decode (a record's memoised message
- *   is only ever set by its own first read), and no event is emitted;
+ * - nothing a reader sees changes: no record keeps a warm-up decode (a record's decoded message
+ *   is only ever set by its own reads), and no event is emitted;
  * - bounded: at most {@link WARM_UP_DECODES} warm-up decodes per type URL per process (the
  *   optimised code is per process, so later tables and resyncs of the type need none);
  * - malformed or unknown data is skipped as a read would skip it (decoding never throws).
@@ -50,7 +50,7 @@ export function* warmUpReads(records: Iterable<CachedRecord>): Generator<void, v
     idle = 0;
     done.set(typeUrl, count + 1);
     const message = transientMessage(record);
-    // A memoised message is already frozen: only a throwaway decode is frozen here.
+    // A message a record holds is already frozen: only a throwaway decode is frozen here.
     if (message !== undefined && !Object.isFrozen(message)) deepFreezeMessage(schema as DescMessage, message);
     yield;
   }

@@ -12,9 +12,12 @@
  * Invariant (what makes a hit correct): a slot that holds a key holds the record the table holds
  * under that key (and that record's message and limit, if typed). The table keeps it by telling
  * the front of every change to its id map ({@link RecordFront.forget} on put and delete) before
- * its next read; a slot is only ever filled from the table's own answer. Keys stored are the
- * table's own id strings (never a caller's string, which might pin a larger string it was
- * sliced from).
+ * its next read; a slot is only ever filled from the table's own answer. A slot's typed message
+ * is one the replica's bound on decoded messages keeps (decoded-messages.ts): it is filled right
+ * after the record's read made the bound keep it, and dropped when the bound lets it go
+ * ({@link RecordFront.dropMessage}), so the front never keeps a message alive past the bound.
+ * Keys stored are the table's own id strings (never a caller's string, which might pin a larger
+ * string it was sliced from).
  *
  * Each hash bucket has two slots: a new id goes into the first, moving the one there to the
  * second. A slot's key and typed message sit side by side in one array (a bucket's four entries
@@ -147,6 +150,15 @@ export class RecordFront {
     if (slot < 0 || this.#records[slot] !== record) return;
     this.#entries[(slot << 1) + 1] = message;
     copyValidityLimit(record, this.#limits, slot);
+  }
+
+  /**
+   * The replica's bound on decoded messages let go of `record`'s message (decoded-messages.ts):
+   * its slot lets go of it too, keeping the record (its next typed read fills the slot again).
+   */
+  dropMessage(record: CachedRecord): void {
+    const slot = this.#find(record.id);
+    if (slot >= 0 && this.#records[slot] === record) this.#entries[(slot << 1) + 1] = undefined;
   }
 
   /** The table's record for `id` changed or went: nothing is held for it any more. */

@@ -35,6 +35,7 @@ import { serviceAccountInvalidAfterMs, sessionInvalidAfterMs } from "../records/
 import type { CachedRecord } from "./cached-record.js";
 import type { ChangeBatch, ChangeListener } from "./change-batch.js";
 import { applyChange, applyOptions } from "./change-ingest.js";
+import { DEFAULT_DECODED_MESSAGE_LIMIT, DecodedMessages } from "./decoded-messages.js";
 import { IndexBuildScheduler } from "./index-build.js";
 import { IndexCatalog } from "./index-catalog.js";
 import type { IndexFunction } from "./index-definitions.js";
@@ -75,6 +76,11 @@ export interface ReplicaOptions {
    * (counted, reported through `onMalformedRecord`, not held).
    */
   readonly projectData?: (typeUrl: string, data: Uint8Array) => Uint8Array;
+  /**
+   * How many records' decoded messages the replica keeps (decoded-messages.ts; default
+   * {@link DEFAULT_DECODED_MESSAGE_LIMIT}): the most recently decoded ones. A positive integer.
+   */
+  readonly decodedMessageLimit?: number;
   /** Size of the slabs the records' bytes are copied into (byte-slab.ts); a tuning knob for tests. */
   readonly slabBytes?: number;
   /**
@@ -129,12 +135,14 @@ export class Replica {
           throw error;
         }));
     const onError = (error: unknown): void => this.#onListenerError(error);
+    // A message the bound lets go must not stay alive in the read front of the record's table.
+    const decoded = new DecodedMessages(options.decodedMessageLimit ?? DEFAULT_DECODED_MESSAGE_LIMIT, (record) => this.#tables.get(record.type)?.dropMessage(record));
     this.#parts = {
       tables: this.#tables,
       scopes: new SyncScopes(),
       indexes: new IndexCatalog(onError),
       intake: new RecordIntake({ onMalformedRecord: options.onMalformedRecord, projectData: options.projectData, onListenerError: onError }),
-      slabs: new SlabAccounting(this.#tables, options.slabBytes),
+      slabs: new SlabAccounting(this.#tables, options.slabBytes, decoded),
       pending: new PendingSnapshots(),
     };
     this.#indexBuilds = new IndexBuildScheduler(

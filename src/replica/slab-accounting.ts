@@ -18,6 +18,7 @@
  */
 import { SlabWriter, type ByteSlab } from "./byte-slab.js";
 import { CachedRecord, moveRecordBytes, recordSlab } from "./cached-record.js";
+import type { DecodedMessages } from "./decoded-messages.js";
 import type { RawRecord } from "./replica-events.js";
 import { SLICE_MASK } from "./sliced-work.js";
 import type { TableMap } from "./table-map.js";
@@ -26,21 +27,27 @@ export class SlabAccounting {
   /** Where change records' bytes go (byte-slab.ts); each snapshot has a writer of its own. */
   readonly changeWriter: SlabWriter;
   readonly #slabBytes: number | undefined;
+  /** The replica's bound on decoded messages, carried by every slab its writers start. */
+  readonly #decoded: DecodedMessages;
   /** Slabs below half live, compacted one per change event. */
   readonly #sparse = new Set<ByteSlab>();
   /** The held tables: a record is re-copied by compaction only while it is the one held. */
   readonly #tables: TableMap;
 
-  /** @param slabBytes the size of the slabs (byte-slab.ts default when undefined) */
-  constructor(tables: TableMap, slabBytes: number | undefined) {
+  /**
+   * @param slabBytes the size of the slabs (byte-slab.ts default when undefined)
+   * @param decoded the replica's bound on decoded messages (decoded-messages.ts)
+   */
+  constructor(tables: TableMap, slabBytes: number | undefined, decoded: DecodedMessages) {
     this.#tables = tables;
     this.#slabBytes = slabBytes;
-    this.changeWriter = new SlabWriter(slabBytes);
+    this.#decoded = decoded;
+    this.changeWriter = new SlabWriter(slabBytes, decoded);
   }
 
   /** A writer for one snapshot's records. */
   snapshotWriter(): SlabWriter {
-    return new SlabWriter(this.#slabBytes);
+    return new SlabWriter(this.#slabBytes, this.#decoded);
   }
 
   /** Change records start a fresh slab (after a swap: the one being filled may hold dropped records). */

@@ -155,6 +155,11 @@ export class TypeTable {
     return message;
   }
 
+  /** The replica's bound on decoded messages let go of `record`'s message: so does the read front. */
+  dropMessage(record: CachedRecord): void {
+    this.#front.dropMessage(record);
+  }
+
   values(): IterableIterator<CachedRecord> {
     return this.#records.values();
   }

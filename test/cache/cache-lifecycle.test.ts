@@ -108,6 +108,9 @@ describe("cache lifecycle", () => {
         expect.objectContaining({ code: api.Code.InvalidArgument, rawMessage: "`subscriberBufferBytes` must be a positive integer" }),
       );
     }
+    for (const decodedMessageLimit of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, "10" as never]) {
+      expect(() => createDatabrokerCache({ url: "http://127.0.0.1:1", sharedSecret: SECRET, decodedMessageLimit })).toThrow(/`decodedMessageLimit` must be a positive integer/);
+    }
     expect(() => createDatabrokerCache({ url: "http://127.0.0.1:1", sharedSecret: SECRET, projection: "slim" as never })).toThrow(/`projection` must be "full", "lean" or a function/);
     expect(() => createDatabrokerCache({ url: "http://127.0.0.1:1", sharedSecret: SECRET, transport: "undici" as never })).toThrow(/`transport` must be one of "connect-node", "grpc-js"/);
   });
@@ -125,6 +128,7 @@ describe("public surface", () => {
         "DEFAULT_ASSERTION_LEEWAY_SEC",
         "DEFAULT_CACHE_TRANSPORT",
         "DEFAULT_CACHE_TYPES",
+        "DEFAULT_DECODED_MESSAGE_LIMIT",
         "DEFAULT_LEADER_CHECK_INTERVAL_MS",
         "DEFAULT_SUBSCRIBER_BUFFER_BYTES",
         "DEFAULT_MAX_ASSERTION_BYTES",

@@ -181,7 +181,9 @@ interface Shown {
 
 class Harness {
   readonly server = new Server();
-  readonly replica = new Replica();
+  // A bound of 3 decoded messages (decoded-messages.ts) puts every read through evictions: the
+  // reads below must answer the same whether a record's message is kept, let go or decoded again.
+  readonly replica = new Replica({ decodedMessageLimit: 3 });
   readonly streams: Stream[];
   /** The last version each record was shown at, within the server version it was shown under. */
   readonly shown = new Map<string, Shown>();
