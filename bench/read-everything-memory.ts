@@ -9,19 +9,18 @@
  *   node --expose-gc --import tsx bench/read-everything-memory.ts [--sessions 100000] [--limit N]
  *
  * --limit: the replica's decodedMessageLimit (its default when omitted). Before/after: copy this
- * file into an export of the older tree (git archive, with a node_modules link) and run it there
- * too, alternating; a tree without the option ignores --limit. Prints one JSON line.
+ * file and demo-session-records.ts into an export of the older tree (git archive, with a
+ * node_modules link) and run it there too, alternating; a tree without the option ignores
+ * --limit. Prints one JSON line.
  */
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { toBinary } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { SessionSchema } from "../gen/session/session_pb.js";
-import { DemoRecords, seededRandom } from "../src/demo/demo-records.js";
+import { seededRandom } from "../src/demo/demo-records.js";
 import { SESSION_TYPE } from "../src/records/type-urls.js";
 import type { RawRecord } from "../src/replica/replica-events.js";
 import { Replica } from "../src/replica/replica.js";
+import { demoSessionRecords } from "./demo-session-records.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
 import { mainThreadCpuMs } from "./main-thread-cpu.js";
 
@@ -30,19 +29,7 @@ const { values } = parseArgs({ options: { sessions: { type: "string", default: "
 const SESSIONS = Number(values.sessions);
 const BURST = 200;
 
-const demo = new DemoRecords({ seed: 1, nowMs: Date.now() });
-const records: RawRecord[] = [];
-for (let i = 0; i < SESSIONS; i++) {
-  const id = `session-${i}`;
-  records.push({
-    type: SESSION_TYPE,
-    id,
-    version: BigInt(i + 1),
-    modifiedAt: timestampFromMs(1_700_000_000_000),
-    typeUrl: `type.googleapis.com/${SessionSchema.typeName}`,
-    data: toBinary(SessionSchema, demo.session(id, i % (SESSIONS / 10))),
-  });
-}
+const records: RawRecord[] = demoSessionRecords(SESSIONS);
 const replica = new Replica(values.limit === undefined ? {} : ({ decodedMessageLimit: Number(values.limit) } as object));
 replica.apply({ kind: "snapshot", type: SESSION_TYPE, serverVersion: 1n, recordVersion: BigInt(SESSIONS), records, options: new Map() });
 records.length = 0;

@@ -18,13 +18,10 @@ import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { toBinary } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { SessionSchema } from "../gen/session/session_pb.js";
-import { DemoRecords } from "../src/demo/demo-records.js";
 import { SESSION_TYPE } from "../src/records/type-urls.js";
 import type { RawRecord } from "../src/replica/replica-events.js";
 import { Replica } from "../src/replica/replica.js";
+import { demoSessionRecords } from "./demo-session-records.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
 import { mainThreadCpuMs } from "./main-thread-cpu.js";
 import { median, percentile } from "./stats.js";
@@ -38,19 +35,7 @@ const HOT = 4096;
 const CALLS = 1_000_000;
 const FIRST_TOUCHES = Math.min(10_000, SESSIONS - HOT);
 
-const demo = new DemoRecords({ seed: 1, nowMs: Date.now() });
-const records: RawRecord[] = [];
-for (let i = 0; i < SESSIONS; i++) {
-  const id = `session-${i}`;
-  records.push({
-    type: SESSION_TYPE,
-    id,
-    version: BigInt(i + 1),
-    modifiedAt: timestampFromMs(1_700_000_000_000),
-    typeUrl: `type.googleapis.com/${SessionSchema.typeName}`,
-    data: toBinary(SessionSchema, demo.session(id, i % (SESSIONS / 10))),
-  });
-}
+const records: RawRecord[] = demoSessionRecords(SESSIONS);
 type SessionReader = { getSession(id: string): unknown };
 const snapshot = { kind: "snapshot", type: SESSION_TYPE, serverVersion: 1n, recordVersion: BigInt(SESSIONS), records, options: new Map() } as const;
 const replica = new Replica();
