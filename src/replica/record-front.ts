@@ -16,8 +16,19 @@
  * is one the replica's bound on decoded messages keeps (decoded-messages.ts): it is filled right
  * after the record's read made the bound keep it, and dropped when the bound lets it go
  * ({@link RecordFront.dropMessage}), so the front never keeps a message alive past the bound.
- * Keys stored are the table's own id strings (never a caller's string, which might pin a larger
- * string it was sliced from).
+ * Keys stored are the table's own id strings, or copies the front made of them (never a caller's
+ * string, which might pin a larger string it was sliced from).
+ *
+ * Where the keys lie matters more than the lookup: a hit compares the caller's id with the slot's
+ * key, so it reads the key's memory, and the table's id strings were allocated as the records
+ * arrived, scattered among a million other objects (one page, one TLB entry and one cache miss per
+ * read). So a slot given a typed answer takes a flat copy of its key ({@link compactKey}): the
+ * keys of the ids read often are allocated one after another, close together. The copies are kept
+ * by key (at most one per slot, the oldest dropped first), so an id whose slot is filled again, as
+ * ids sharing a bucket take turns, reuses its copy: once an id was read, a read of it allocates
+ * nothing, hit or miss. Measured on 4,096 random hot ids, replica alone: 124 -> 38 ns per
+ * getSession at 1M sessions, 61 -> 43 ns at 100k. A typed miss looks its copy up (~150 ns to make
+ * one the first time), beside the lookup in the id map it costs anyway.
  *
  * Each hash bucket has two slots: a new id goes into the first, moving the one there to the
  * second. A slot's key and typed message sit side by side in one array (a bucket's four entries
@@ -64,11 +75,30 @@ export function frontHash(id: string): number {
   return h ^ (h >>> 12);
 }
 
+/** Longer ids keep the table's own string: a copy goes through the call stack's argument list. */
+const MAX_COPIED_KEY = 1024;
+
+/**
+ * A new flat string equal to `id`, allocated now (see the class comment: where a key lies). Every
+ * UTF-16 code unit is copied as it is, lone surrogates included. `slice`, `concat` and template
+ * literals return the same string or one that points into it (sliced and cons strings, whose
+ * comparisons go through one more object), so the code units are copied one by one.
+ */
+export function compactKey(id: string): string {
+  const n = id.length;
+  if (n > MAX_COPIED_KEY) return id;
+  const units = new Array<number>(n);
+  for (let i = 0; i < n; i++) units[i] = id.charCodeAt(i);
+  return String.fromCharCode.apply(null, units);
+}
+
 export class RecordFront {
   /** Per slot `s`: its key at `2s`, its typed message at `2s + 1` (undefined when none). */
   #entries: Array<string | Message | undefined> = [];
   #records: Array<CachedRecord | undefined> = [];
   #limits = new Float64Array(0);
+  /** Flat copies of the keys of typed answers, by key (each maps to itself); at most one per slot. */
+  readonly #keyCopies = new Map<string, string>();
   /** The rule the typed answers were made with (one typed reader per table). */
   #typedBy: ValidityLimit | undefined = undefined;
   /** Buckets minus one: `hash & mask` is the bucket, `<< 1` its first slot. */
@@ -84,6 +114,11 @@ export class RecordFront {
   /** How many slots it has now. */
   get slots(): number {
     return this.#records.length;
+  }
+
+  /** How many key copies it keeps (at most {@link slots}). */
+  get keyCopies(): number {
+    return this.#keyCopies.size;
   }
 
   /** The slot holding `id`, or -1. */
@@ -148,6 +183,7 @@ export class RecordFront {
     }
     const slot = this.#find(record.id);
     if (slot < 0 || this.#records[slot] !== record) return;
+    this.#entries[slot << 1] = this.#keyCopy(record.id);
     this.#entries[(slot << 1) + 1] = message;
     copyValidityLimit(record, this.#limits, slot);
   }
@@ -159,6 +195,22 @@ export class RecordFront {
   dropMessage(record: CachedRecord): void {
     const slot = this.#find(record.id);
     if (slot >= 0 && this.#records[slot] === record) this.#entries[(slot << 1) + 1] = undefined;
+  }
+
+  /**
+   * The front's flat copy of `id` (see the class comment): the one kept, else a new one, kept in
+   * place of the oldest when there are as many as slots. Any string equal to the id is a valid
+   * key, so a copy never goes stale: a record replaced or deleted leaves only a spare copy.
+   */
+  #keyCopy(id: string): string {
+    const copies = this.#keyCopies;
+    let copy = copies.get(id);
+    if (copy === undefined) {
+      copy = compactKey(id);
+      if (copies.size >= this.#records.length) copies.delete(copies.keys().next().value as string);
+      copies.set(copy, copy);
+    }
+    return copy;
   }
 
   /** The table's record for `id` changed or went: nothing is held for it any more. */

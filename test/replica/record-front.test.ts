@@ -5,11 +5,11 @@
 import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
 import { CachedRecord } from "../../src/replica/cached-record.js";
-import { RecordFront } from "../../src/replica/record-front.js";
+import { compactKey, RecordFront } from "../../src/replica/record-front.js";
 import { TypeTable } from "../../src/replica/type-table.js";
 import { Replica } from "../../src/replica/replica.js";
 import { SESSION_TYPE } from "../../src/records/type-urls.js";
-import { change, sessionRecord, snapshot } from "./replica-fixtures.js";
+import { change, sessionRecord, snapshot, tombstone } from "./replica-fixtures.js";
 
 const TYPE = "type.googleapis.com/test.Thing";
 const record = (id: string, version: bigint) => new CachedRecord(TYPE, id, version, undefined, TYPE, new Uint8Array([Number(version % 256n)]));
@@ -96,6 +96,51 @@ describe("RecordFront", () => {
     front.fit(100_000);
     front.fit(100_000);
     expect(front.slots).toBe(1024);
+  });
+});
+
+describe("compactKey", () => {
+  it("copies every UTF-16 code unit of any id (lone surrogates, astral characters, empty), and keeps a very long id as it is", () => {
+    const codeUnits = fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 300 }).map((units) => String.fromCharCode(...units));
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ unit: "binary", maxLength: 200 }), codeUnits), (id) => {
+        const copy = compactKey(id);
+        expect(copy).toBe(id);
+        expect(copy.length).toBe(id.length);
+      }),
+      { numRuns: 300 },
+    );
+    const long = "x".repeat(5000);
+    expect(compactKey(long)).toBe(long);
+  });
+
+  it("a front keeps at most one key copy per slot, and a typed answer's key is a copy equal to the id", () => {
+    const front = new RecordFront(64);
+    const rule = () => Number.POSITIVE_INFINITY;
+    const message = { $typeName: "test.Thing" } as never;
+    for (let i = 0; i < 1000; i++) {
+      const r = record(`session-${i}`, 1n);
+      front.fill(r);
+      front.fillTyped(r, rule, message);
+      expect(front.readTyped([...r.id].join(""), rule, true, undefined), `typed answer for ${r.id}`).toBe(message);
+      expect(front.keyCopies).toBeLessThanOrEqual(front.slots);
+    }
+    expect(front.keyCopies).toBe(64);
+  });
+
+  it("typed reads answer exactly after the front has copied their keys, through replacements and deletes", () => {
+    const r = new Replica({ decodedMessageLimit: 8 });
+    const ids = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? `session-${i}` : `\ud800${i}\udc00-😀-${i}`));
+    r.apply(snapshot(SESSION_TYPE, ids.map((id, i) => sessionRecord(id, BigInt(i + 1), `u${i}`)), 100n));
+    for (const [i, id] of ids.entries()) expect(r.getSession(id, { includeInvalid: true })?.userId).toBe(`u${i}`);
+    r.apply(change([sessionRecord(ids[3] as string, 200n, "changed"), tombstone(SESSION_TYPE, ids[4] as string, 201n)]));
+    for (const [i, id] of ids.entries()) {
+      const session = r.getSession(id, { includeInvalid: true });
+      if (i === 4) expect(session, "deleted").toBeUndefined();
+      else expect(session?.userId, id).toBe(i === 3 ? "changed" : `u${i}`);
+      // A caller's own copy of the id reads the same.
+      expect(r.getSession([...id].join(""), { includeInvalid: true })).toBe(session);
+    }
   });
 });
 
