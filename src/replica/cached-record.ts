@@ -118,7 +118,7 @@ export class CachedRecord {
    * malformed. Decoded on first read and deep-frozen then: every reader gets the same object and
    * none can change it (assignments throw in strict mode); bytes fields read as a fresh copy each
    * time. To change a message, copy it first (`clone(Schema, message)` from `@bufbuild/protobuf`).
-   * The replica keeps the messages of the records read most recently; a message nobody holds any
+   * The replica keeps the messages of the records it decoded last; a message nobody holds any
    * more may be collected, and is decoded again (equal, frozen) when next read.
    */
   get message(): Readonly<Message> | undefined {

@@ -24,8 +24,12 @@ import type { CachedRecord } from "./cached-record.js";
 export const DEFAULT_DECODED_MESSAGE_LIMIT = 16_384;
 
 export class DecodedMessages {
-  /** The records holding their message strongly, oldest at `#next` once the ring is full. */
-  readonly #ring: Array<CachedRecord | undefined>;
+  /**
+   * The records holding their message strongly, oldest at `#next` once the ring is full. It grows
+   * to `#limit` as records come in (a large limit costs nothing until it is used).
+   */
+  readonly #ring: CachedRecord[] = [];
+  readonly #limit: number;
   #next = 0;
   readonly #onEvicted: (record: CachedRecord) => void;
 
@@ -35,13 +39,13 @@ export class DecodedMessages {
    */
   constructor(limit: number, onEvicted: (record: CachedRecord) => void) {
     if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError("the decoded message limit must be a positive integer");
-    this.#ring = new Array<CachedRecord | undefined>(limit).fill(undefined);
+    this.#limit = limit;
     this.#onEvicted = onEvicted;
   }
 
   /** How many records it may hold. */
   get limit(): number {
-    return this.#ring.length;
+    return this.#limit;
   }
 
   /**
@@ -51,6 +55,10 @@ export class DecodedMessages {
    */
   admit(record: CachedRecord): CachedRecord | undefined {
     const ring = this.#ring;
+    if (ring.length < this.#limit) {
+      ring.push(record);
+      return undefined;
+    }
     const at = this.#next;
     const out = ring[at];
     ring[at] = record;

@@ -28,6 +28,12 @@ describe("DecodedMessages", () => {
     expect(evicted).toEqual(["c"]);
   });
 
+  it("takes a limit far above what it holds without allocating for it", () => {
+    const ring = new DecodedMessages(Number.MAX_SAFE_INTEGER, () => {});
+    expect(ring.limit).toBe(Number.MAX_SAFE_INTEGER);
+    expect(ring.admit(record("a"))).toBeUndefined();
+  });
+
   it("refuses a limit that is not a positive integer", () => {
     for (const limit of [0, -1, 2.5, Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => new DecodedMessages(limit, () => {})).toThrow(RangeError);
