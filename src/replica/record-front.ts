@@ -77,6 +77,8 @@ export function frontHash(id: string): number {
 
 /** Longer ids keep the table's own string: a copy goes through the call stack's argument list. */
 const MAX_COPIED_KEY = 1024;
+/** The code units of the key being copied (see compactKey). */
+const keyUnits: number[] = [];
 
 /**
  * A new flat string equal to `id`, allocated now (see the class comment: where a key lies). Every
@@ -87,7 +89,10 @@ const MAX_COPIED_KEY = 1024;
 export function compactKey(id: string): string {
   const n = id.length;
   if (n > MAX_COPIED_KEY) return id;
-  const units = new Array<number>(n);
+  // One scratch array for every copy: the only allocation left is the copy itself (copies are
+  // made during first reads, where garbage adds to the collections that set their tail).
+  const units = keyUnits;
+  units.length = n;
   for (let i = 0; i < n; i++) units[i] = id.charCodeAt(i);
   return String.fromCharCode.apply(null, units);
 }
