@@ -24,6 +24,8 @@ import { schemaForTypeUrl } from "../records/record-registry.js";
 import { scanStringField } from "../records/wire-scan.js";
 import { ByteSlab, type SlabWriter } from "./byte-slab.js";
 
+/** Holds the record's message strongly again (the one a reader may still hold, else a new decode). */
+let loadOf: (record: CachedRecord, weak: WeakRef<Message> | undefined) => Message | undefined;
 let bytesOf: (record: CachedRecord) => Uint8Array;
 let compareOf: (record: CachedRecord, other: CachedRecord | bigint) => number;
 let moveOf: (record: CachedRecord, writer: SlabWriter) => void;
@@ -123,34 +125,8 @@ export class CachedRecord {
    */
   get message(): Readonly<Message> | undefined {
     const m = this.#message;
-    if (m === undefined || m instanceof WeakRef) return this.#load(m);
+    if (m === undefined || m instanceof WeakRef) return loadOf(this, m);
     return m ?? undefined;
-  }
-
-  /** Holds the message strongly again (the one a reader may still hold, else a new decode). */
-  #load(weak: WeakRef<Message> | undefined): Message | undefined {
-    let message = weak?.deref();
-    if (message === undefined) {
-      const decoded = decodeRecordData(this.typeUrl, bytesOf(this));
-      if (decoded === undefined) {
-        this.#message = UNDECODABLE;
-        return undefined;
-      }
-      // The schema that decoded it: decodeRecordData found it by the same type URL.
-      message = deepFreezeMessage(schemaForTypeUrl(this.typeUrl) as DescMessage, decoded);
-    }
-    this.#message = message;
-    const bound = this.#slab.decoded;
-    if (bound !== undefined) {
-      const out = bound.admit(this);
-      if (out !== undefined) {
-        // In the ring means held strongly (decoded-messages.ts), so `held` is a message.
-        const held = out.#message;
-        if (held !== undefined && held !== UNDECODABLE && !(held instanceof WeakRef)) out.#message = new WeakRef(held);
-        bound.evicted(out);
-      }
-    }
-    return message;
   }
 
   /** The number of encoded data bytes held. */
@@ -159,6 +135,32 @@ export class CachedRecord {
   }
 
   static {
+    // A function here, not a private method: a class with private methods gives every instance
+    // a brand slot (8 bytes per record held).
+    loadOf = (record, weak) => {
+      let message = weak?.deref();
+      if (message === undefined) {
+        const decoded = decodeRecordData(record.typeUrl, bytesOf(record));
+        if (decoded === undefined) {
+          record.#message = UNDECODABLE;
+          return undefined;
+        }
+        // The schema that decoded it: decodeRecordData found it by the same type URL.
+        message = deepFreezeMessage(schemaForTypeUrl(record.typeUrl) as DescMessage, decoded);
+      }
+      record.#message = message;
+      const bound = record.#slab.decoded;
+      if (bound !== undefined) {
+        const out = bound.admit(record);
+        if (out !== undefined) {
+          // In the ring means held strongly (decoded-messages.ts), so `held` is a message.
+          const held = out.#message;
+          if (held !== undefined && held !== UNDECODABLE && !(held instanceof WeakRef)) out.#message = new WeakRef(held);
+          bound.evicted(out);
+        }
+      }
+      return message;
+    };
     bytesOf = (record) => {
       const bytes = record.#slab.bytes;
       const offset = record.#offset;

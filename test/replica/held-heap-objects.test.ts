@@ -16,10 +16,14 @@ const fixture = fileURLToPath(new URL("./fixtures/held-heap-objects.ts", import.
 describe("heap objects held per record", () => {
   it("20,000 held records keep one CachedRecord each and no bigint per record", { timeout: 60_000 }, async () => {
     const { stdout } = await run(process.execPath, ["--expose-gc", "--import", "tsx", fixture], { timeout: 55_000 });
-    const result = JSON.parse(stdout.trim().split("\n").at(-1)!) as { held: number; cachedRecords: number; bigints: number; big: string; small: string };
+    const result = JSON.parse(stdout.trim().split("\n").at(-1)!) as { held: number; cachedRecords: number; bytesPerCachedRecord: number; bigints: number; big: string; small: string };
     expect(result.held).toBe(20_000);
     // The count sees the replica's records: one CachedRecord per held record.
     expect(result.cachedRecords).toBe(20_000);
+    // Each CachedRecord's own size: its fields and the object header (112 bytes with 8-byte
+    // pointers). A field more, or a private method (which gives every instance a brand slot),
+    // makes it 120: 8 MB more per million records held.
+    expect(result.bytesPerCachedRecord, "bytes of each CachedRecord itself").toBeLessThanOrEqual(112);
     // A bigint per record would be 20,000. What remains is the replica's positions and the one
     // version above the small-number limit, and whatever the runtime holds.
     expect(result.bigints, "bigints on the heap").toBeLessThan(200);

@@ -10,6 +10,8 @@ export interface HeapCounts {
   readonly kinds: ReadonlyMap<string, number>;
   /** Objects (kind "object") per constructor name. */
   readonly objects: ReadonlyMap<string, number>;
+  /** The objects' own bytes (shallow size, not what they point to) per constructor name. */
+  readonly objectBytes: ReadonlyMap<string, number>;
 }
 
 export async function heapSnapshotCounts(): Promise<HeapCounts> {
@@ -24,15 +26,18 @@ export async function heapSnapshotCounts(): Promise<HeapCounts> {
   const width = fields.length;
   const typeAt = fields.indexOf("type");
   const nameAt = fields.indexOf("name");
+  const sizeAt = fields.indexOf("self_size");
   const names = snapshot.snapshot.meta.node_types[0];
   const kinds = new Map<string, number>();
   const objects = new Map<string, number>();
+  const objectBytes = new Map<string, number>();
   for (let i = 0; i < snapshot.nodes.length; i += width) {
     const kind = names[snapshot.nodes[i + typeAt] as number] as string;
     kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
     if (kind !== "object") continue;
     const name = snapshot.strings[snapshot.nodes[i + nameAt] as number] as string;
     objects.set(name, (objects.get(name) ?? 0) + 1);
+    objectBytes.set(name, (objectBytes.get(name) ?? 0) + (snapshot.nodes[i + sizeAt] as number));
   }
-  return { kinds, objects };
+  return { kinds, objects, objectBytes };
 }
