@@ -26,6 +26,7 @@ import { ByteSlab, type SlabWriter } from "./byte-slab.js";
 
 /** Holds the record's message strongly again (the one a reader may still hold, else a new decode). */
 let loadOf: (record: CachedRecord, weak: WeakRef<Message> | undefined) => Message | undefined;
+let weakenOf: (record: CachedRecord) => void;
 let bytesOf: (record: CachedRecord) => Uint8Array;
 let compareOf: (record: CachedRecord, other: CachedRecord | bigint) => number;
 let moveOf: (record: CachedRecord, writer: SlabWriter) => void;
@@ -149,17 +150,12 @@ export class CachedRecord {
         message = deepFreezeMessage(schemaForTypeUrl(record.typeUrl) as DescMessage, decoded);
       }
       record.#message = message;
-      const bound = record.#slab.decoded;
-      if (bound !== undefined) {
-        const out = bound.admit(record);
-        if (out !== undefined) {
-          // In the ring means held strongly (decoded-messages.ts), so `held` is a message.
-          const held = out.#message;
-          if (held !== undefined && held !== UNDECODABLE && !(held instanceof WeakRef)) out.#message = new WeakRef(held);
-          bound.evicted(out);
-        }
-      }
+      record.#slab.decoded?.admit(record);
       return message;
+    };
+    // In the ring means held strongly (decoded-messages.ts): the field holds the message itself.
+    weakenOf = (record) => {
+      record.#message = new WeakRef(record.#message as Message);
     };
     bytesOf = (record) => {
       const bytes = record.#slab.bytes;
@@ -211,6 +207,15 @@ export class CachedRecord {
       return (coarseReading[0] as number) > (record.#invalidAfterMs as number);
     };
   }
+}
+
+/**
+ * Internal, for the replica's bound on decoded messages: the record, which holds its message
+ * strongly, holds it through a WeakRef from now on (its next read takes it back if a reader still
+ * holds it, else decodes again).
+ */
+export function weakenMessage(record: CachedRecord): void {
+  weakenOf(record);
 }
 
 /** Internal: the encoded data bytes of a record (never hand these to callers). */

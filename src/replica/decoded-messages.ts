@@ -18,7 +18,7 @@
  *   replica drops what its read fronts hold of that record's message, record-front.ts), so the
  *   replica as a whole keeps at most `limit` decoded messages besides those callers hold.
  */
-import type { CachedRecord } from "./cached-record.js";
+import { weakenMessage, type CachedRecord } from "./cached-record.js";
 
 /** Decoded messages a replica keeps by default: ~95 MB of demo sessions; a hot set of 4,096 ids fits four times over. */
 export const DEFAULT_DECODED_MESSAGE_LIMIT = 16_384;
@@ -35,7 +35,7 @@ export class DecodedMessages {
 
   /**
    * @param limit how many records may hold their decoded message strongly (a positive integer)
-   * @param onEvicted called for each record let go, after it holds its message only weakly
+   * @param onEvicted called for each record let go, once it holds its message only weakly
    */
   constructor(limit: number, onEvicted: (record: CachedRecord) => void) {
     if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError("the decoded message limit must be a positive integer");
@@ -49,25 +49,21 @@ export class DecodedMessages {
   }
 
   /**
-   * Takes in a record that has just come to hold its message strongly; returns the record it lets
-   * go to make room (the caller makes that one hold its message weakly, then calls
-   * {@link evicted}), or undefined.
+   * Takes in a record that has just come to hold its message strongly; once full, lets go of the
+   * oldest to make room: that one holds its message only weakly from then on, and `onEvicted`
+   * hears of it.
    */
-  admit(record: CachedRecord): CachedRecord | undefined {
+  admit(record: CachedRecord): void {
     const ring = this.#ring;
     if (ring.length < this.#limit) {
       ring.push(record);
-      return undefined;
+      return;
     }
     const at = this.#next;
-    const out = ring[at];
+    const out = ring[at] as CachedRecord;
     ring[at] = record;
     this.#next = at + 1 === ring.length ? 0 : at + 1;
-    return out;
-  }
-
-  /** Tells the owner a record now holds its message only weakly. */
-  evicted(record: CachedRecord): void {
-    this.#onEvicted(record);
+    weakenMessage(out);
+    this.#onEvicted(out);
   }
 }

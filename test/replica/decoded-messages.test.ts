@@ -10,8 +10,13 @@ import { Replica } from "../../src/replica/replica.js";
 import { SESSION_TYPE } from "../../src/records/type-urls.js";
 import { sessionRecord, snapshot } from "./replica-fixtures.js";
 
-const TYPE = "type.googleapis.com/test.Thing";
-const record = (id: string) => new CachedRecord(TYPE, id, 1n, undefined, TYPE, new Uint8Array(0));
+/** A record outside any replica, holding its decoded message (as a record the ring takes in does). */
+function record(id: string): CachedRecord {
+  const raw = sessionRecord(id, 1n, `u-${id}`);
+  const r = new CachedRecord(raw.type, raw.id, raw.version, raw.modifiedAt, raw.typeUrl, raw.data);
+  expect(r.message).toBeDefined();
+  return r;
+}
 
 describe("DecodedMessages", () => {
   it("takes in up to its limit, then lets go of the oldest record for each new one, in order", () => {
@@ -19,19 +24,26 @@ describe("DecodedMessages", () => {
     const ring = new DecodedMessages(2, (r) => evicted.push(r.id));
     const [a, b, c, d] = ["a", "b", "c", "d"].map(record) as [CachedRecord, CachedRecord, CachedRecord, CachedRecord];
     expect(ring.limit).toBe(2);
-    expect(ring.admit(a)).toBeUndefined();
-    expect(ring.admit(b)).toBeUndefined();
-    expect(ring.admit(c)).toBe(a);
-    expect(ring.admit(d)).toBe(b);
-    expect(ring.admit(a)).toBe(c);
-    ring.evicted(c);
-    expect(evicted).toEqual(["c"]);
+    ring.admit(a);
+    ring.admit(b);
+    expect(evicted).toEqual([]);
+    ring.admit(c);
+    expect(evicted).toEqual(["a"]);
+    ring.admit(d);
+    expect(evicted).toEqual(["a", "b"]);
+    // A record let go, read again, comes back into the ring like any other.
+    const held = a.message;
+    ring.admit(a);
+    expect(evicted).toEqual(["a", "b", "c"]);
+    expect(a.message, "a reader holding the message gets the same object").toBe(held);
   });
 
   it("takes a limit far above what it holds without allocating for it", () => {
-    const ring = new DecodedMessages(Number.MAX_SAFE_INTEGER, () => {});
+    const evicted: CachedRecord[] = [];
+    const ring = new DecodedMessages(Number.MAX_SAFE_INTEGER, (r) => evicted.push(r));
     expect(ring.limit).toBe(Number.MAX_SAFE_INTEGER);
-    expect(ring.admit(record("a"))).toBeUndefined();
+    ring.admit(record("a"));
+    expect(evicted).toEqual([]);
   });
 
   it("refuses a limit that is not a positive integer", () => {
