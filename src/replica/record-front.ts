@@ -104,6 +104,13 @@ export class RecordFront {
   #limits = new Float64Array(0);
   /** Flat copies of the keys of typed answers, by key (each maps to itself); at most one per slot. */
   readonly #keyCopies = new Map<string, string>();
+  /**
+   * The copies in the order they were made, a ring: the oldest is at `#nextCopy` once it is full.
+   * (Not the Map's own order: reaching a Map's first key skips every entry deleted before it,
+   * one per copy replaced since the Map last rebuilt itself, up to the slots' count per copy.)
+   */
+  readonly #copyOrder: string[] = [];
+  #nextCopy = 0;
   /** The rule the typed answers were made with (one typed reader per table). */
   #typedBy: ValidityLimit | undefined = undefined;
   /** Buckets minus one: `hash & mask` is the bucket, `<< 1` its first slot. */
@@ -212,8 +219,16 @@ export class RecordFront {
     let copy = copies.get(id);
     if (copy === undefined) {
       copy = compactKey(id);
-      if (copies.size >= this.#records.length) copies.delete(copies.keys().next().value as string);
       copies.set(copy, copy);
+      const order = this.#copyOrder;
+      if (order.length < this.#records.length) {
+        order.push(copy);
+      } else {
+        const at = this.#nextCopy % order.length;
+        copies.delete(order[at] as string);
+        order[at] = copy;
+        this.#nextCopy = at + 1;
+      }
     }
     return copy;
   }
