@@ -117,7 +117,16 @@ const registry = createFileRegistry(
         oneofDecl: [{ name: "choice" }, { name: "_opt_int32" }, { name: "_opt_string" }],
         nestedType: maps.map((m) => m.entry) as never,
       },
-      { name: "WithWrapper", field: [field("name", 1, Type.MESSAGE, { typeName: ".google.protobuf.StringValue" })] as never },
+      {
+        name: "WithWrapper",
+        field: [
+          field("name", 1, Type.MESSAGE, { typeName: ".google.protobuf.StringValue" }),
+          field("blob", 2, Type.MESSAGE, { typeName: ".google.protobuf.BytesValue" }),
+          field("o_blob", 3, Type.MESSAGE, { typeName: ".google.protobuf.BytesValue", oneofIndex: 0 }),
+          repeated("r_blob", 4, Type.MESSAGE, { typeName: ".google.protobuf.BytesValue" }),
+        ] as never,
+        oneofDecl: [{ name: "choice" }],
+      },
     ],
   }),
   (name) => ({ "google/protobuf/struct.proto": file_google_protobuf_struct, "google/protobuf/timestamp.proto": file_google_protobuf_timestamp, "google/protobuf/wrappers.proto": file_google_protobuf_wrappers })[name],
@@ -141,7 +150,7 @@ function message(registry: { getMessage(name: string): DescMessage | undefined }
 
 /** Every field kind the decoder handles itself. */
 export const KitchenSchema: DescMessage = message(registry, "test.Kitchen");
-/** A singular wrapper field (unwrapped by fromBinary): left to fromBinary. */
+/** Singular wrapper fields (unwrapped by fromBinary), and wrappers in a oneof and a list (not unwrapped): left to fromBinary. */
 export const WithWrapperSchema: DescMessage = message(registry, "test.WithWrapper");
 /** proto2 with a custom default (create() uses a prototype): left to fromBinary. */
 export const LegacySchema: DescMessage = message(proto2Registry, "test.Legacy");
