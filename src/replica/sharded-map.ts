@@ -3,13 +3,19 @@
  * sample of the key's characters. Why: a JS Map grows by rehashing every entry in one
  * synchronous step (measured ~100-300 ms at 0.5-1M entries on the bench machine), an event-loop
  * stall during a large snapshot; with 64 shards each rehash moves 1/64 of the entries. Small maps
- * (the common case) stay one Map and pay no hashing on reads. Iteration goes shard by shard (not
+ * (up to SPLIT_AT entries) stay one Map and pay no hashing on reads. Iteration goes shard by shard (not
  * global insertion order).
  */
 const SHARD_BITS = 6;
 const SHARDS = 1 << SHARD_BITS;
-/** A Map this size grows (rehashes) in ~1 ms; past it the map splits, once, in a few ms (measured: 32k entries took 20 ms). */
-const SPLIT_AT = 8_192;
+/**
+ * Past this size the map splits, once: every entry moves in one step, so the split is an
+ * event-loop stall of its own, and the code doing it runs once per map, before V8 optimises it.
+ * Measured in a 100k sync in one process: at 8,192 entries the split took 11-16 ms of CPU inside
+ * one batch (the longest stall of the sync); at 1,024, 1-2 ms. A shard then grows by
+ * rehashes of 1/64 of the entries each.
+ */
+const SPLIT_AT = 1_024;
 
 /**
  * The shard of a key: its length, first four, two at a quarter, two in the middle and last four

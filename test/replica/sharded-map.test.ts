@@ -22,6 +22,17 @@ describe("ShardedMap", () => {
     expect(m.get("")).toBeUndefined();
   });
 
+  it("an iteration begun before the split still yields every entry there was when it began (a live index build relies on it)", () => {
+    const m = new ShardedMap<number>();
+    for (let i = 0; i < 1_000; i++) m.set(`k${i}`, i);
+    const scan = m.values();
+    const first = scan.next();
+    for (let i = 1_000; i < 20_000; i++) m.set(`k${i}`, i); // splits on the way
+    const seen = new Set<number>([first.value as number, ...scan]);
+    for (let i = 0; i < 1_000; i++) expect(seen.has(i)).toBe(true);
+    expect(m.size).toBe(20_000);
+  });
+
   it("spreads the id shapes we see (UUIDs, numbered ids, emails) over the shards, so no shard grows alone", () => {
     const shapes = [
       (i: number) => `${(i * 2654435761) >>> 0}`.padStart(10, "0") + "-4c1b-9a7e-3f2d1c0b9a88",
