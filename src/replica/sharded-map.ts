@@ -11,7 +11,7 @@ const SHARDS = 1 << SHARD_BITS;
 /**
  * Past this size the map splits, once: every entry moves in one step, so the split is an
  * event-loop stall of its own, and the code doing it runs once per map, before V8 optimises it.
- * Measured in a 100k sync in one process: at 8,192 entries the split took 11-16 ms of CPU inside
+ * Measured in a 100k sync in one process: at 8,192 entries the split took 11-24 ms of CPU inside
  * one batch (the longest stall of the sync); at 1,024, 1-2 ms. A shard then grows by
  * rehashes of 1/64 of the entries each.
  */
@@ -50,14 +50,18 @@ export class ShardedMap<V> {
     return this.#single?.size ?? this.#size;
   }
 
+  // Reads and deletes take any key from untyped callers: a key that is not a string is never
+  // held (a plain Map answers so by itself; a split map must not hash it).
   get(key: string): V | undefined {
     const single = this.#single;
-    return single !== undefined ? single.get(key) : (this.#shards[shardOf(key)] as Map<string, V>).get(key);
+    if (single !== undefined) return single.get(key);
+    return typeof key === "string" ? (this.#shards[shardOf(key)] as Map<string, V>).get(key) : undefined;
   }
 
   has(key: string): boolean {
     const single = this.#single;
-    return single !== undefined ? single.has(key) : (this.#shards[shardOf(key)] as Map<string, V>).has(key);
+    if (single !== undefined) return single.has(key);
+    return typeof key === "string" && (this.#shards[shardOf(key)] as Map<string, V>).has(key);
   }
 
   set(key: string, value: V): void {
@@ -76,6 +80,7 @@ export class ShardedMap<V> {
   delete(key: string): boolean {
     const single = this.#single;
     if (single !== undefined) return single.delete(key);
+    if (typeof key !== "string") return false;
     const removed = (this.#shards[shardOf(key)] as Map<string, V>).delete(key);
     if (removed) this.#size--;
     return removed;

@@ -33,6 +33,20 @@ describe("ShardedMap", () => {
     expect(m.size).toBe(20_000);
   });
 
+  it("answers a key that is not a string (from an untyped caller) as absent, before and after the split, without throwing", () => {
+    const m = new ShardedMap<number>();
+    const odd = [undefined, null, 42, {}, Symbol("id")] as unknown as string[];
+    for (const size of [10, 5_000]) {
+      for (let i = m.size; i < size; i++) m.set(`k${i}`, i);
+      for (const key of odd) {
+        expect(m.get(key)).toBeUndefined();
+        expect(m.has(key)).toBe(false);
+        expect(m.delete(key)).toBe(false);
+      }
+      expect(m.size).toBe(size);
+    }
+  });
+
   it("spreads the id shapes we see (UUIDs, numbered ids, emails) over the shards, so no shard grows alone", () => {
     const shapes = [
       (i: number) => `${(i * 2654435761) >>> 0}`.padStart(10, "0") + "-4c1b-9a7e-3f2d1c0b9a88",
