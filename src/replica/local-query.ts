@@ -32,20 +32,30 @@ export interface QueryRequestFields {
   readonly limit?: bigint | number;
 }
 
+/**
+ * Answers `request` (null taken as no request) over the tables. A request the types do not
+ * describe, from an untyped caller, is refused with InvalidArgument naming the field: a filter
+ * that is not an object, or holds a value JSON has no form for (undefined, a bigint, a function),
+ * would otherwise be answered with no records, as if nothing matched.
+ */
 export function queryTables(
   source: QueryTableSource,
   type: string,
-  request: QueryRequestFields,
+  request: QueryRequestFields | null,
   versions: { serverVersion: bigint; recordVersion: bigint },
 ): QueryResponse {
-  const expr = parseRequestFilter(request.filter);
-  const offset = toBigInt(request.offset, "offset");
+  const fields = request ?? {};
+  if (typeof fields !== "object") throw invalidRequest("the query request must be an object");
+  const expr = parseRequestFilter(fields.filter);
+  const offset = toBigInt(fields.offset, "offset");
   // An omitted limit means every match (a local read has no reason to page). A given one pages
   // as the server and Pomerium's own queriers do, so an explicit 0 returns only total_count.
-  const limit = request.limit === undefined ? undefined : toBigInt(request.limit, "limit");
+  const limit = fields.limit === undefined ? undefined : toBigInt(fields.limit, "limit");
+  const query: unknown = fields.query;
+  if (query !== undefined && typeof query !== "string") throw invalidRequest("query must be a string");
 
   let matches = expr === undefined ? allRecords(source, type) : evaluate(source, type, expr);
-  const text = (request.query ?? "").toLowerCase();
+  const text = (query ?? "").toLowerCase();
   if (text !== "") matches = matches.filter((record) => matchesText(record, text));
 
   const page = applyOffsetAndLimit(matches, offset, limit ?? BigInt(matches.length));
@@ -59,22 +69,76 @@ export function queryTables(
   });
 }
 
-function parseRequestFilter(filter: Struct | JsonObject | undefined): FilterExpression | undefined {
+function invalidRequest(message: string): ConnectError {
+  return new ConnectError(message, Code.InvalidArgument);
+}
+
+function invalidFilter(message: string): ConnectError {
+  return invalidRequest(`invalid query filter: ${message}`);
+}
+
+function parseRequestFilter(filter: unknown): FilterExpression | undefined {
+  if (filter === undefined) return undefined;
+  if (filter === null || typeof filter !== "object" || Array.isArray(filter)) {
+    throw invalidFilter("the filter must be a JSON object or a google.protobuf.Struct");
+  }
   try {
-    if (filter !== undefined && (filter as { $typeName?: unknown }).$typeName === "google.protobuf.Struct") {
-      return parseFilterStruct(filter as Struct);
+    if ((filter as { $typeName?: unknown }).$typeName === "google.protobuf.Struct") {
+      let parsed: FilterExpression | undefined;
+      try {
+        parsed = parseFilterStruct(filter as Struct);
+      } catch (err) {
+        if (err instanceof FilterParseError) throw err;
+        throw invalidFilter("the google.protobuf.Struct is malformed");
+      }
+      return parsed;
     }
-    return parseFilter(filter as JsonObject | undefined);
+    const notJson = notJsonAt(filter, "filter");
+    if (notJson !== undefined) throw invalidFilter(`${notJson} is not a JSON value`);
+    return parseFilter(filter as JsonObject);
   } catch (err) {
-    if (err instanceof FilterParseError) throw new ConnectError(`invalid query filter: ${err.message}`, Code.InvalidArgument);
+    if (err instanceof FilterParseError) throw invalidFilter(err.message);
     throw err;
   }
 }
 
-function toBigInt(value: bigint | number | undefined, name: string): bigint {
+/**
+ * The path of the first value under `value` that JSON has no form for (undefined, a bigint, a
+ * symbol, a function, an object that is not a plain object or array), or undefined. Only the
+ * path is named: the values are the caller's data.
+ */
+function notJsonAt(value: unknown, path: string): string | undefined {
+  switch (typeof value) {
+    case "string":
+    case "number":
+    case "boolean":
+      return undefined;
+    case "object": {
+      if (value === null) return undefined;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const at = notJsonAt(value[i], `${path}[${i}]`);
+          if (at !== undefined) return at;
+        }
+        return undefined;
+      }
+      const prototype: unknown = Object.getPrototypeOf(value);
+      if (prototype !== Object.prototype && prototype !== null) return path;
+      for (const key of Object.keys(value)) {
+        const at = notJsonAt((value as Record<string, unknown>)[key], `${path}.${key}`);
+        if (at !== undefined) return at;
+      }
+      return undefined;
+    }
+    default:
+      return path;
+  }
+}
+
+function toBigInt(value: unknown, name: string): bigint {
   if (value === undefined) return 0n;
-  if (typeof value === "number" && !Number.isSafeInteger(value)) {
-    throw new ConnectError(`${name} must be an integer`, Code.InvalidArgument);
+  if (typeof value !== "bigint" && !(typeof value === "number" && Number.isSafeInteger(value))) {
+    throw invalidRequest(`${name} must be an integer (a number or a bigint)`);
   }
   const v = BigInt(value);
   // The server panics on negative values; answer clearly instead.

@@ -152,6 +152,29 @@ describe("local Query", () => {
     expect(codeOf(() => r.query(SESSION_TYPE, { limit: -1n }))).toBe(Code.InvalidArgument);
   });
 
+  it("refuses a request its types do not describe with InvalidArgument naming the field, instead of answering it with no records", () => {
+    const r = replica();
+    const refused = (request: unknown, message: RegExp) => {
+      expect(codeOf(() => r.query(SESSION_TYPE, request as never)), String(message)).toBe(Code.InvalidArgument);
+      expect(() => r.query(SESSION_TYPE, request as never)).toThrow(message);
+    };
+    for (const filter of [null, 42, "s1", [], [{ id: "s1" }]]) refused({ filter }, /invalid query filter: the filter must be a JSON object or a google\.protobuf\.Struct/);
+    // Values JSON has no form for: each was answered with no records, as if nothing matched.
+    refused({ filter: { user_id: undefined } }, /invalid query filter: filter\.user_id is not a JSON value/);
+    refused({ filter: { $or: [{ id: "s1" }, { id: 1n }] } }, /invalid query filter: filter\.\$or\[1\]\.id is not a JSON value/);
+    refused({ filter: { id: Symbol("s1") } }, /filter\.id is not a JSON value/);
+    refused({ filter: { id: () => "s1" } }, /filter\.id is not a JSON value/);
+    refused({ filter: { id: new Date(0) } }, /filter\.id is not a JSON value/);
+    refused({ filter: { $typeName: "google.protobuf.Struct" } }, /invalid query filter: the google\.protobuf\.Struct is malformed/);
+    for (const query of [42, null, ["s1"], {}]) refused({ query }, /query must be a string/);
+    for (const limit of [null, "10", {}, 1.5, Number.NaN]) refused({ limit }, /limit must be an integer \(a number or a bigint\)/);
+    refused({ offset: "1" }, /offset must be an integer/);
+    refused(42, /the query request must be an object/);
+    // null is no request, as undefined is; JSON null inside a filter is a value (it stringifies as the server does).
+    expect(idsOf(r.query(SESSION_TYPE, null as never))).toEqual(idsOf(r.query(SESSION_TYPE)));
+    expect(idsOf(r.query(SESSION_TYPE, { filter: { $or: [{ id: null }, { id: "s1" }] } }))).toEqual(["s1"]);
+  });
+
   it("accepts the filter as a google.protobuf.Struct message", async () => {
     const { fromJson } = await import("@bufbuild/protobuf");
     const { StructSchema } = await import("@bufbuild/protobuf/wkt");
