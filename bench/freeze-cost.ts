@@ -4,14 +4,16 @@
  * first-touch getSession that src/records/frozen-message.ts adds. Realistic ~1.8 KB sessions,
  * decoded as the replica decodes them (src/records/record-data-decoder.ts).
  *
- *   npx tsx bench/freeze-cost.ts [--sessions 2000] [--rounds 21] [--tree PATH]
+ *   npx tsx bench/freeze-cost.ts [--sessions 20000] [--rounds 11] [--tree PATH]
  *
  * --tree PATH: the root of another checkout (e.g. an export of an older commit, with a
  * node_modules link): each round also freezes an equal set of fresh messages with that tree's
  * deepFreezeMessage, the two trees taking turns going first ("otherFreezeUs" in the output).
  *
  * Prints one JSON line: µs per session for the decode and for the freeze, median and minimum
- * over the rounds, in main-thread CPU time (Linux schedstat).
+ * over the rounds, in main-thread CPU time (Linux schedstat). On the bench machine that clock
+ * advances in 4 ms scheduler ticks, so a round must take many ticks: 20,000 sessions make a
+ * step of 0.2 µs per session (2,000 made it 2 µs).
  */
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -25,7 +27,7 @@ import { median } from "./stats.js";
 
 type Freeze = (schema: DescMessage, message: Message) => Message;
 
-const { values } = parseArgs({ options: { sessions: { type: "string", default: "2000" }, rounds: { type: "string", default: "21" }, tree: { type: "string" } } });
+const { values } = parseArgs({ options: { sessions: { type: "string", default: "20000" }, rounds: { type: "string", default: "11" }, tree: { type: "string" } } });
 const SESSIONS = Number(values.sessions);
 const ROUNDS = Number(values.rounds);
 let otherFreeze: Freeze | undefined;
