@@ -35,7 +35,7 @@ export interface QueryRequestFields {
 /**
  * Answers `request` (null taken as no request) over the tables. A request the types do not
  * describe, from an untyped caller, is refused with InvalidArgument naming the field: a filter
- * that is not an object, or holds a value JSON has no form for (undefined, a bigint, a function),
+ * that is not an object, or holds a value JSON has no form for (undefined, a symbol, a Date),
  * would otherwise be answered with no records, as if nothing matched.
  */
 export function queryTables(
