@@ -116,8 +116,8 @@ export interface DatabrokerCache {
    * A local Query: same filter language, free-text match and paging as the server (limit 0 =
    * count only). The answer is the caller's own: its records' data bytes are copies.
    * @throws ConnectError InvalidArgument for a malformed filter or a field of the wrong kind
-   *   (a filter value JSON has no form for, such as `undefined` or a bigint, is refused, not
-   *   taken as absent); Unimplemented for operators the server does not evaluate
+   *   (a filter value JSON has no form for, such as `undefined` or a bigint, is refused);
+   *   Unimplemented for operators the server does not evaluate
    */
   query(type: string, request?: LocalQueryRequest): QueryResponse;
   /** The number of records held for a type. */

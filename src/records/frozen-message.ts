@@ -14,7 +14,8 @@
  * walk that also visited every scalar field and searched each oneof's fields took about a fifth
  * more CPU than the plan.
  *
- * Where protobuf-es v2 does not hold a field as a message, the plan follows what it holds:
+ * Where protobuf-es v2 does not hold a field as a message, the plan follows what it holds
+ * (the rules are in field-representation.ts, shared with the record decoder):
  * - a google.protobuf.Struct field (anywhere but inside google.protobuf.Value) holds a JsonObject,
  *   plain JSON whose objects and arrays are frozen as JSON (its keys are data, not fields);
  * - a singular wrapper field outside a oneof (google.protobuf.StringValue, BytesValue, ...)
@@ -28,7 +29,7 @@
  * reads. Sessions, users and service accounts have no bytes fields.
  */
 import { ScalarType, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
-import { isWrapperDesc } from "@bufbuild/protobuf/wkt";
+import { holdsStructAsJson, holdsUnwrapped } from "./field-representation.js";
 
 type Slots = Record<string | number, unknown>;
 
@@ -60,6 +61,10 @@ type Step =
 interface FreezePlan {
   readonly steps: Step[];
 }
+
+const NOTHING_STEP: ValueStep = { kind: NOTHING, plan: undefined };
+const BYTES_STEP: ValueStep = { kind: BYTES, plan: undefined };
+const JSON_STEP: ValueStep = { kind: JSON_VALUE, plan: undefined };
 
 const plans = new WeakMap<DescMessage, FreezePlan>();
 
@@ -111,13 +116,13 @@ function planFor(schema: DescMessage): FreezePlan {
 
 /** A singular field's value (or a oneof case's), as protobuf-es holds it. */
 function singularValue(field: DescField): ValueStep {
-  if (field.fieldKind === "scalar") return field.scalar === ScalarType.BYTES ? { kind: BYTES, plan: undefined } : { kind: NOTHING, plan: undefined };
-  if (field.fieldKind !== "message") return { kind: NOTHING, plan: undefined };
-  if (holdsJson(field)) return { kind: JSON_VALUE, plan: undefined };
-  if (field.oneof === undefined && isWrapperDesc(field.message)) {
-    // Held unwrapped: the wrapper's own `value`.
+  if (field.fieldKind === "scalar") return field.scalar === ScalarType.BYTES ? BYTES_STEP : NOTHING_STEP;
+  if (field.fieldKind !== "message") return NOTHING_STEP;
+  if (holdsStructAsJson(field)) return JSON_STEP;
+  if (holdsUnwrapped(field)) {
+    // Held as the wrapper's own `value`.
     const wrapped = field.message.fields[0];
-    return wrapped?.fieldKind === "scalar" && wrapped.scalar === ScalarType.BYTES ? { kind: BYTES, plan: undefined } : { kind: NOTHING, plan: undefined };
+    return wrapped?.fieldKind === "scalar" && wrapped.scalar === ScalarType.BYTES ? BYTES_STEP : NOTHING_STEP;
   }
   return { kind: MESSAGE, plan: planFor(field.message) };
 }
@@ -125,14 +130,9 @@ function singularValue(field: DescField): ValueStep {
 /** One element of a repeated field, or one value of a map field. */
 function elementValue(field: DescField & { fieldKind: "list" | "map" }): ValueStep {
   const kind = field.fieldKind === "list" ? field.listKind : field.mapKind;
-  if (kind === "message" && field.message !== undefined) return holdsJson(field) ? { kind: JSON_VALUE, plan: undefined } : { kind: MESSAGE, plan: planFor(field.message) };
-  if (kind === "scalar" && field.scalar === ScalarType.BYTES) return { kind: BYTES, plan: undefined };
-  return { kind: NOTHING, plan: undefined };
-}
-
-/** protobuf-es holds a google.protobuf.Struct as a JsonObject, except in google.protobuf.Value. */
-function holdsJson(field: DescField): boolean {
-  return field.message?.typeName === "google.protobuf.Struct" && field.parent.typeName !== "google.protobuf.Value";
+  if (kind === "message" && field.message !== undefined) return holdsStructAsJson(field) ? JSON_STEP : { kind: MESSAGE, plan: planFor(field.message) };
+  if (kind === "scalar" && field.scalar === ScalarType.BYTES) return BYTES_STEP;
+  return NOTHING_STEP;
 }
 
 function freezeMessage(plan: FreezePlan, message: Slots): void {

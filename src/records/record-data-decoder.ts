@@ -29,6 +29,7 @@
 import { create, fromBinary, ScalarType, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { ListValueSchema, StructSchema, TimestampSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { latin1Slice, utf8Slice } from "./buffer-slices.js";
+import { holdsStructAsJson, holdsUnwrapped } from "./field-representation.js";
 
 type Slots = Record<string, unknown>;
 
@@ -56,18 +57,6 @@ const ENUM = 100;
 /** What a read returns when the fast path gives up. */
 const FAIL: unique symbol = Symbol("fall back to fromBinary");
 type Fail = typeof FAIL;
-
-const WRAPPER_TYPE_NAMES = new Set([
-  "google.protobuf.DoubleValue",
-  "google.protobuf.FloatValue",
-  "google.protobuf.Int64Value",
-  "google.protobuf.UInt64Value",
-  "google.protobuf.Int32Value",
-  "google.protobuf.UInt32Value",
-  "google.protobuf.BoolValue",
-  "google.protobuf.StringValue",
-  "google.protobuf.BytesValue",
-]);
 
 /**
  * Messages read by hand-written readers instead of the generic loop: the well-known types that
@@ -185,7 +174,7 @@ function isFieldSupported(field: DescField, visiting: Set<DescMessage>): boolean
     case "message":
       if (field.delimitedEncoding) return false;
       // Singular wrapper fields outside a oneof are unwrapped to their scalar by fromBinary.
-      if (field.oneof === undefined && isWrapper(field.message)) return false;
+      if (holdsUnwrapped(field)) return false;
       return isSupported(field.message, visiting);
     case "list":
       if (field.listKind === "enum") return field.enum.open;
@@ -196,16 +185,6 @@ function isFieldSupported(field: DescField, visiting: Set<DescMessage>): boolean
       if (field.mapKind === "message") return isSupported(field.message, visiting);
       return true;
   }
-}
-
-function isWrapper(desc: DescMessage): boolean {
-  const f = desc.fields[0];
-  return WRAPPER_TYPE_NAMES.has(desc.typeName) && f !== undefined && f.fieldKind === "scalar" && f.name === "value" && f.number === 1;
-}
-
-/** google.protobuf.Struct in a field is a JsonObject, except in google.protobuf.Value. */
-function isJsonStruct(field: DescField & { message: DescMessage }): boolean {
-  return field.message.typeName === "google.protobuf.Struct" && field.parent.typeName !== "google.protobuf.Value";
 }
 
 // ---- Compiling ----
@@ -244,9 +223,9 @@ function compileField(field: DescField): FieldPlan {
     case "enum":
       return fieldPlan(SCALAR, name, oneof, WIRE_VARINT, ENUM, strict);
     case "message":
-      return fieldPlan(MESSAGE, name, oneof, WIRE_LEN, 0, strict, false, compiledPlan(field.message), isJsonStruct(field));
+      return fieldPlan(MESSAGE, name, oneof, WIRE_LEN, 0, strict, false, compiledPlan(field.message), holdsStructAsJson(field));
     case "list": {
-      if (field.listKind === "message") return fieldPlan(LIST_MESSAGE, name, oneof, WIRE_LEN, 0, strict, false, compiledPlan(field.message), isJsonStruct(field));
+      if (field.listKind === "message") return fieldPlan(LIST_MESSAGE, name, oneof, WIRE_LEN, 0, strict, false, compiledPlan(field.message), holdsStructAsJson(field));
       const scalar = field.listKind === "enum" ? ENUM : field.scalar;
       const wire = scalar === ENUM ? WIRE_VARINT : wireTypeOf(scalar);
       return fieldPlan(LIST_SCALAR, name, oneof, wire, scalar, strict, field.listKind === "scalar" && field.longAsString);
@@ -259,7 +238,7 @@ function compileField(field: DescField): FieldPlan {
         case "enum":
           return fieldPlan(MAP, name, oneof, WIRE_LEN, ENUM, strict, false, undefined, false, key, WIRE_VARINT, field.enum.values[0]?.number ?? 0);
         case "message":
-          return fieldPlan(MAP, name, oneof, WIRE_LEN, 0, strict, false, compiledPlan(field.message), isJsonStruct(field), key, -1);
+          return fieldPlan(MAP, name, oneof, WIRE_LEN, 0, strict, false, compiledPlan(field.message), holdsStructAsJson(field), key, -1);
       }
     }
   }

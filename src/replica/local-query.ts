@@ -82,22 +82,17 @@ function parseRequestFilter(filter: unknown): FilterExpression | undefined {
   if (filter === null || typeof filter !== "object" || Array.isArray(filter)) {
     throw invalidFilter("the filter must be a JSON object or a google.protobuf.Struct");
   }
-  try {
-    if ((filter as { $typeName?: unknown }).$typeName === "google.protobuf.Struct") {
-      let parsed: FilterExpression | undefined;
-      try {
-        parsed = parseFilterStruct(filter as Struct);
-      } catch (err) {
-        if (err instanceof FilterParseError) throw err;
-        throw invalidFilter("the google.protobuf.Struct is malformed");
-      }
-      return parsed;
-    }
+  const isStruct = (filter as { $typeName?: unknown }).$typeName === "google.protobuf.Struct";
+  if (!isStruct) {
     const notJson = notJsonAt(filter, "filter");
     if (notJson !== undefined) throw invalidFilter(`${notJson} is not a JSON value`);
-    return parseFilter(filter as JsonObject);
+  }
+  try {
+    return isStruct ? parseFilterStruct(filter as Struct) : parseFilter(filter as JsonObject);
   } catch (err) {
     if (err instanceof FilterParseError) throw invalidFilter(err.message);
+    // The Struct's conversion to JSON refused it.
+    if (isStruct) throw invalidFilter("the google.protobuf.Struct is malformed");
     throw err;
   }
 }
