@@ -106,7 +106,10 @@ export interface DatabrokerCache {
   get(type: string, id: string): CachedRecord | undefined;
   /**
    * Ids under `key` in a named index: a live read-only view (not a Set: nothing can add to or
-   * delete from it), copy it to keep it.
+   * delete from it), copy it to keep it. Empty, like a key nothing is under, for an index name
+   * the type does not have (yet): a named index neither built in nor added, or a field the
+   * server does not index (the server's indexable fields are known only once its records are).
+   * @throws ConnectError Unavailable while an index added to a held table is still being built
    */
   byIndex(type: string, index: string, key: string): ReadonlySet<string>;
   /** Ids of the sessions of a user (live read-only view; read each with getSession). */

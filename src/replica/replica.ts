@@ -271,7 +271,8 @@ export class Replica {
    * Ids under `key` in a named index (built-in: sessions and service accounts by "user_id",
    * users by "email"; or added with addIndex), else in the index of a server indexable field of
    * that name. A live read-only view (not a Set: nothing can add to or delete from it): read it
-   * now, copy it to keep it.
+   * now, copy it to keep it. Empty for an index name the type does not have (yet), as for a key
+   * nothing is under: the server's indexable fields are known only once its records are.
    * @throws ConnectError Unavailable while an index added to a held table is still being built
    */
   byIndex(type: string, indexName: string, key: string): ReadonlySet<string> {

@@ -13,7 +13,7 @@ import { Observable } from "rxjs";
 import type { ReplicaEvent } from "../replica/replica-events.js";
 import { streamErrorEvent } from "./stream-error-events.js";
 import type { SyncMachineEvent } from "./sync-state-machine.js";
-import { elapsedInTurn } from "./turn-budget.js";
+import { elapsedInTurn, nextTurn } from "./turn-budget.js";
 
 /** One input for the loop: a machine event, and the replica events it carries if accepted. */
 export interface LoopInput {
@@ -82,12 +82,14 @@ export function readStream<M>(
       subscriber.next({ event: streamErrorEvent(reason) });
       subscriber.complete();
     };
-    const flush = () => {
+    /** Hands the batch (or its first `count` messages; the rest stay gathered) to the handler. */
+    const flush = (count = batch.length) => {
       if (flushTimer !== undefined) clearImmediate(flushTimer);
       flushTimer = undefined;
       if (batch.length === 0 || abort.signal.aborted) return;
-      const full = batch;
-      batch = [];
+      let full = batch;
+      if (count < batch.length) full = batch.splice(0, count);
+      else batch = [];
       const started = performance.now();
       let input: LoopInput;
       try {
@@ -100,6 +102,24 @@ export function readStream<M>(
       // What handling one message costs (a snapshot's go into the replica): the recent worst,
       // slowly forgotten, since a GC marking step can make one batch several times slower.
       handleMs = Math.max(0.9 * handleMs, (performance.now() - started) / full.length);
+    };
+    /**
+     * Flushes the gathered batch without overrunning the shared turn: what the turn has no room
+     * left for waits for the next turn. Streams whose messages were all buffered gather their
+     * batches side by side in microtasks, each sized against a turn nobody had worked in yet;
+     * when the first of them has handled its batch, the others find the turn spent.
+     */
+    const flushWithinTurns = async () => {
+      for (;;) {
+        const room = Math.ceil((MAX_TURN_MS - elapsedInTurn()) / handleMs);
+        if (room >= batch.length) {
+          flush();
+          return;
+        }
+        if (room > 0) flush(room);
+        await nextTurn();
+        if (abort.signal.aborted) return;
+      }
     };
     const armIdle = () => {
       // Restarted in place for each message: a new timer per message would allocate a Timeout
@@ -126,7 +146,8 @@ export function readStream<M>(
           batch.push(message);
           // The turn is shared with every other stream and snapshot of the process (turn-budget.ts).
           if (batch.length >= options.maxBatchSize || elapsedInTurn() + batch.length * handleMs >= MAX_TURN_MS) {
-            flush();
+            await flushWithinTurns();
+            if (abort.signal.aborted) return;
             await yieldToEventLoop();
           } else if (flushTimer === undefined) {
             flushTimer = setImmediate(flush);

@@ -12,17 +12,33 @@
  * the same turn. When the loop goes round in less than a millisecond the mark comes a little
  * later, so a turn may then also include the next short iteration; the budget only gets tighter.
  *
- * Invariant: within one iteration of the event loop, `elapsedInTurn()` never decreases.
+ * Work that finds the turn spent waits for the next one with `nextTurn()` (a stream reader
+ * holding a batch it gathered while other streams used the turn up).
+ *
+ * Invariants: within one iteration of the event loop, `elapsedInTurn()` never decreases; a
+ * `nextTurn()` waiter resumes in a later iteration, with the budget restarted, and waiters
+ * resume in the order they asked.
  */
 import { performance } from "node:perf_hooks";
 
 let turnStartedAt: number | undefined;
-const turnEnd: NodeJS.Timeout = setTimeout(() => {
-  turnStartedAt = undefined;
-}, 0);
-// Never keeps the process alive. It fires once after the module loads (harmlessly), and from
-// then on only when re-armed, by the first ask of a turn (refresh() re-arms a fired timer).
+/** Work waiting for the next turn (nextTurn), resumed in the order it asked. */
+let waiting: Array<() => void> = [];
+const turnEnd: NodeJS.Timeout = setTimeout(endTurn, 0);
+// Never keeps the process alive on its own account: it fires once after the module loads
+// (harmlessly), and from then on only when re-armed, by the first ask of a turn (refresh()
+// re-arms a fired timer). While work waits for the next turn it holds the process, as the
+// setImmediate that work would otherwise have yielded by does.
 turnEnd.unref();
+
+function endTurn(): void {
+  turnStartedAt = undefined;
+  if (waiting.length === 0) return;
+  const resume = waiting;
+  waiting = [];
+  turnEnd.unref();
+  for (const resolve of resume) resolve();
+}
 
 /** Milliseconds since sliced work first asked in this turn of the event loop (0 on the first ask). */
 export function elapsedInTurn(): number {
@@ -33,4 +49,15 @@ export function elapsedInTurn(): number {
     return 0;
   }
   return now - turnStartedAt;
+}
+
+/**
+ * Resolves once this turn has ended, before any sliced work asks in the next one: waiters
+ * resume in the order they asked (each resumption runs as a microtask right after the turn's
+ * end is marked, so the first of them is the first ask of the new turn).
+ */
+export function nextTurn(): Promise<void> {
+  elapsedInTurn(); // a turn is running, so its end is armed
+  turnEnd.ref();
+  return new Promise<void>((resolve) => waiting.push(resolve));
 }

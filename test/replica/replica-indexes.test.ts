@@ -18,6 +18,8 @@ describe("built-in indexes", () => {
     expect(sorted(r.byIndex(USER_TYPE, "email", "ada@example.com"))).toEqual(["u1"]);
     expect(r.byIndex(USER_TYPE, "email", "nobody@example.com").size).toBe(0);
     expect(r.byIndex("unknown-type", "user_id", "u1").size).toBe(0);
+    // An index name the held type does not have reads as empty, as the doc says, not as an error.
+    expect(r.byIndex(SESSION_TYPE, "no_such_index", "u1").size).toBe(0);
   });
 
   it("move a record between keys on update and drop it on delete", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { elapsedInTurn } from "../../src/sync/turn-budget.js";
+import { elapsedInTurn, nextTurn } from "../../src/sync/turn-budget.js";
 
 const busy = (ms: number) => {
   const until = performance.now() + ms;
@@ -23,5 +23,29 @@ describe("the shared turn budget", () => {
     expect(b).toBeGreaterThanOrEqual(a + 1);
     await nextLoopIteration();
     expect(elapsedInTurn(), "the first ask of the next turn").toBe(0);
+  });
+
+  it("resumes work waiting for the next turn in a later iteration of the loop, in the order it asked, the first with the budget restarted", async () => {
+    await nextLoopIteration();
+    elapsedInTurn();
+    busy(2);
+    let immediateRan = false;
+    setImmediate(() => (immediateRan = true));
+    const order: string[] = [];
+    const seen: number[] = [];
+    const wait = (name: string) =>
+      nextTurn().then(() => {
+        order.push(name);
+        seen.push(elapsedInTurn());
+        busy(1);
+      });
+    await Promise.all([wait("first"), wait("second"), wait("third")]);
+    // The check phase of the turn they waited in came first: they resumed in a later iteration.
+    expect(immediateRan).toBe(true);
+    expect(order).toEqual(["first", "second", "third"]);
+    expect(seen[0], "the first resumes as the first ask of the new turn").toBe(0);
+    // The others resume in the same new turn, after the first's work: they see it spent.
+    expect(seen[1]).toBeGreaterThanOrEqual(1);
+    expect(seen[2]).toBeGreaterThanOrEqual(2);
   });
 });
