@@ -328,7 +328,8 @@ function trim<R extends { propVisibleUnixMs: number[] | null; propChangeUnixMs?:
 function runTs(url: string, run: number, propCount: number, onLine: (line: string) => void, profDir?: string, projection: "full" | "lean" = "full"): Promise<TsRunResult> {
   const nodeArgs = ["--expose-gc"];
   if (sessions >= 500_000) nodeArgs.push("--max-old-space-size=8192");
-  if (profDir !== undefined) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${profDir}`);
+  // 250 us samples: fine enough to tell what ran inside one event-loop gap (bench/profile-in-gaps.ts).
+  if (profDir !== undefined) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${profDir}`, "--cpu-prof-interval", "250");
   return runChildForJson<TsRunResult>({
     command: process.execPath,
     args: [...nodeArgs, "--import", "tsx", MEASURE_SCRIPT, "--url", url, "--sessions", String(sessions), "--users", String(users), "--prop-count", String(propCount), "--run-tag", projection === "lean" ? `ts-lean-${run}` : `ts-${run}`, "--projection", projection, "--transport", transport, ...(values.gaps ? ["--gaps"] : [])],

@@ -5,6 +5,7 @@
  *   node --expose-gc --import tsx bench/ts-cache-measure.ts --url URL --sessions N --users M
  *        [--prop-count 3000] [--run-tag ts-1] [--projection full|lean] [--transport node-http2|grpc-js|connect-node]
  */
+import { appendFileSync } from "node:fs";
 import { monitorEventLoopDelay, performance, PerformanceObserver } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { setImmediate as nextTurn } from "node:timers/promises";
@@ -87,7 +88,13 @@ let syncGaps: GapSummary | undefined;
 if (gapRecording !== undefined) {
   // One more turn: the GC observer delivers a turn late.
   await new Promise((resolve) => setImmediate(resolve));
-  syncGaps = gapRecording.stop().summary;
+  const recording = gapRecording.stop();
+  syncGaps = recording.summary;
+  // The busiest gaps' windows on the monotonic clock a --cpu-prof profile's timestamps use (us),
+  // to find what ran in them (bench/profile-in-gaps.ts); appended to $GAP_WINDOWS_FILE when set.
+  const offsetUs = Number(process.hrtime.bigint() / 1000n) - performance.now() * 1000;
+  const windows = [...recording.gaps].sort((a, b) => b.cpu - a.cpu).slice(0, 5).map((g) => [Math.round(offsetUs + g.start * 1000), Math.round(offsetUs + (g.start + g.wall) * 1000), Math.round(g.cpu)]);
+  if (process.env.GAP_WINDOWS_FILE) appendFileSync(process.env.GAP_WINDOWS_FILE, `${JSON.stringify({ pid: process.pid, windows })}\n`);
 }
 
 const heldSessions = cache.size(SESSION_TYPE);

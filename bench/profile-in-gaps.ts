@@ -1,0 +1,65 @@
+/**
+ * What ran in the busiest event-loop gaps of a profiled cache run: for each gap window
+ * (bench/ts-cache-measure.ts --gaps writes them to $GAP_WINDOWS_FILE, on the monotonic clock in
+ * microseconds, which V8's CPU profile timestamps also use on Linux), the profile's samples in it
+ * by self function and by the first frame of ours below it.
+ *
+ *   GAP_WINDOWS_FILE=/tmp/w.jsonl npx tsx bench/run-benchmarks.ts --sessions 100000 --runs 1 --no-go --no-lean --gaps --cpu-prof
+ *   npx tsx bench/profile-in-gaps.ts <dir of the .cpuprofile> /tmp/w.jsonl
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: Node[];
+  startTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const [dir, windowsFile] = process.argv.slice(2);
+if (dir === undefined || windowsFile === undefined) throw new Error("usage: profile-in-gaps.ts <profile dir> <windows file>");
+const profiles = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));
+const lines = readFileSync(windowsFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { pid: number; windows: [number, number, number][] });
+
+for (const file of profiles) {
+  const pid = Number(/\.(\d+)\.\d+\.cpuprofile$/.exec(file)?.[1] ?? /-(\d+)-/.exec(file)?.[1]);
+  const entry = lines.find((l) => file.includes(`.${l.pid}.`)) ?? lines.find((l) => l.pid === pid);
+  if (entry === undefined) continue;
+  const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as Profile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const label = (n: Node) => `${n.callFrame.functionName || "(anonymous)"} ${n.callFrame.url.replace(/^.*\/(src|bench|node_modules)\//, "$1/")}:${n.callFrame.lineNumber + 1}`;
+  const ours = (n: Node) => /\/(src|gen)\//.test(n.callFrame.url) && !n.callFrame.url.includes("node_modules");
+  const times: number[] = [];
+  let t = profile.startTime;
+  for (const d of profile.timeDeltas) times.push((t += d));
+  console.log(`# ${file}`);
+  for (const [start, end, cpu] of entry.windows) {
+    const self = new Map<string, number>();
+    const owner = new Map<string, number>();
+    let total = 0;
+    for (let i = 0; i < profile.samples.length; i++) {
+      const at = times[i] as number;
+      if (at < start || at > end) continue;
+      const dt = (times[i + 1] ?? at) - at;
+      total += dt;
+      const node = byId.get(profile.samples[i] as number) as Node;
+      self.set(label(node), (self.get(label(node)) ?? 0) + dt);
+      let up: Node | undefined = node;
+      while (up !== undefined && !ours(up)) up = byId.get(parent.get(up.id) ?? -1);
+      const o = up === undefined ? "(none of ours)" : label(up);
+      owner.set(o, (owner.get(o) ?? 0) + dt);
+    }
+    const top = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `    ${(v / 1000).toFixed(2)} ms  ${k}`).join("\n");
+    console.log(`## gap ${((end - start) / 1000).toFixed(1)} ms wall, ${cpu} ms main-thread cpu; ${(total / 1000).toFixed(1)} ms of samples`);
+    console.log(`  by self:\n${top(self)}`);
+    console.log(`  by the innermost frame of ours:\n${top(owner)}`);
+  }
+}
