@@ -28,8 +28,8 @@ const profiles = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));
 const lines = readFileSync(windowsFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { pid: number; windows: [number, number, number][] });
 
 for (const file of profiles) {
-  const pid = Number(/\.(\d+)\.\d+\.cpuprofile$/.exec(file)?.[1] ?? /-(\d+)-/.exec(file)?.[1]);
-  const entry = lines.find((l) => file.includes(`.${l.pid}.`)) ?? lines.find((l) => l.pid === pid);
+  // Node names a profile CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main one.
+  const entry = lines.find((l) => file.includes(`.${l.pid}.0.`));
   if (entry === undefined) continue;
   const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -46,9 +46,10 @@ for (const file of profiles) {
     const owner = new Map<string, number>();
     let total = 0;
     for (let i = 0; i < profile.samples.length; i++) {
+      // A sample stands for the time since the one before it (timeDeltas[i]).
       const at = times[i] as number;
-      if (at < start || at > end) continue;
-      const dt = (times[i + 1] ?? at) - at;
+      if (at <= start || at > end) continue;
+      const dt = profile.timeDeltas[i] as number;
       total += dt;
       const node = byId.get(profile.samples[i] as number) as Node;
       self.set(label(node), (self.get(label(node)) ?? 0) + dt);
