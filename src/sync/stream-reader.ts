@@ -110,6 +110,10 @@ export function readStream<M>(
      * when the first of them has handled its batch, the others find the turn spent.
      */
     const flushWithinTurns = async () => {
+      // This batch is flushed here, not by the deferred flush armed at its first message (which
+      // would hand it all over at the end of this iteration, room or not).
+      if (flushTimer !== undefined) clearImmediate(flushTimer);
+      flushTimer = undefined;
       for (;;) {
         const room = Math.ceil((MAX_TURN_MS - elapsedInTurn()) / handleMs);
         if (room >= batch.length) {

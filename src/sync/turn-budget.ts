@@ -11,6 +11,10 @@
  * of the current iteration: work resumed by setImmediate in the same iteration counts against
  * the same turn. When the loop goes round in less than a millisecond the mark comes a little
  * later, so a turn may then also include the next short iteration; the budget only gets tighter.
+ * A turn begun in a timers phase (work resumed by a timer) may end in that same phase, once the
+ * phase's callbacks have run for a millisecond: Node fires a timer re-armed during the phase if
+ * it comes due before the phase is over. The poll and check phases after it then start a new
+ * turn. The cache's sliced work runs in the poll phase (socket reads) and the check phase.
  *
  * Work that finds the turn spent waits for the next one with `nextTurn()` (a stream reader
  * holding a batch it gathered while other streams used the turn up).

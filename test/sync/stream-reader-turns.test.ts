@@ -1,3 +1,4 @@
+import { stat } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { MAX_TURN_MS, readStream } from "../../src/sync/stream-reader.js";
 import { elapsedInTurn } from "../../src/sync/turn-budget.js";
@@ -98,5 +99,39 @@ describe("stream reader turns", () => {
     expect(byTurn.reduce((a, b) => a + b, 0)).toBe(18_000);
     expect(byTurn.length).toBeGreaterThan(18_000 / (MAX_TURN_MS / perMessageMs));
     expect(Math.max(...byTurn), `messages handled per turn: ${byTurn.join(", ")}`).toBeLessThanOrEqual(1.1 * (MAX_TURN_MS / perMessageMs));
+  });
+
+  it("does not let a batch that filled in a spent turn go out at the end of the iteration either", async () => {
+    // The stream's messages arrive in the poll phase, as a socket's do (a file system callback
+    // stands in for the socket here), with no turn running (a 5 ms timer first lets any pending
+    // end of a turn pass). It delivers 200 messages, then stalls 10 ms (a GC pause, a slow
+    // decode) before the 201st: when the batch fills, the turn is spent. The reader armed its
+    // deferred flush at the first message, for the check phase right after this poll phase;
+    // that flush must not hand the batch over in the spent turn either: the batch goes out
+    // first thing in the next turn.
+    await new Promise<void>((resolve) => setTimeout(resolve, 5));
+    await new Promise<void>((resolve) => stat(".", () => resolve()));
+    async function* stallsBefore(count: number, at: number, stallMs: number): AsyncGenerator<number> {
+      for (let i = 0; i < count; i++) {
+        if (i === at) busy(stallMs);
+        yield i;
+      }
+    }
+    const handedOver: Array<{ size: number; elapsed: number }> = [];
+    await new Promise<void>((resolve) => {
+      readStream<number>(() => stallsBefore(400, 200, 10), {
+        onBatch(batch) {
+          handedOver.push({ size: batch.length, elapsed: elapsedInTurn() });
+          return { event: { type: "streamMessage", at: 0 } };
+        },
+        onEnd() {
+          return { event: { type: "streamEnded", healthy: true } };
+        },
+      }, { idleTimeoutMs: 10_000, maxBatchSize: 10_000, now: () => 0 }).subscribe({ complete: resolve });
+    });
+    expect(handedOver.reduce((sum, b) => sum + b.size, 0)).toBe(400);
+    const first = handedOver[0]!;
+    expect(first.size).toBe(201);
+    expect(first.elapsed, "the first batch went out in the turn it found spent").toBeLessThan(MAX_TURN_MS);
   });
 });
