@@ -1,7 +1,7 @@
 import { stat } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { MAX_TURN_MS, readStream } from "../../src/sync/stream-reader.js";
-import { elapsedInTurn } from "../../src/sync/turn-budget.js";
+import { elapsedInTurn, nextTurn } from "../../src/sync/turn-budget.js";
 
 const busy = (ms: number) => {
   const until = performance.now() + ms;
@@ -46,7 +46,7 @@ describe("stream reader turns", () => {
    * seen when the budget's elapsed time goes down: within a turn it never does).
    */
   async function messagesPerTurn(handleMs: number): Promise<{ byTick: number[]; byTurn: number[] }> {
-    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    await nextTurn();
     let tick = 0;
     // A timer: it runs in the loop's timers phase, once per iteration of a busy loop.
     const ticker = setInterval(() => tick++, 0);
@@ -103,13 +103,13 @@ describe("stream reader turns", () => {
 
   it("does not let a batch that filled in a spent turn go out at the end of the iteration either", async () => {
     // The stream's messages arrive in the poll phase, as a socket's do (a file system callback
-    // stands in for the socket here), with no turn running (a 5 ms timer first lets any pending
-    // end of a turn pass). It delivers 200 messages, then stalls 10 ms (a GC pause, a slow
+    // stands in for the socket here), with no turn running (waiting for the end of the current
+    // turn first: nothing asks for the budget after it). It delivers 200 messages, then stalls 10 ms (a GC pause, a slow
     // decode) before the 201st: when the batch fills, the turn is spent. The reader armed its
     // deferred flush at the first message, for the check phase right after this poll phase;
     // that flush must not hand the batch over in the spent turn either: the batch goes out
     // first thing in the next turn.
-    await new Promise<void>((resolve) => setTimeout(resolve, 5));
+    await nextTurn();
     await new Promise<void>((resolve) => stat(".", () => resolve()));
     async function* stallsBefore(count: number, at: number, stallMs: number): AsyncGenerator<number> {
       for (let i = 0; i < count; i++) {
