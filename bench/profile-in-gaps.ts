@@ -2,7 +2,7 @@
  * What ran in the busiest event-loop gaps of a profiled cache run: for each gap window
  * (bench/ts-cache-measure.ts --gaps writes them to $GAP_WINDOWS_FILE, on the monotonic clock in
  * microseconds, which V8's CPU profile timestamps also use on Linux), the profile's samples in it
- * by self function and by the first frame of ours below it.
+ * by self function and by the innermost frame of ours on the stack.
  *
  *   GAP_WINDOWS_FILE=/tmp/w.jsonl npx tsx bench/run-benchmarks.ts --sessions 100000 --runs 1 --no-go --no-lean --gaps --cpu-prof
  *   npx tsx bench/profile-in-gaps.ts <dir of the .cpuprofile> /tmp/w.jsonl
@@ -52,7 +52,8 @@ for (const file of profiles) {
       const dt = profile.timeDeltas[i] as number;
       total += dt;
       const node = byId.get(profile.samples[i] as number) as Node;
-      self.set(label(node), (self.get(label(node)) ?? 0) + dt);
+      const name = label(node);
+      self.set(name, (self.get(name) ?? 0) + dt);
       let up: Node | undefined = node;
       while (up !== undefined && !ours(up)) up = byId.get(parent.get(up.id) ?? -1);
       const o = up === undefined ? "(none of ours)" : label(up);

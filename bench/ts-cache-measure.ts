@@ -90,11 +90,14 @@ if (gapRecording !== undefined) {
   await new Promise((resolve) => setImmediate(resolve));
   const recording = gapRecording.stop();
   syncGaps = recording.summary;
-  // The busiest gaps' windows on the monotonic clock a --cpu-prof profile's timestamps use (us),
-  // to find what ran in them (bench/profile-in-gaps.ts); appended to $GAP_WINDOWS_FILE when set.
-  const offsetUs = Number(process.hrtime.bigint() / 1000n) - performance.now() * 1000;
-  const windows = [...recording.gaps].sort((a, b) => b.cpu - a.cpu).slice(0, 5).map((g) => [Math.round(offsetUs + g.start * 1000), Math.round(offsetUs + (g.start + g.wall) * 1000), Math.round(g.cpu)]);
-  if (process.env.GAP_WINDOWS_FILE) appendFileSync(process.env.GAP_WINDOWS_FILE, `${JSON.stringify({ pid: process.pid, windows })}\n`);
+  // With $GAP_WINDOWS_FILE set, the busiest gaps' windows are appended to it, on the monotonic
+  // clock a --cpu-prof profile's timestamps use (us), to find what ran in them (bench/profile-in-gaps.ts).
+  const windowsFile = process.env.GAP_WINDOWS_FILE;
+  if (windowsFile) {
+    const offsetUs = Number(process.hrtime.bigint() / 1000n) - performance.now() * 1000;
+    const windows = [...recording.gaps].sort((a, b) => b.cpu - a.cpu).slice(0, 5).map((g) => [Math.round(offsetUs + g.start * 1000), Math.round(offsetUs + (g.start + g.wall) * 1000), Math.round(g.cpu)]);
+    appendFileSync(windowsFile, `${JSON.stringify({ pid: process.pid, windows })}\n`);
+  }
 }
 
 const heldSessions = cache.size(SESSION_TYPE);

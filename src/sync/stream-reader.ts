@@ -67,11 +67,15 @@ export function readStream<M>(
     // session into the replica) bounds the first batch of a stream that is read faster than that.
     let handleMs = 0.01;
 
+    /** Drops the flush deferred to the check phase (armed at a batch's first message). */
+    const cancelDeferredFlush = () => {
+      if (flushTimer !== undefined) clearImmediate(flushTimer);
+      flushTimer = undefined;
+    };
     const stopTimers = () => {
       if (idleTimer !== undefined) clearTimeout(idleTimer);
-      if (flushTimer !== undefined) clearImmediate(flushTimer);
       idleTimer = undefined;
-      flushTimer = undefined;
+      cancelDeferredFlush();
     };
     /** Ends the stream with `reason` as its failure (once; nothing after it is delivered). */
     const fail = (reason: unknown) => {
@@ -84,8 +88,7 @@ export function readStream<M>(
     };
     /** Hands the batch (or its first `count` messages; the rest stay gathered) to the handler. */
     const flush = (count = batch.length) => {
-      if (flushTimer !== undefined) clearImmediate(flushTimer);
-      flushTimer = undefined;
+      cancelDeferredFlush();
       if (batch.length === 0 || abort.signal.aborted) return;
       let full = batch;
       if (count < batch.length) full = batch.splice(0, count);
@@ -112,8 +115,7 @@ export function readStream<M>(
     const flushWithinTurns = async () => {
       // This batch is flushed here, not by the deferred flush armed at its first message (which
       // would hand it all over at the end of this iteration, room or not).
-      if (flushTimer !== undefined) clearImmediate(flushTimer);
-      flushTimer = undefined;
+      cancelDeferredFlush();
       for (;;) {
         const room = Math.ceil((MAX_TURN_MS - elapsedInTurn()) / handleMs);
         if (room >= batch.length) {

@@ -13,22 +13,29 @@ async function* buffered(count: number): AsyncGenerator<number> {
   for (let i = 0; i < count; i++) yield i;
 }
 
+/** Reads `stream` to its end with a reader that hands each batch to `onBatch`; resolves when it completes. */
+function readAll(stream: () => AsyncIterable<number>, onBatch: (batch: readonly number[]) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    readStream<number>(stream, {
+      onBatch(batch) {
+        onBatch(batch);
+        return { event: { type: "streamMessage", at: 0 } };
+      },
+      onEnd() {
+        return { event: { type: "streamEnded", healthy: true } };
+      },
+    }, { idleTimeoutMs: 10_000, maxBatchSize: 10_000, now: () => 0 }).subscribe({ complete: resolve });
+  });
+}
+
 describe("stream reader turns", () => {
   it("splits a buffered stream by time, not only by size, when handling is slow, and yields between batches", async () => {
     const batches: number[] = [];
     let turns = 0;
     const ticker = setInterval(() => turns++, 0);
-    await new Promise<void>((resolve) => {
-      readStream<number>(() => buffered(2000), {
-        onBatch(batch) {
-          batches.push(batch.length);
-          busy(batch.length * 0.05); // 50 us of work per message: 100 ms in all
-          return { event: { type: "streamMessage", at: 0 } };
-        },
-        onEnd() {
-          return { event: { type: "streamEnded", healthy: true } };
-        },
-      }, { idleTimeoutMs: 10_000, maxBatchSize: 10_000, now: () => 0 }).subscribe({ complete: resolve });
+    await readAll(() => buffered(2000), (batch) => {
+      batches.push(batch.length);
+      busy(batch.length * 0.05); // 50 us of work per message: 100 ms in all
     });
     clearInterval(ticker);
     expect(batches.reduce((a, b) => a + b, 0)).toBe(2000);
@@ -54,20 +61,12 @@ describe("stream reader turns", () => {
     const byTurn: number[] = [];
     let lastElapsed = -1;
     const read = () =>
-      new Promise<void>((resolve) => {
-        readStream<number>(() => buffered(6000), {
-          onBatch(batch) {
-            handledInTick.set(tick, (handledInTick.get(tick) ?? 0) + batch.length);
-            if (byTurn.length === 0 || elapsedInTurn() < lastElapsed) byTurn.push(0);
-            byTurn[byTurn.length - 1]! += batch.length;
-            busy(batch.length * handleMs);
-            lastElapsed = elapsedInTurn();
-            return { event: { type: "streamMessage", at: 0 } };
-          },
-          onEnd() {
-            return { event: { type: "streamEnded", healthy: true } };
-          },
-        }, { idleTimeoutMs: 10_000, maxBatchSize: 10_000, now: () => 0 }).subscribe({ complete: resolve });
+      readAll(() => buffered(6000), (batch) => {
+        handledInTick.set(tick, (handledInTick.get(tick) ?? 0) + batch.length);
+        if (byTurn.length === 0 || elapsedInTurn() < lastElapsed) byTurn.push(0);
+        byTurn[byTurn.length - 1]! += batch.length;
+        busy(batch.length * handleMs);
+        lastElapsed = elapsedInTurn();
       });
     await Promise.all([read(), read(), read()]);
     clearInterval(ticker);
@@ -118,16 +117,8 @@ describe("stream reader turns", () => {
       }
     }
     const handedOver: Array<{ size: number; elapsed: number }> = [];
-    await new Promise<void>((resolve) => {
-      readStream<number>(() => stallsBefore(400, 200, 10), {
-        onBatch(batch) {
-          handedOver.push({ size: batch.length, elapsed: elapsedInTurn() });
-          return { event: { type: "streamMessage", at: 0 } };
-        },
-        onEnd() {
-          return { event: { type: "streamEnded", healthy: true } };
-        },
-      }, { idleTimeoutMs: 10_000, maxBatchSize: 10_000, now: () => 0 }).subscribe({ complete: resolve });
+    await readAll(() => stallsBefore(400, 200, 10), (batch) => {
+      handedOver.push({ size: batch.length, elapsed: elapsedInTurn() });
     });
     expect(handedOver.reduce((sum, b) => sum + b.size, 0)).toBe(400);
     const first = handedOver[0]!;
