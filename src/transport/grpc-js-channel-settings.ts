@@ -6,7 +6,8 @@
  */
 import { isIP } from "node:net";
 import { createSecureContext } from "node:tls";
-import { credentials, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
+import type { ChannelCredentials, ChannelOptions } from "@grpc/grpc-js";
+import { grpcJs } from "./grpc-js-module.js";
 import { FLOW_CONTROL_WINDOW_BYTES } from "./flow-control-window.js";
 import { effectiveServerName, http2OptionsFor, type DatabrokerTlsOptions } from "./tls-options.js";
 import { warnOnce, type TransportWarningListener } from "./transport-warnings.js";
@@ -62,7 +63,7 @@ export function grpcJsChannelSettings(
     "grpc-node.flow_control_window": FLOW_CONTROL_WINDOW_BYTES,
   };
   const target = `${url.hostname}:${port}`;
-  if (url.protocol !== "https:") return { target, credentials: credentials.createInsecure(), options };
+  if (url.protocol !== "https:") return { target, credentials: grpcJs().credentials.createInsecure(), options };
 
   // The same validation and the same trusted roots, client certificate and TLS floor as the
   // connect-node transport.
@@ -78,7 +79,7 @@ export function grpcJsChannelSettings(
   // grpc-js uses the override both as SNI and as the name the certificate is checked against.
   options["grpc.ssl_target_name_override"] = name;
   options["grpc.default_authority"] = url.host;
-  const channelCredentials = credentials.createFromSecureContext(secureContext, { rejectUnauthorized: true });
+  const channelCredentials = grpcJs().credentials.createFromSecureContext(secureContext, { rejectUnauthorized: true });
   if (isIP(name) === 0) return { target, credentials: channelCredentials, options };
   return { target, credentials: withoutIpServerName(channelCredentials, target, options, name, onWarning), options };
 }

@@ -5,7 +5,8 @@
  * closes the channel once the open calls have finished (or after a timeout).
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { Channel, Metadata, connectivityState, status as GrpcStatus } from "@grpc/grpc-js";
+import type { Channel } from "@grpc/grpc-js";
+import { grpcJs } from "./grpc-js-module.js";
 import type { DatabrokerTransport } from "./databroker-transport.js";
 import { grpcJsChannelSettings } from "./grpc-js-channel-settings.js";
 import { withoutEmptyNote } from "./grpc-js-metadata.js";
@@ -39,6 +40,7 @@ const PROBE_METHOD = "/pomerium.sdk.ConnectionProbe/Probe";
  * meantime, the server answers the unknown method with UNIMPLEMENTED and no reason is given.)
  */
 function lastConnectionError(channel: Channel): Promise<string | undefined> {
+  const { Metadata, status: GrpcStatus } = grpcJs();
   return new Promise((resolve) => {
     const call = channel.createCall(PROBE_METHOD, Date.now() + 5000, null, null, null);
     call.start(new Metadata(), {
@@ -61,7 +63,7 @@ export function createGrpcJsDatabrokerTransport(settings: GrpcJsDatabrokerTransp
   const closedError = () => new ConnectError(`databroker transport for ${baseUrl} is closed`, Code.Canceled);
   const currentChannel = (): Channel => {
     if (closed) throw closedError();
-    channel ??= new Channel(target, credentials, options);
+    channel ??= new (grpcJs().Channel)(target, credentials, options);
     return channel;
   };
   /** Closes the channel after failing the calls still on it. */
@@ -96,6 +98,7 @@ export function createGrpcJsDatabrokerTransport(settings: GrpcJsDatabrokerTransp
       } catch (e) {
         return Promise.reject(ConnectError.from(e));
       }
+      const { connectivityState } = grpcJs();
       return new Promise<void>((resolve, reject) => {
         const check = () => {
           const state = target.getConnectivityState(true);

@@ -4,13 +4,14 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
-import { Metadata, status as GrpcStatus, type StatusObject } from "@grpc/grpc-js";
+import type { Metadata, StatusObject } from "@grpc/grpc-js";
+import { grpcJs } from "./grpc-js-module.js";
 import { markStreamReset, streamResetMessage } from "./connection-errors.js";
 import { PROTOCOL_HEADERS } from "./protocol-headers.js";
 
 /** Request headers (after the interceptors ran) as grpc-js metadata. */
 export function metadataFromHeaders(headers: Headers): Metadata {
-  const metadata = new Metadata();
+  const metadata = new (grpcJs().Metadata)();
   try {
     headers.forEach((value, key) => {
       if (PROTOCOL_HEADERS.has(key) || key.startsWith(":")) return;
@@ -52,7 +53,7 @@ export function copyMetadataToHeaders(metadata: Metadata, target: Headers): Head
 function resetCode(status: StatusObject): number | undefined {
   const rstCode = (status as StatusObject & { rstCode?: unknown }).rstCode;
   if (typeof rstCode === "number") return rstCode;
-  if (status.code === GrpcStatus.CANCELLED && status.details === "Call cancelled" && Object.keys(status.metadata.toJSON()).length === 0) {
+  if (status.code === grpcJs().status.CANCELLED && status.details === "Call cancelled" && Object.keys(status.metadata.toJSON()).length === 0) {
     return 0x8;
   }
   const match = /^Received RST_STREAM with code (\d+)/.exec(status.details);
@@ -82,7 +83,7 @@ export function connectErrorFromStatus(status: StatusObject): ConnectError {
     }
   }
   const rstCode = resetCode(status);
-  const code = status.code === GrpcStatus.OK ? Code.Unknown : (status.code as number as Code);
+  const code = status.code === grpcJs().status.OK ? Code.Unknown : (status.code as number as Code);
   if (rstCode !== undefined && rstCode !== 0 && code !== Code.Unavailable) {
     return markStreamReset(new ConnectError(streamResetMessage(rstCode), code, metadata));
   }

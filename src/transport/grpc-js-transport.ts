@@ -12,7 +12,8 @@
  */
 import { toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor, type StreamRequest, type Transport, type UnaryRequest } from "@connectrpc/connect";
-import { status as GrpcStatus, type Channel, type InterceptingListener, type Metadata, type StatusObject } from "@grpc/grpc-js";
+import type { Channel, InterceptingListener, Metadata, StatusObject } from "@grpc/grpc-js";
+import { grpcJs } from "./grpc-js-module.js";
 import { CallMessages, DEFAULT_READ_AHEAD } from "./call-messages.js";
 import { createCallTransport, grpcMethodPath } from "./call-transport.js";
 import { connectErrorFromStatus, copyMetadataToHeaders, metadataFromHeaders } from "./grpc-js-metadata.js";
@@ -81,13 +82,13 @@ class CallReader<O extends DescMessage> extends CallMessages<O> implements Inter
   onReceiveStatus(status: StatusObject): void {
     if (this.hasEnded) return;
     copyMetadataToHeaders(status.metadata, this.trailer);
-    this.finish(status.code === GrpcStatus.OK ? null : connectErrorFromStatus(status));
+    this.finish(status.code === grpcJs().status.OK ? null : connectErrorFromStatus(status));
   }
 
   fail(error: ConnectError): void {
     if (this.hasEnded) return;
     this.finish(error);
-    this.call?.cancelWithStatus(GrpcStatus.CANCELLED, error.rawMessage);
+    this.call?.cancelWithStatus(grpcJs().status.CANCELLED, error.rawMessage);
   }
 
   /** Asks grpc-js for the next message unless one is on its way or enough are queued. */
