@@ -21,6 +21,7 @@
  */
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { writeHeapSnapshot } from "node:v8";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { anyPack, timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -46,6 +47,7 @@ const { values } = parseArgs({
     resync: { type: "boolean", default: false },
     "chunk-messages": { type: "string", default: "32" },
     explain: { type: "boolean", default: false },
+    "heap-snapshot": { type: "string" },
   },
 });
 const N = Number(values.sessions);
@@ -238,6 +240,8 @@ const rssAfterSync = process.memoryUsage().rss;
 await fullGc();
 const after = process.memoryUsage();
 const held = replica.size(SESSION_TYPE);
+// --heap-snapshot PATH: what the heap holds after the sync, for bench/heap-composition.ts.
+if (values["heap-snapshot"] !== undefined) writeHeapSnapshot(values["heap-snapshot"]);
 const perRecord = {
   heap: (after.heapUsed - before.heapUsed) / held,
   external: (after.external - before.external) / held,

@@ -173,13 +173,20 @@ const putRoundTripMs: number[] = [];
 
 // (b) propagation: another process (the runner's neutral writer) Puts prop-<tag>-<i> once we say
 // PROP-READY; we record the wall-clock time each becomes readable, and when changes$ delivers it.
-// Writes arrive in order, so only a window of the lowest unseen ids is polled each turn.
+// Writes arrive in order, so only a window of the lowest unseen ids is polled each time.
 const propVisibleUnixMs = new Array<number>(propCount).fill(-1);
 const propChangeUnixMs = new Array<number>(propCount).fill(-1);
 if (propCount > 0) {
   const wallNow = () => performance.timeOrigin + performance.now();
   const prefix = `prop-${runTag}-`;
+  // The poll below waits for the next change (or 1 ms, whichever comes first) rather than
+  // spinning on every event-loop turn: a reader that spins takes a whole core from the server and
+  // the writer on a 2-core machine, and the writer's own Put round trips are part of the figure.
+  // (Go's reader sleeps 50 us between polls.) Measured, 2 x 2 alternating invocations of 3 runs
+  // at 100k: the writer's Put p99 during TS runs, median of 6 runs, 5.7 ms spinning, 4.6 ms so.
+  let wake: (() => void) | undefined;
   const subscription = cache.changes$(SESSION_TYPE).subscribe((change: CacheChange) => {
+    wake?.();
     if (change.kind === "overflow") return;
     const now = wallNow();
     for (const r of change.upserts) {
@@ -204,7 +211,14 @@ if (propCount > 0) {
       }
     }
     while (next < propCount && propVisibleUnixMs[next] !== -1) next++;
-    await nextTurn();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    wake = undefined;
   }
   // Let the last change batches reach the subscriber.
   await new Promise((r) => setTimeout(r, 50));

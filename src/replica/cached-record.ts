@@ -50,11 +50,46 @@ const UNDECODABLE = null;
  */
 const SMALL_VERSION_LIMIT = 0x40000000n;
 
+/**
+ * At most this many kinds are shared (see {@link kindOf}); past it, each record gets its own. A
+ * replica sees a handful (its types, each with one data type URL); the bound only keeps a server
+ * that sends ever new type URLs from growing the shared ones without end.
+ */
+const MAX_SHARED_KINDS = 1024;
+
+/** What the records of one type with one data type URL share: one field of a record for both. */
+class RecordKind {
+  constructor(
+    readonly type: string,
+    readonly typeUrl: string,
+  ) {
+    Object.freeze(this);
+  }
+}
+
+/** Shared kinds by type, then by type URL. */
+const sharedKinds = new Map<string, Map<string, RecordKind>>();
+let sharedKindCount = 0;
+
+/** The kind of records of `type` whose data is a `typeUrl`: the shared one while there is room. */
+function kindOf(type: string, typeUrl: string): RecordKind {
+  let byUrl = sharedKinds.get(type);
+  let kind = byUrl?.get(typeUrl);
+  if (kind !== undefined) return kind;
+  kind = new RecordKind(type, typeUrl);
+  if (sharedKindCount < MAX_SHARED_KINDS) {
+    if (byUrl === undefined) sharedKinds.set(type, (byUrl = new Map()));
+    byUrl.set(typeUrl, kind);
+    sharedKindCount++;
+  }
+  return kind;
+}
+
 export class CachedRecord {
-  readonly type: string;
   readonly id: string;
-  /** The data's type URL (Any.type_url). */
-  readonly typeUrl: string;
+  // The record's type and its data's type URL, shared with the records of the same kind (one
+  // field for two: 8 bytes per record held).
+  #kind: RecordKind;
   // The encoded data: bytes [#offset, #offset + #length) of a slab shared with other records
   // (byte-slab.ts), or of the record's own slab.
   #slab: ByteSlab;
@@ -90,10 +125,9 @@ export class CachedRecord {
     offset = 0,
     length = data instanceof ByteSlab ? data.used - offset : data.length,
   ) {
-    this.type = type;
+    this.#kind = kindOf(type, typeUrl);
     this.id = id;
     this.#version = version >= 0n && version < SMALL_VERSION_LIMIT ? Number(version) : version;
-    this.typeUrl = typeUrl;
     this.#slab = data instanceof ByteSlab ? data : ByteSlab.own(data);
     this.#offset = offset;
     this.#length = length;
@@ -102,6 +136,16 @@ export class CachedRecord {
     // Private fields (the decoded message, the bytes' place) stay writable: freezing covers
     // only the public properties.
     Object.freeze(this);
+  }
+
+  /** The record's type (the databroker's record type). */
+  get type(): string {
+    return this.#kind.type;
+  }
+
+  /** The data's type URL (Any.type_url). */
+  get typeUrl(): string {
+    return this.#kind.typeUrl;
   }
 
   /** The record's version (record_version): the server's change counter when it was last written. */
@@ -208,6 +252,9 @@ export class CachedRecord {
     };
   }
 }
+// `type`, `typeUrl`, `version`, `message` are getters here: frozen, so nobody can swap one under
+// every reader (the replica's own code reads them too).
+Object.freeze(CachedRecord.prototype);
 
 /**
  * Internal, for the replica's bound on decoded messages: the record, which holds its message

@@ -20,10 +20,10 @@ describe("heap objects held per record", () => {
     expect(result.held).toBe(20_000);
     // The count sees the replica's records: one CachedRecord per held record.
     expect(result.cachedRecords).toBe(20_000);
-    // Each CachedRecord's own size: its fields and the object header (112 bytes with 8-byte
+    // Each CachedRecord's own size: its fields and the object header (104 bytes with 8-byte
     // pointers). A field more, or a private method (which gives every instance a brand slot),
-    // makes it 120: 8 MB more per million records held.
-    expect(result.bytesPerCachedRecord, "bytes of each CachedRecord itself").toBeLessThanOrEqual(112);
+    // makes it 112: 8 MB more per million records held.
+    expect(result.bytesPerCachedRecord, "bytes of each CachedRecord itself").toBeLessThanOrEqual(104);
     // A bigint per record would be 20,000. What remains is the replica's positions and the one
     // version above the small-number limit, and whatever the runtime holds.
     expect(result.bigints, "bigints on the heap").toBeLessThan(200);

@@ -67,6 +67,39 @@ describe("records and decoded messages", () => {
     expect(r.get(SESSION_TYPE, "s1")?.version).toBe(1n);
   });
 
+  it("a record's type and type URL (shared with the records of its kind) cannot be reassigned, nor their accessors replaced", () => {
+    const r = replicaWithSessions();
+    const record = r.get(SESSION_TYPE, "s1")!;
+    const other = r.get(SESSION_TYPE, "s2")!;
+    expect(() => {
+      (record as { type: string }).type = "intruder";
+    }).toThrow(TypeError);
+    expect(() => {
+      (record as { typeUrl: string }).typeUrl = "intruder";
+    }).toThrow(TypeError);
+    const proto = Object.getPrototypeOf(record) as object;
+    expect(() => Object.defineProperty(proto, "typeUrl", { get: () => "intruder" })).toThrow(TypeError);
+    expect(() => Object.defineProperty(proto, "message", { get: () => undefined })).toThrow(TypeError);
+    for (const held of [record, other, r.get(SESSION_TYPE, "s1")!]) {
+      expect(held.type).toBe(SESSION_TYPE);
+      expect(held.typeUrl).toBe(SESSION_TYPE);
+    }
+    expect(r.getSession("s1")?.id).toBe("s1");
+  });
+
+  it("keeps each record's type and type URL past the number of kinds it shares", () => {
+    const r = new Replica();
+    // More distinct (type, type URL) pairs than the shared kinds: the later records get their own.
+    const n = 1_100;
+    const records = Array.from({ length: n }, (_, i) => ({ type: `type-${i}`, id: "x", version: BigInt(i + 1), typeUrl: `type.example/url-${i}`, data: new Uint8Array([8, i & 127]) }));
+    r.apply(snapshot("", records, BigInt(n)));
+    for (const i of [0, 1_023, 1_024, n - 1]) {
+      const held = r.get(`type-${i}`, "x")!;
+      expect(held.type).toBe(`type-${i}`);
+      expect(held.typeUrl).toBe(`type.example/url-${i}`);
+    }
+  });
+
   it("getSession and get().message hand out one deep-frozen message: a reader's write throws and no other reader, query or index sees it", () => {
     const r = replicaWithSessions();
     const session = r.getSession("s1")!;
