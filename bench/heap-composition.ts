@@ -12,6 +12,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { forEachHeapNode, type HeapSnapshotJson } from "../test/support/heap-snapshot-counts.js";
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: "string", default: "25" } } });
 const [path, recordsArg] = positionals;
@@ -19,34 +20,22 @@ if (path === undefined || recordsArg === undefined) throw new Error("usage: heap
 const records = Number(recordsArg);
 if (!Number.isFinite(records) || records <= 0) throw new Error("RECORDS must be a positive number");
 
-interface Snapshot {
-  snapshot: { meta: { node_fields: string[]; node_types: [string[], ...unknown[]] } };
-  nodes: number[];
-  strings: string[];
-}
-const snapshot = JSON.parse(readFileSync(path, "utf8")) as Snapshot;
-const fields = snapshot.snapshot.meta.node_fields;
-const stride = fields.length;
-const typeAt = fields.indexOf("type");
-const nameAt = fields.indexOf("name");
-const sizeAt = fields.indexOf("self_size");
-const typeNames = snapshot.snapshot.meta.node_types[0];
+const snapshot = JSON.parse(readFileSync(path, "utf8")) as HeapSnapshotJson;
 
 // Strings, numbers and code are one kind each; the rest by name (constructor or internal name).
 const byName = new Set(["object", "closure", "regexp", "hidden", "array", "native", "synthetic", "object shape"]);
 const kinds = new Map<string, { count: number; bytes: number }>();
 let total = 0;
-const nodes = snapshot.nodes;
-for (let i = 0; i < nodes.length; i += stride) {
-  const type = typeNames[nodes[i + typeAt] as number] as string;
-  const size = nodes[i + sizeAt] as number;
-  const kind = byName.has(type) ? `${type} ${snapshot.strings[nodes[i + nameAt] as number]}`.slice(0, 80) : type;
+let count = 0;
+forEachHeapNode(snapshot, (type, name, size) => {
+  const kind = byName.has(type) ? `${type} ${name}`.slice(0, 80) : type;
   let entry = kinds.get(kind);
   if (entry === undefined) kinds.set(kind, (entry = { count: 0, bytes: 0 }));
   entry.count++;
   entry.bytes += size;
   total += size;
-}
+  count++;
+});
 
 const top = [...kinds].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, Number(values.top));
 console.log(`| kind | count | MB | B per record | count per record |`);
@@ -54,4 +43,4 @@ console.log(`|---|---:|---:|---:|---:|`);
 for (const [kind, { count, bytes }] of top) {
   console.log(`| ${kind.replaceAll("|", "\\|")} | ${count} | ${(bytes / 1e6).toFixed(1)} | ${(bytes / records).toFixed(1)} | ${(count / records).toFixed(2)} |`);
 }
-console.log(`| all | ${nodes.length / stride} | ${(total / 1e6).toFixed(1)} | ${(total / records).toFixed(1)} | |`);
+console.log(`| all | ${count} | ${(total / 1e6).toFixed(1)} | ${(total / records).toFixed(1)} | |`);

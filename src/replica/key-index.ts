@@ -4,10 +4,11 @@
  * Most keys hold one id (a user's email, a user's one or two sessions), and a Set costs well over
  * 100 bytes even for one entry, so a key starts as a one-id set object and becomes a many-id one
  * on its second id, whose ids are an exactly sized array until there are more than
- * {@link MAX_ARRAY_IDS} of them, then a Set. Either way `get` hands out the stored object itself (no allocation on read),
- * and that object is a read-only view a caller cannot change: it is not a Set (casting and
- * calling `add` fails), its ids are in a private field, and it is frozen. Only KeyIndex changes
- * a many-id view's ids, so a view a caller holds shows the index as it is when read.
+ * {@link MAX_ARRAY_IDS} of them, then a Set. Either way `get` hands out the stored object itself
+ * (no allocation on read), and that object is a read-only view a caller cannot change: it is not
+ * a Set (casting and calling `add` fails), its ids are in a private field, and it is frozen. Only
+ * KeyIndex changes a many-id view's ids, so a view a caller holds shows the index as it is when
+ * read.
  */
 
 import { ShardedMap } from "./sharded-map.js";

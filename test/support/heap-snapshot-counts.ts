@@ -14,30 +14,39 @@ export interface HeapCounts {
   readonly objectBytes: ReadonlyMap<string, number>;
 }
 
-export async function heapSnapshotCounts(): Promise<HeapCounts> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of getHeapSnapshot()) chunks.push(chunk as Buffer);
-  const snapshot = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
-    snapshot: { meta: { node_fields: string[]; node_types: [string[], ...unknown[]] } };
-    nodes: number[];
-    strings: string[];
-  };
+/** The parts of a V8 heap snapshot (its JSON) that {@link forEachHeapNode} reads. */
+export interface HeapSnapshotJson {
+  readonly snapshot: { readonly meta: { readonly node_fields: string[]; readonly node_types: [string[], ...unknown[]] } };
+  readonly nodes: number[];
+  readonly strings: string[];
+}
+
+/** Calls `fn` with each node of a snapshot: its kind ("object", "string", ...), its name and its own bytes. */
+export function forEachHeapNode(snapshot: HeapSnapshotJson, fn: (kind: string, name: string, selfBytes: number) => void): void {
   const fields = snapshot.snapshot.meta.node_fields;
   const width = fields.length;
   const typeAt = fields.indexOf("type");
   const nameAt = fields.indexOf("name");
   const sizeAt = fields.indexOf("self_size");
-  const names = snapshot.snapshot.meta.node_types[0];
+  const kindNames = snapshot.snapshot.meta.node_types[0];
+  const nodes = snapshot.nodes;
+  for (let i = 0; i < nodes.length; i += width) {
+    fn(kindNames[nodes[i + typeAt] as number] as string, snapshot.strings[nodes[i + nameAt] as number] as string, nodes[i + sizeAt] as number);
+  }
+}
+
+export async function heapSnapshotCounts(): Promise<HeapCounts> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of getHeapSnapshot()) chunks.push(chunk as Buffer);
+  const snapshot = JSON.parse(Buffer.concat(chunks).toString("utf8")) as HeapSnapshotJson;
   const kinds = new Map<string, number>();
   const objects = new Map<string, number>();
   const objectBytes = new Map<string, number>();
-  for (let i = 0; i < snapshot.nodes.length; i += width) {
-    const kind = names[snapshot.nodes[i + typeAt] as number] as string;
+  forEachHeapNode(snapshot, (kind, name, selfBytes) => {
     kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
-    if (kind !== "object") continue;
-    const name = snapshot.strings[snapshot.nodes[i + nameAt] as number] as string;
+    if (kind !== "object") return;
     objects.set(name, (objects.get(name) ?? 0) + 1);
-    objectBytes.set(name, (objectBytes.get(name) ?? 0) + (snapshot.nodes[i + sizeAt] as number));
-  }
+    objectBytes.set(name, (objectBytes.get(name) ?? 0) + selfBytes);
+  });
   return { kinds, objects, objectBytes };
 }
