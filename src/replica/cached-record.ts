@@ -71,16 +71,24 @@ class RecordKind {
 const sharedKinds = new Map<string, Map<string, RecordKind>>();
 let sharedKindCount = 0;
 
+/** The kind asked for last: a sync brings records of one type and type URL in long runs. */
+let lastKind: RecordKind | undefined;
+
 /** The kind of records of `type` whose data is a `typeUrl`: the shared one while there is room. */
 function kindOf(type: string, typeUrl: string): RecordKind {
+  // Every record created goes through here (the sync's apply loop): the last kind answers
+  // without the two Map lookups below.
+  const last = lastKind;
+  if (last !== undefined && last.type === type && last.typeUrl === typeUrl) return last;
   let byUrl = sharedKinds.get(type);
   let kind = byUrl?.get(typeUrl);
-  if (kind !== undefined) return kind;
+  if (kind !== undefined) return (lastKind = kind);
   kind = new RecordKind(type, typeUrl);
   if (sharedKindCount < MAX_SHARED_KINDS) {
     if (byUrl === undefined) sharedKinds.set(type, (byUrl = new Map()));
     byUrl.set(typeUrl, kind);
     sharedKindCount++;
+    lastKind = kind;
   }
   return kind;
 }

@@ -67,8 +67,9 @@ let removeFrom: (view: ManyIdSet, id: string) => number;
  */
 class ManyIdSet implements ReadonlySet<string> {
   #ids: readonly string[] | Set<string>;
+  /** @param ids distinct ids, in a new array the view keeps (not copied) */
   constructor(ids: readonly string[]) {
-    this.#ids = ids.length > MAX_ARRAY_IDS ? new Set(ids) : [...ids];
+    this.#ids = ids.length > MAX_ARRAY_IDS ? new Set(ids) : ids;
     Object.freeze(this);
   }
   get size(): number {
