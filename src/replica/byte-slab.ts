@@ -13,6 +13,19 @@
  * held records it lists unchanged keep their bytes where they are, unless the swap would leave
  * their slab below half live (then they are re-copied before the swap, and the slab let go).
  * Moving bytes is always safe: the content is identical and records are single-threaded.
+ *
+ * Where a slab's memory comes from ({@link SlabMemory}) decides how often V8 runs full
+ * collections. V8 counts the bytes of ordinary ArrayBuffers as the isolate's "external memory"
+ * and starts a full (mark-compact) collection each time that grows by 64 MB past what it was
+ * after the last one; the memory of a SharedArrayBuffer it does not count per isolate. A snapshot
+ * writes every record's bytes in one go: ~1.8 GB at a million sessions, which counted would start
+ * ~28 full collections of a growing heap during the sync, none of which can free anything (every
+ * byte is held), each one an event-loop stall at its end and CPU taken from the sync. So a
+ * snapshot's slabs are shared memory (never shared with anything: only the kind of buffer
+ * differs). Change slabs stay counted: the bytes that changes bring, and the records compaction
+ * re-copies out of sparse slabs, keep pacing full collections as before, and those are what free
+ * the slabs the replica let go of (a snapshot's slabs included). Either way a slab's bytes never
+ * reach a caller: decoded bytes fields are copies (records/frozen-message.ts).
  */
 import type { CachedRecord } from "./cached-record.js";
 import type { DecodedMessages } from "./decoded-messages.js";
@@ -55,10 +68,21 @@ export class ByteSlab {
 }
 
 /**
- * Memory that is not zero-filled (every byte is written before it is read), as a plain
- * Uint8Array: a Buffer's subarray() goes through Node's slower Buffer path.
+ * Where a writer's slabs take their memory (see the file comment): "counted", ordinary
+ * ArrayBuffers V8 counts toward starting full collections; "uncounted", SharedArrayBuffers it does
+ * not. Where SharedArrayBuffer is missing, "uncounted" falls back to counted memory.
  */
-function uninitialised(size: number): Uint8Array {
+export type SlabMemory = "counted" | "uncounted";
+
+const sharedMemory = typeof SharedArrayBuffer === "function";
+
+/**
+ * A slab's memory as a plain Uint8Array (a Buffer's subarray() goes through Node's slower Buffer
+ * path). Counted memory is not zero-filled (every byte is written before it is read); a
+ * SharedArrayBuffer always is (fresh pages from the system, zero already).
+ */
+function slabMemory(size: number, memory: SlabMemory): Uint8Array {
+  if (memory === "uncounted" && sharedMemory) return new Uint8Array(new SharedArrayBuffer(size));
   const buffer = Buffer.allocUnsafeSlow(size);
   return new Uint8Array(buffer.buffer, buffer.byteOffset, size);
 }
@@ -73,14 +97,19 @@ export interface SlabPlace {
 export class SlabWriter {
   readonly #slabBytes: number;
   readonly #decoded: DecodedMessages | undefined;
+  readonly #memory: SlabMemory;
   #nextBytes: number;
   #fill: ByteSlab | undefined;
   readonly #place: SlabPlace = { slab: undefined as unknown as ByteSlab, offset: 0 };
 
-  /** @param decoded the bound on decoded messages of the replica the slabs' records belong to */
-  constructor(slabBytes = DEFAULT_SLAB_BYTES, decoded?: DecodedMessages) {
+  /**
+   * @param decoded the bound on decoded messages of the replica the slabs' records belong to
+   * @param memory where the slabs' memory comes from (see {@link SlabMemory})
+   */
+  constructor(slabBytes = DEFAULT_SLAB_BYTES, decoded?: DecodedMessages, memory: SlabMemory = "counted") {
     this.#slabBytes = slabBytes;
     this.#decoded = decoded;
+    this.#memory = memory;
     this.#nextBytes = Math.min(FIRST_SLAB_BYTES, slabBytes);
   }
 
@@ -96,11 +125,11 @@ export class SlabWriter {
     let slab = this.#fill;
     if (length > this.#slabBytes >>> 2) {
       // A large record gets a slab of its own, so it never strands a mostly empty slab.
-      slab = new ByteSlab(uninitialised(length), true, this.#decoded);
+      slab = new ByteSlab(slabMemory(length, this.#memory), true, this.#decoded);
     } else if (slab === undefined || slab.used + length > slab.bytes.length) {
       if (slab !== undefined) slab.filling = false;
       while (this.#nextBytes < length) this.#nextBytes *= 2;
-      slab = this.#fill = new ByteSlab(uninitialised(this.#nextBytes), true, this.#decoded);
+      slab = this.#fill = new ByteSlab(slabMemory(this.#nextBytes, this.#memory), true, this.#decoded);
       slab.filling = true;
       this.#nextBytes = Math.min(this.#nextBytes * 2, this.#slabBytes);
     }

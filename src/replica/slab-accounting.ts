@@ -3,11 +3,12 @@
  * of a slab's bytes are still live, and the compaction that keeps the waste bounded.
  *
  * Invariants:
- * - change records' bytes go to the replica's own writer; each snapshot writes the records it
- *   brings into a writer of its own (`snapshotWriter`); a held record it lists unchanged keeps its
- *   bytes where they are (a resync that changes little copies little), except in a slab the swap
- *   would leave below half live, whose kept records are re-copied before the swap
- *   (`evacuateSparseSlabs`), so that slab is let go at the swap;
+ * - change records' bytes go to the replica's own writer, in counted memory (byte-slab.ts: what
+ *   changes write paces the full collections that free dropped slabs); each snapshot writes the
+ *   records it brings into a writer of its own (`snapshotWriter`), in uncounted memory; a held
+ *   record it lists unchanged keeps its bytes where they are (a resync that changes little copies
+ *   little), except in a slab the swap would leave below half live, whose kept records are
+ *   re-copied before the swap (`evacuateSparseSlabs`), so that slab is let go at the swap;
  * - every record the replica stops holding (replaced, deleted, dropped by a swap) has its bytes
  *   released from its slab's live count, once;
  * - a slab not being filled whose live bytes fall below half of what it holds is compacted, one
@@ -45,9 +46,13 @@ export class SlabAccounting {
     this.changeWriter = new SlabWriter(slabBytes, decoded);
   }
 
-  /** A writer for one snapshot's records. */
+  /**
+   * A writer for one snapshot's records, into memory V8 does not count toward starting full
+   * collections (byte-slab.ts): a snapshot writes all its bytes at once, and counted they would
+   * start one full collection per 64 MB written, none of which could free anything.
+   */
   snapshotWriter(): SlabWriter {
-    return new SlabWriter(this.#slabBytes, this.#decoded);
+    return new SlabWriter(this.#slabBytes, this.#decoded, "uncounted");
   }
 
   /** Change records start a fresh slab (after a swap: the one being filled may hold dropped records). */

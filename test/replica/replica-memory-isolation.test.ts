@@ -42,6 +42,8 @@ describe("query answers", () => {
       // A view into the slab would expose the other records' bytes through `.buffer`.
       expect(value.buffer.byteLength).toBe(value.byteLength);
       expect(value.byteOffset).toBe(0);
+      // A snapshot's slabs are SharedArrayBuffers (byte-slab.ts); a copy is ordinary memory.
+      expect(value.buffer).not.toBeInstanceOf(SharedArrayBuffer);
     }
     for (const record of answer.records) record.data!.value.fill(0xff);
     // s2 was never decoded: a write into the slab would make its bytes malformed.
@@ -140,12 +142,14 @@ describe("records and decoded messages", () => {
     const value = (r.get(BYTES_TYPE, "b1")!.message as unknown as { value: Uint8Array }).value;
     expect(value).toEqual(secret);
     expect(value.buffer.byteLength).toBe(value.byteLength);
+    expect(value.buffer).not.toBeInstanceOf(SharedArrayBuffer);
     value.fill(0);
     expect((r.get(BYTES_TYPE, "b1")!.message as unknown as { value: Uint8Array }).value).toEqual(secret);
 
     const unknown = r.getSession("s1")!.$unknown![0]!;
     expect(unknown.no).toBe(999);
     expect(unknown.data.buffer.byteLength).toBe(unknown.data.byteLength);
+    expect(unknown.data.buffer).not.toBeInstanceOf(SharedArrayBuffer);
     unknown.data.fill(0);
     expect(r.getSession("s1")!.$unknown![0]!.data).toEqual(unknownField.subarray(2)); // after the two-byte tag: the length and the value
     expect(r.getSession("s1")!.userId).toBe("u1");
