@@ -14,7 +14,8 @@
  *   emits one "resync" batch per type holding only the real differences; a superseded or
  *   discarded snapshot leaves the held tables serving and nothing of itself behind;
  * - no step is proportional to a table's size: snapshots arrive in chunks (beginSnapshot) and
- *   complete in slices (finishInSteps), the tables are sharded maps (no big rehash), and the
+ *   complete in slices (finishInSteps), the tables are sharded maps (no big rehash), a snapshot's
+ *   lists of records grow in chunks (record-list.ts: no array copied whole as it grows), and the
  *   records' bytes live in shared slabs (byte-slab.ts), so a large load never stalls reads;
  * - listeners run after the state is consistent; a throwing listener cannot break the replica.
  *

@@ -26,6 +26,7 @@ import type { SlabWriter } from "./byte-slab.js";
 import { compareVersion, sameBytes } from "./cached-record.js";
 import type { ChangeBatch } from "./change-batch.js";
 import type { PendingSnapshot } from "./pending-snapshots.js";
+import { RecordList } from "./record-list.js";
 import type { RawRecord } from "./replica-events.js";
 import type { ReplicaParts } from "./replica-parts.js";
 import { createRecord } from "./slab-accounting.js";
@@ -96,7 +97,7 @@ export class SnapshotBuild {
         const old = tables.get(raw.type);
         // Start with the held options: when they stay the same, field indexes fill as records come.
         const table = new TypeTable(raw.type, indexes.definitions(raw.type), old?.options);
-        side.set(raw.type, (s = { table, old, upserts: [], exact: true }));
+        side.set(raw.type, (s = { table, old, upserts: new RecordList(), exact: true }));
       }
       const held = s.table.peek(raw.id);
       if (held !== undefined) {

@@ -16,6 +16,7 @@
  */
 import type { ByteSlab } from "./byte-slab.js";
 import { compareVersion, recordSlab, sameRecordBytes, type CachedRecord } from "./cached-record.js";
+import { listToArray, RecordList } from "./record-list.js";
 import { SLICE_MASK } from "./sliced-work.js";
 import type { SyncScope } from "./sync-scopes.js";
 import type { TypeTable } from "./type-table.js";
@@ -38,7 +39,7 @@ export interface SideTable {
   readonly table: TypeTable;
   old: TypeTable | undefined;
   /** Added records that are not the held object, in order; `exact` unless an id came twice. */
-  upserts: CachedRecord[];
+  upserts: RecordList;
   exact: boolean;
 }
 
@@ -46,7 +47,7 @@ export interface BuiltTable {
   readonly table: TypeTable;
   readonly old: TypeTable | undefined;
   /** Held records the snapshot cannot know about (newer than its versions): put back at the swap. */
-  readonly keeps: readonly CachedRecord[];
+  readonly keeps: RecordList;
   readonly upserts: CachedRecord[];
   readonly deletes: CachedRecord[];
   /** Bytes of held records the swap drops, per slab. */
@@ -65,8 +66,9 @@ export function* diffSteps(s: SideTable, merge: SnapshotMerge, heldScope: SyncSc
   const { table, old } = s;
   const { horizon, lagging } = merge;
   const sameServer = old !== undefined && heldScope?.serverVersion === merge.serverVersion;
-  const keeps: CachedRecord[] = [];
-  const deletes: CachedRecord[] = [];
+  // Lists, not arrays: a resync can drop or keep a whole table (record-list.ts).
+  const keeps = new RecordList();
+  const deleted = new RecordList();
   let replaced: Set<string> | undefined;
   // Bytes the swap drops, per slab (consecutive records mostly share one).
   const dead = new Map<ByteSlab, number>();
@@ -89,7 +91,7 @@ export function* diffSteps(s: SideTable, merge: SnapshotMerge, heldScope: SyncSc
       if (next === undefined) {
         if (sameServer && compareVersion(previous, horizon) > 0) keeps.push(previous);
         else {
-          deletes.push(previous);
+          deleted.push(previous);
           drop(previous);
         }
       } else if (next !== previous) {
@@ -103,25 +105,26 @@ export function* diffSteps(s: SideTable, merge: SnapshotMerge, heldScope: SyncSc
     }
     if (deadSlab !== undefined) dead.set(deadSlab, (dead.get(deadSlab) ?? 0) + deadBytes);
   }
-  let upserts = s.upserts;
-  if (!s.exact || replaced !== undefined || lagging !== undefined) {
-    const filtered: CachedRecord[] = [];
-    let n = 0;
-    for (const record of upserts) {
-      if ((++n & SLICE_MASK) === 0) yield;
-      if (table.peek(record.id) !== record || replaced?.has(record.id) === true) continue;
-      const before = old?.peek(record.id);
-      if (before === record || (before !== undefined && sameContentAs(before, record))) continue;
-      if (lagging !== undefined && old?.peek(record.id) === undefined && staleForLaggingSnapshot(lagging, record)) {
-        table.delete(record.id);
-        const slab = recordSlab(record);
-        dead.set(slab, (dead.get(slab) ?? 0) + record.dataLength);
-        continue;
-      }
-      filtered.push(record);
-    }
-    upserts = filtered;
-  }
+  // The batch's arrays, each allocated once at its size and filled in slices (record-list.ts).
+  const deletes = yield* listToArray(deleted);
+  const filter = !s.exact || replaced !== undefined || lagging !== undefined;
+  const upserts = yield* listToArray(
+    s.upserts,
+    filter
+      ? (record) => {
+          if (table.peek(record.id) !== record || replaced?.has(record.id) === true) return false;
+          const before = old?.peek(record.id);
+          if (before === record || (before !== undefined && sameContentAs(before, record))) return false;
+          if (lagging !== undefined && before === undefined && staleForLaggingSnapshot(lagging, record)) {
+            table.delete(record.id);
+            const slab = recordSlab(record);
+            dead.set(slab, (dead.get(slab) ?? 0) + record.dataLength);
+            return false;
+          }
+          return true;
+        }
+      : undefined,
+  );
   return { table, old, keeps, upserts, deletes, dead };
 }
 

@@ -28,6 +28,7 @@ import type { CachedRecord } from "./cached-record.js";
 import type { ChangeBatch } from "./change-batch.js";
 import type { PendingSnapshot } from "./pending-snapshots.js";
 import { warmUpReads } from "./read-warm-up.js";
+import { RecordList } from "./record-list.js";
 import { RecentDeletions } from "./recent-deletions.js";
 import type { ReplicaParts } from "./replica-parts.js";
 import { drain, SWAP_NEXT, type Slice } from "./sliced-work.js";
@@ -68,7 +69,7 @@ export function* finishSnapshot(
     let s = side.get(t);
     if (s === undefined) {
       const old = tables.get(t);
-      side.set(t, (s = { table: new TypeTable(t, indexes.definitions(t), old?.options), old, upserts: [], exact: true }));
+      side.set(t, (s = { table: new TypeTable(t, indexes.definitions(t), old?.options), old, upserts: new RecordList(), exact: true }));
     }
     return s;
   };
@@ -106,7 +107,7 @@ export function* finishSnapshot(
       const s = sideFor(t);
       s.old = tables.get(t);
       s.exact = false;
-      s.upserts = [...s.table.values()];
+      s.upserts = RecordList.of(s.table.values());
       built.push(drain(diffSteps(s, merge, scopes.held(t))));
     }
   }
@@ -118,7 +119,7 @@ export function* finishSnapshot(
   // other starts from its own latest_record_version, below which everything is settled.
   const scope: SyncScope = lagging ?? { type, serverVersion, recordVersion, floor: recordVersion, deletions: new RecentDeletions() };
   for (const { table, keeps, dead } of built) {
-    for (const previous of keeps) table.put(previous);
+    for (const chunk of keeps.chunks()) for (const previous of chunk) table.put(previous);
     tables.set(table.type, table);
     scopes.cover(table.type, scope);
     for (const [slab, bytes] of dead) slabs.released(slab, bytes);
@@ -129,6 +130,8 @@ export function* finishSnapshot(
   scopes.snapshotSwapped(type, scope);
   pending.status = "finished";
   parts.pending.end(pending);
+  // The side tables are live now; their lists of records (one entry per record) are not needed.
+  side.clear();
 
   return built.map(({ table, old, upserts, deletes }) => ({
     kind: old === undefined ? "snapshot" : "resync",
@@ -156,7 +159,7 @@ function keptBySwap(built: readonly BuiltTable[], tables: ReplicaParts["tables"]
   const byType = new Map<string, BuiltTable>();
   for (const t of built) byType.set(t.table.type, t);
   const putBack = new Set<CachedRecord>();
-  for (const t of built) for (const record of t.keeps) putBack.add(record);
+  for (const t of built) for (const chunk of t.keeps.chunks()) for (const record of chunk) putBack.add(record);
   return (record) => {
     const t = byType.get(record.type);
     if (t === undefined) return tables.get(record.type)?.peek(record.id) === record;
