@@ -78,7 +78,22 @@ export function createHttp2GrpcTransport(options: Http2GrpcTransportOptions): Tr
   const { sessionManager, connectionWindowBytes } = options;
   const readAhead = Math.max(1, options.streamReadAhead ?? DEFAULT_READ_AHEAD);
   const widened = new WeakSet<Http2Session>();
-  const bytesRead = (stream: ClientHttp2Stream) => sessionManager.notifyResponseByteRead(stream);
+  // The session manager's keepalive wants to hear of response bytes, to ping only an idle
+  // connection; each notice re-arms its ping timer (a clearTimeout and a new setTimeout). A
+  // server writes one DATA frame per message, so a snapshot is one notice per record (~1 us
+  // each, and a burst of them in one socket read). One notice per connection per millisecond
+  // says the same: the manager's idea of its last byte is at most 1 ms old, against a ping
+  // interval of minutes.
+  let notifiedAtMs = -1;
+  let notifiedSession: Http2Session | undefined;
+  const bytesRead = (stream: ClientHttp2Stream): void => {
+    const now = Date.now();
+    const session = stream.session;
+    if (now === notifiedAtMs && session === notifiedSession) return;
+    notifiedAtMs = now;
+    notifiedSession = session;
+    sessionManager.notifyResponseByteRead(stream);
+  };
 
   async function startCall<I extends DescMessage, O extends DescMessage>(req: UnaryRequest<I, O> | StreamRequest<I, O>, timeoutMs: number | undefined): Promise<Http2GrpcCall<O>> {
     const signal = req.signal;
