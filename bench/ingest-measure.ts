@@ -266,6 +266,9 @@ const result: Record<string, unknown> = {
   rssPerRecordAfterGc: Math.round(perRecord.rss),
   rssMiBAfterSync: Math.round(rssAfterSync / 2 ** 20),
   rssMiBAfterGc: Math.round(after.rss / 2 ** 20),
+  // V8's committed heap beside what is live: pages a collection freed and kept, or fragmentation.
+  heapTotalMiBAfterGc: Math.round(after.heapTotal / 2 ** 20),
+  heapUsedMiBAfterGc: Math.round(after.heapUsed / 2 ** 20),
 };
 
 result.longestAddMs = Number(longest.add.toFixed(1));

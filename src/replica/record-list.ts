@@ -9,7 +9,7 @@
 import type { CachedRecord } from "./cached-record.js";
 import { SLICE_MASK } from "./sliced-work.js";
 
-/** Records per chunk: a chunk's own growth copies at most this many (16 KB of pointers). */
+/** Records per chunk: a chunk's own growth copies at most this many (32 KB of pointers). */
 const CHUNK = 4096;
 
 export class RecordList {
@@ -45,7 +45,9 @@ export class RecordList {
  * The records of `list` that `keep` accepts (every one without it), in order, as one array of
  * exactly their number (allocated once: never grown), filled in slices: a `yield` every
  * SLICE_MASK + 1 records. `keep` may change the replica's side state (it runs once per record, in
- * order, between slices).
+ * order, between slices). The allocation itself is one step: for a million records, 8 MB of fresh
+ * memory (measured 7 ms in process, 24 ms inside the cache during a 1M sync), the longest step of
+ * a snapshot's finish; the batch the cache publishes is one array per type.
  */
 export function* listToArray(list: RecordList, keep?: (record: CachedRecord) => boolean): Generator<void, CachedRecord[], void> {
   const out = new Array<CachedRecord>(list.length);

@@ -13,34 +13,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Http2SessionManager } from "@connectrpc/connect-node";
 import { guardSessionErrors } from "../../src/transport/guarded-session-manager.js";
 import type { TransportWarningAttributes } from "../../src/transport/transport-warnings.js";
+import { startRawHttp2Server, type RawHttp2Server } from "../support/raw-http2-server.js";
 
-interface Server {
-  port: number;
-  sessions: Set<http2.ServerHttp2Session>;
-  close(): Promise<void>;
-}
-
-async function startServer(): Promise<Server> {
-  const sessions = new Set<http2.ServerHttp2Session>();
-  const server = http2.createServer();
-  server.on("session", (s) => {
-    sessions.add(s);
-    s.on("close", () => sessions.delete(s));
-    s.on("error", () => undefined);
-  });
-  server.on("stream", (stream) => {
+function startServer(): Promise<RawHttp2Server> {
+  return startRawHttp2Server((stream) => {
     stream.respond({ ":status": 200 });
     stream.end("ok");
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    port: (server.address() as { port: number }).port,
-    sessions,
-    close: () => {
-      for (const s of sessions) s.destroy();
-      return new Promise((r) => server.close(() => r()));
-    },
-  };
 }
 
 async function get(manager: Http2SessionManager): Promise<http2.ClientHttp2Stream> {
@@ -75,7 +54,7 @@ function managerWithChangedSetState(url: string): Http2SessionManager {
 }
 
 describe("HTTP/2 session guard (connect-es#1768)", () => {
-  let server: Server | undefined;
+  let server: RawHttp2Server | undefined;
   afterEach(async () => {
     await server?.close();
   });

@@ -11,7 +11,6 @@
  */
 import { randomBytes } from "node:crypto";
 import * as http2 from "node:http2";
-import type { AddressInfo } from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import fc from "fast-check";
@@ -21,6 +20,7 @@ import { createDataBrokerClient } from "../../src/transport/databroker-clients.j
 import { createDatabrokerTransport, type DatabrokerTransport } from "../../src/transport/databroker-transport.js";
 import { Http2GrpcCall } from "../../src/transport/http2-grpc-call.js";
 import { grpcTimeoutHeader } from "../../src/transport/http2-grpc-transport.js";
+import { startRawHttp2Server, type RawHttp2Server } from "../support/raw-http2-server.js";
 
 const SECRET = randomBytes(32).toString("base64");
 
@@ -51,19 +51,12 @@ function script(s: Script): Record<string, string> {
 const OK_TRAILERS = { "grpc-status": "0" };
 const GRPC_HEADERS = { ":status": 200, "content-type": "application/grpc" };
 
-let server: http2.Http2Server;
+let server: RawHttp2Server;
 let url: string;
 let transport: DatabrokerTransport;
-const sessions = new Set<http2.ServerHttp2Session>();
 
 beforeAll(async () => {
-  server = http2.createServer();
-  server.on("session", (s) => {
-    sessions.add(s);
-    s.on("close", () => sessions.delete(s));
-  });
-  server.on("stream", (stream, headers) => {
-    stream.on("error", () => undefined);
+  server = await startRawHttp2Server((stream, headers) => {
     const run = scripts.get(String(headers["x-case"]));
     if (run === undefined) {
       stream.respond({ ...GRPC_HEADERS, "grpc-status": String(Code.Unimplemented) }, { endStream: true });
@@ -71,15 +64,13 @@ beforeAll(async () => {
     }
     void run(stream, stream.session as http2.ServerHttp2Session, headers);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = server.url;
   transport = createDatabrokerTransport(url, { sharedSecret: SECRET, implementation: "node-http2" });
 });
 
 afterAll(async () => {
   await transport.close();
-  for (const s of sessions) s.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await server.close();
 });
 
 async function readIds(headers: Record<string, string>): Promise<{ ids: string[]; error: ConnectError | undefined }> {

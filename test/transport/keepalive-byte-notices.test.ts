@@ -5,14 +5,13 @@
  * notice per frame cost ~1 us per record of a snapshot. Against a raw node:http2 server that writes
  * a burst of full-size DATA frames, with the real session manager.
  */
-import * as http2 from "node:http2";
-import type { AddressInfo } from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Http2SessionManager } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SyncLatestResponseSchema } from "../../gen/databroker/databroker_pb.js";
 import { createDataBrokerClient } from "../../src/transport/databroker-clients.js";
 import { createHttp2GrpcTransport } from "../../src/transport/http2-grpc-transport.js";
+import { startRawHttp2Server, type RawHttp2Server } from "../support/raw-http2-server.js";
 
 /** Messages of ~16 KB, HTTP/2's default largest DATA frame: each write is at least one frame. */
 const MESSAGES = 400;
@@ -25,31 +24,20 @@ function framed(bytes: Uint8Array): Buffer {
   return out;
 }
 
-let server: http2.Http2Server;
+let server: RawHttp2Server;
 let url: string;
-const sessions = new Set<http2.ServerHttp2Session>();
 
 beforeAll(async () => {
-  server = http2.createServer();
-  server.on("session", (s) => {
-    sessions.add(s);
-    s.on("close", () => sessions.delete(s));
-  });
-  server.on("stream", (stream) => {
-    stream.on("error", () => undefined);
+  server = await startRawHttp2Server((stream) => {
     stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
     stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
     for (let n = 0; n < MESSAGES; n++) stream.write(framed(record(n)));
     stream.end();
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = server.url;
 });
 
-afterAll(async () => {
-  for (const s of sessions) s.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => server.close());
 
 describe("response byte notices to the session manager", () => {
   it("come at most once per millisecond in which DATA frames arrived, and at least once", async () => {
