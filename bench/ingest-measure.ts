@@ -49,6 +49,9 @@ const { values } = parseArgs({
     "chunk-messages": { type: "string", default: "32" },
     explain: { type: "boolean", default: false },
     "heap-snapshot": { type: "string" },
+    // After the figures above: stay idle this long, then report RSS and V8's committed heap again
+    // (what V8 gives back on its own once the process is idle).
+    "settle-ms": { type: "string", default: "0" },
   },
 });
 const N = Number(values.sessions);
@@ -270,6 +273,14 @@ const result: Record<string, unknown> = {
   heapTotalMiBAfterGc: Math.round(after.heapTotal / 2 ** 20),
   heapUsedMiBAfterGc: Math.round(after.heapUsed / 2 ** 20),
 };
+
+const settleMs = Number(values["settle-ms"]);
+if (settleMs > 0 && !values.resync) {
+  await new Promise((resolve) => setTimeout(resolve, settleMs));
+  const settled = process.memoryUsage();
+  result.rssMiBAfterSettle = Math.round(settled.rss / 2 ** 20);
+  result.heapTotalMiBAfterSettle = Math.round(settled.heapTotal / 2 ** 20);
+}
 
 result.longestAddMs = Number(longest.add.toFixed(1));
 result.longestAddRecords = longest.addRecords;

@@ -80,10 +80,10 @@ export function createHttp2GrpcTransport(options: Http2GrpcTransportOptions): Tr
   const widened = new WeakSet<Http2Session>();
   // The session manager's keepalive wants to hear of response bytes, to ping only an idle
   // connection; each notice re-arms its ping timer (a clearTimeout and a new setTimeout). A
-  // server writes one DATA frame per message, so a snapshot is one notice per record (~1 us
-  // each, and a burst of them in one socket read). One notice per connection per millisecond
-  // says the same: the manager's idea of its last byte is at most 1 ms old, against a ping
-  // interval of minutes.
+  // server may send each message in DATA frames of its own, so a snapshot can be a notice per
+  // record, a burst of them per socket read. One notice per connection per millisecond says the
+  // same: the manager's idea of its last byte is at most 1 ms old, against a ping interval of
+  // minutes.
   let notifiedAtMs = -1;
   let notifiedSession: Http2Session | undefined;
   const bytesRead = (stream: ClientHttp2Stream): void => {

@@ -1,9 +1,9 @@
 /**
  * The node-http2 transport tells connect-node's session manager that response bytes arrived (its
  * keepalive pings only an idle connection), but at most once per connection per millisecond: each
- * notice re-arms the manager's ping timer, and a server writes one DATA frame per message, so a
- * notice per frame cost ~1 us per record of a snapshot. Against a raw node:http2 server that writes
- * a burst of full-size DATA frames, with the real session manager.
+ * notice re-arms the manager's ping timer, and a server may send each message in DATA frames of its
+ * own. Against a raw node:http2 server that writes a burst of full-size DATA frames, with the real
+ * session manager.
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Http2SessionManager } from "@connectrpc/connect-node";
