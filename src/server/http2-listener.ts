@@ -20,6 +20,16 @@ import { unknownMethodFallback } from "./unknown-method-fallback.js";
  */
 export const MAX_HEADER_FIELDS = 2048;
 
+/**
+ * How long a connection may take to send its first SETTINGS frame (right after the client
+ * preface, which every HTTP/2 client sends at once). A peer that sends the preface and the start
+ * of a SETTINGS frame claiming more bytes than it sends, then half-closes, is never failed by
+ * nghttp2, and Node does not act on the half-close: without this limit the connection stays open
+ * until the server closes. (Garbage that breaks the preface or the first frame header is refused
+ * at once.)
+ */
+export const HANDSHAKE_LIMIT_MS = 10_000;
+
 export interface Http2ListenerOptions {
   readonly host: string;
   readonly port: number;
@@ -29,6 +39,8 @@ export interface Http2ListenerOptions {
   readonly knownServices: ReadonlySet<string>;
   /** Values the interceptors see in each call's context, taken from the raw request. */
   readonly contextValues?: (req: Http2ServerRequest) => ContextValues;
+  /** Default {@link HANDSHAKE_LIMIT_MS}; tests use a shorter one. */
+  readonly handshakeLimitMs?: number;
 }
 
 export interface Http2Listener {
@@ -48,10 +60,18 @@ export async function listenHttp2(options: Http2ListenerOptions): Promise<Http2L
   const sessions = new Set<Http2Session>();
   // A misbehaving peer must never take the server down: session errors only end that session.
   server.on("sessionError", () => undefined);
+  const handshakeLimitMs = options.handshakeLimitMs ?? HANDSHAKE_LIMIT_MS;
   server.on("session", (session) => {
     session.on("error", () => undefined);
     sessions.add(session);
-    session.once("close", () => sessions.delete(session));
+    // A session whose peer never completes its first SETTINGS frame is ended (see HANDSHAKE_LIMIT_MS).
+    const handshake = setTimeout(() => session.destroy(), handshakeLimitMs);
+    handshake.unref();
+    session.once("remoteSettings", () => clearTimeout(handshake));
+    session.once("close", () => {
+      clearTimeout(handshake);
+      sessions.delete(session);
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
