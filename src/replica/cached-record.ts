@@ -97,7 +97,7 @@ export class CachedRecord {
   readonly id: string;
   // The record's type and its data's type URL, shared with the records of the same kind (one
   // field for two: 8 bytes per record held).
-  #kind: RecordKind;
+  readonly #kind: RecordKind;
   // The encoded data: bytes [#offset, #offset + #length) of a slab shared with other records
   // (byte-slab.ts), or of the record's own slab.
   #slab: ByteSlab;

@@ -28,6 +28,11 @@ export class RecordList {
     last.push(record);
   }
 
+  /** Calls `fn` with each record, in order (for work done in one go). */
+  forEach(fn: (record: CachedRecord) => void): void {
+    for (const chunk of this.#chunks) for (const record of chunk) fn(record);
+  }
+
   /** The chunks, in order (for loops that pause between records; do not change them). */
   chunks(): readonly (readonly CachedRecord[])[] {
     return this.#chunks;

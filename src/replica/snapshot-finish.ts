@@ -119,7 +119,7 @@ export function* finishSnapshot(
   // other starts from its own latest_record_version, below which everything is settled.
   const scope: SyncScope = lagging ?? { type, serverVersion, recordVersion, floor: recordVersion, deletions: new RecentDeletions() };
   for (const { table, keeps, dead } of built) {
-    for (const chunk of keeps.chunks()) for (const previous of chunk) table.put(previous);
+    keeps.forEach((previous) => table.put(previous));
     tables.set(table.type, table);
     scopes.cover(table.type, scope);
     for (const [slab, bytes] of dead) slabs.released(slab, bytes);
@@ -159,7 +159,7 @@ function keptBySwap(built: readonly BuiltTable[], tables: ReplicaParts["tables"]
   const byType = new Map<string, BuiltTable>();
   for (const t of built) byType.set(t.table.type, t);
   const putBack = new Set<CachedRecord>();
-  for (const t of built) for (const chunk of t.keeps.chunks()) for (const record of chunk) putBack.add(record);
+  for (const t of built) t.keeps.forEach((record) => putBack.add(record));
   return (record) => {
     const t = byType.get(record.type);
     if (t === undefined) return tables.get(record.type)?.peek(record.id) === record;
