@@ -14,7 +14,7 @@
  * such as a big snapshot, is still delivered when the buffer is empty), and the producer never
  * waits.
  */
-import type { ChangeBatch } from "../replica/change-batch.js";
+import { forEachBatchRecord, type ChangeBatch } from "../replica/change-batch.js";
 
 /** Delivered instead of batches that a slow subscriber's full buffer had to drop. */
 export interface OverflowMarker {
@@ -35,8 +35,9 @@ export const DEFAULT_SUBSCRIBER_BUFFER_BYTES = 64 * 1024 * 1024;
 /** The data bytes a batch keeps alive: what the byte bound counts. */
 export function batchDataBytes(batch: ChangeBatch): number {
   let bytes = 0;
-  for (const r of batch.upserts) bytes += r.dataLength;
-  for (const r of batch.deletes) bytes += r.dataLength;
+  forEachBatchRecord(batch, (r) => {
+    bytes += r.dataLength;
+  });
   return bytes;
 }
 

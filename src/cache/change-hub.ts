@@ -6,10 +6,11 @@
  *
  * Every subscriber receives the same batch objects, so each batch and its upserts and deletes
  * arrays are frozen before the first subscriber sees them: no subscriber can change what another
- * one receives (the records in them are frozen themselves, see cached-record.ts).
+ * one receives (the records in them are frozen themselves, see cached-record.ts). A snapshot's
+ * batch makes its arrays when first read, frozen (change-batch.ts): publishing never makes them.
  */
 import { Observable } from "rxjs";
-import type { ChangeBatch } from "../replica/change-batch.js";
+import { freezeBatch, type ChangeBatch } from "../replica/change-batch.js";
 import { batchDataBytes, ChangeBuffer, type CacheChange, type ChangeBufferLimits } from "./change-buffer.js";
 
 interface Sink {
@@ -37,9 +38,7 @@ export class ChangeHub {
    * when someone subscribes); never calls user code.
    */
   publish(batch: ChangeBatch): void {
-    Object.freeze(batch.upserts);
-    Object.freeze(batch.deletes);
-    Object.freeze(batch);
+    freezeBatch(batch);
     let bytes = -1;
     for (const sink of this.#sinks) {
       if (sink.type !== undefined && sink.type !== batch.type) continue;

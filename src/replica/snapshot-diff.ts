@@ -16,7 +16,7 @@
  */
 import type { ByteSlab } from "./byte-slab.js";
 import { compareVersion, recordSlab, sameRecordBytes, type CachedRecord } from "./cached-record.js";
-import { listToArray, RecordList } from "./record-list.js";
+import { filterList, RecordList } from "./record-list.js";
 import { SLICE_MASK } from "./sliced-work.js";
 import type { SyncScope } from "./sync-scopes.js";
 import type { TypeTable } from "./type-table.js";
@@ -48,8 +48,9 @@ export interface BuiltTable {
   readonly old: TypeTable | undefined;
   /** Held records the snapshot cannot know about (newer than its versions): put back at the swap. */
   readonly keeps: RecordList;
-  readonly upserts: CachedRecord[];
-  readonly deletes: CachedRecord[];
+  /** The batch's upserts and deletes, as lists (change-batch.ts makes the arrays when read). */
+  readonly upserts: RecordList;
+  readonly deletes: RecordList;
   /** Bytes of held records the swap drops, per slab. */
   readonly dead: ReadonlyMap<ByteSlab, number>;
 }
@@ -105,10 +106,8 @@ export function* diffSteps(s: SideTable, merge: SnapshotMerge, heldScope: SyncSc
     }
     if (deadSlab !== undefined) dead.set(deadSlab, (dead.get(deadSlab) ?? 0) + deadBytes);
   }
-  // The batch's arrays, each allocated once at its size and filled in slices (record-list.ts).
-  const deletes = yield* listToArray(deleted);
   const filter = !s.exact || replaced !== undefined || lagging !== undefined;
-  const upserts = yield* listToArray(
+  const upserts = yield* filterList(
     s.upserts,
     filter
       ? (record) => {
@@ -125,7 +124,7 @@ export function* diffSteps(s: SideTable, merge: SnapshotMerge, heldScope: SyncSc
         }
       : undefined,
   );
-  return { table, old, keeps, upserts, deletes, dead };
+  return { table, old, keeps, upserts, deletes: deleted, dead };
 }
 
 /**

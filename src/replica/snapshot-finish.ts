@@ -25,7 +25,7 @@
 import type { Options } from "../../gen/databroker/databroker_pb.js";
 import type { ByteSlab, SlabWriter } from "./byte-slab.js";
 import type { CachedRecord } from "./cached-record.js";
-import type { ChangeBatch } from "./change-batch.js";
+import { listedBatch, type ChangeBatch } from "./change-batch.js";
 import type { PendingSnapshot } from "./pending-snapshots.js";
 import { warmUpReads } from "./read-warm-up.js";
 import { RecordList } from "./record-list.js";
@@ -133,14 +133,8 @@ export function* finishSnapshot(
   // The side tables are live now; their lists of records (one entry per record) are not needed.
   side.clear();
 
-  return built.map(({ table, old, upserts, deletes }) => ({
-    kind: old === undefined ? "snapshot" : "resync",
-    type: table.type,
-    serverVersion: scope.serverVersion,
-    recordVersion: scope.recordVersion,
-    upserts,
-    deletes,
-  }));
+  // The batches carry the lists; their arrays are made when a subscriber first reads them.
+  return built.map(({ table, old, upserts, deletes }) => listedBatch(old === undefined ? "snapshot" : "resync", table.type, scope.serverVersion, scope.recordVersion, upserts, deletes));
 }
 
 /** The bytes the swap drops, per slab, over every table it replaces (slabs hold several types). */
