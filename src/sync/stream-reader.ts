@@ -1,7 +1,9 @@
 /**
  * Reads one server stream as an Observable of loop inputs. Messages that arrive together are
- * delivered as one batch (flushed on the next macrotask, or when the batch is full, after
- * which the reader yields to the event loop so a large stream does not starve other work).
+ * delivered as one batch (flushed in the check phase after the poll phase they arrived in, or
+ * when the batch is full, after which the reader yields to the event loop so a large stream does
+ * not starve other work). Either way a batch goes out only as far as the turn has room for it
+ * (turn-budget.ts): what does not fit waits for the next turn.
  * A stream silent for longer than the idle limit is cancelled and reported. Unsubscribing
  * aborts the stream and clears every timer.
  *
@@ -61,16 +63,21 @@ export function readStream<M>(
   return new Observable<LoopInput>((subscriber) => {
     const abort = new AbortController();
     let idleTimer: NodeJS.Timeout | undefined;
-    let flushTimer: NodeJS.Immediate | undefined;
+    /**
+     * The flush deferred from gathering a batch: none; in the check phase of this iteration
+     * (armed at the batch's first message); or at the start of the next turn (the check phase
+     * found the turn without room for all of it). At most one is pending.
+     */
+    let deferred: { readonly at: "check-phase"; readonly immediate: NodeJS.Immediate } | { readonly at: "next-turn" } | undefined;
     let batch: M[] = [];
     // What handling one message costs, learnt from each flush; the first guess (10 us, about a
     // session into the replica) bounds the first batch of a stream that is read faster than that.
     let handleMs = 0.01;
 
-    /** Drops the flush deferred to the check phase (armed at a batch's first message). */
+    /** Drops the pending deferred flush, if any. */
     const cancelDeferredFlush = () => {
-      if (flushTimer !== undefined) clearImmediate(flushTimer);
-      flushTimer = undefined;
+      if (deferred?.at === "check-phase") clearImmediate(deferred.immediate);
+      deferred = undefined;
     };
     const stopTimers = () => {
       if (idleTimer !== undefined) clearTimeout(idleTimer);
@@ -106,6 +113,32 @@ export function readStream<M>(
       // slowly forgotten, since a GC marking step can make one batch several times slower.
       handleMs = Math.max(0.9 * handleMs, (performance.now() - started) / full.length);
     };
+    /** How many of the gathered messages the shared turn has room for. */
+    const roomInTurn = () => Math.ceil((MAX_TURN_MS - elapsedInTurn()) / handleMs);
+    /**
+     * The deferred flush: what the turn has room for goes out, the rest waits for the next turn.
+     * Several streams' batches gathered in one poll phase are each below the size that flushes on
+     * its own, yet their deferred flushes run one after another in the same check phase: handing
+     * each over whole would hold them all in one turn.
+     */
+    const flushDeferred = () => {
+      deferred = undefined;
+      if (batch.length === 0 || abort.signal.aborted) return;
+      const room = roomInTurn();
+      if (room >= batch.length) {
+        flush();
+        return;
+      }
+      if (room > 0) flush(room);
+      if (batch.length === 0 || abort.signal.aborted) return;
+      const wait = { at: "next-turn" } as const;
+      deferred = wait;
+      // A wait cancelled meanwhile (the batch flushed another way, or the reader torn down) no
+      // longer is the pending one, and does nothing.
+      void nextTurn().then(() => {
+        if (deferred === wait) flushDeferred();
+      });
+    };
     /**
      * Flushes the gathered batch without overrunning the shared turn: what the turn has no room
      * left for waits for the next turn. Streams whose messages were all buffered gather their
@@ -113,11 +146,10 @@ export function readStream<M>(
      * when the first of them has handled its batch, the others find the turn spent.
      */
     const flushWithinTurns = async () => {
-      // This batch is flushed here, not by the deferred flush armed at its first message (which
-      // would hand it all over at the end of this iteration, room or not).
+      // This batch is flushed here, not by the deferred flush armed at its first message.
       cancelDeferredFlush();
       for (;;) {
-        const room = Math.ceil((MAX_TURN_MS - elapsedInTurn()) / handleMs);
+        const room = roomInTurn();
         if (room >= batch.length) {
           flush();
           return;
@@ -155,12 +187,12 @@ export function readStream<M>(
             await flushWithinTurns();
             if (abort.signal.aborted) return;
             await yieldToEventLoop();
-          } else if (flushTimer === undefined) {
-            flushTimer = setImmediate(flush);
+          } else if (deferred === undefined) {
+            deferred = { at: "check-phase", immediate: setImmediate(flushDeferred) };
           }
         }
         if (abort.signal.aborted) return;
-        flush();
+        await flushWithinTurns();
         if (abort.signal.aborted) return;
         stopTimers();
         const end = handlers.onEnd(options.now());

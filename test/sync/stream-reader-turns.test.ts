@@ -125,4 +125,38 @@ describe("stream reader turns", () => {
     expect(first.size).toBe(201);
     expect(first.elapsed, "the first batch went out in the turn it found spent").toBeLessThan(MAX_TURN_MS);
   });
+  it("holds back what the turn has no room for when several streams' small batches are flushed at the end of one iteration", async () => {
+    // Three streams each deliver 400 messages in the same poll phase (a file system callback
+    // stands in for the socket), then wait. 400 is below what a reader gathers before flushing
+    // on its own (its first guess is 10 us per message: 600 in a turn), so each arms the flush
+    // deferred to the check phase right after. Handling takes 10 us per message: were the three
+    // deferred flushes to hand over all they gathered, that iteration would hold 1,200 messages
+    // (12 ms). What the turn has no room for waits for the next turn instead.
+    const perMessageMs = 0.01;
+    const total = 1200;
+    await nextTurn();
+    await new Promise<void>((resolve) => stat(".", () => resolve()));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    async function* thenWait(count: number): AsyncGenerator<number> {
+      for (let i = 0; i < count; i++) yield i;
+      await released;
+    }
+    const byTurn: number[] = [];
+    let lastElapsed = -1;
+    let handled = 0;
+    const read = () =>
+      readAll(() => thenWait(total / 3), (batch) => {
+        if (byTurn.length === 0 || elapsedInTurn() < lastElapsed) byTurn.push(0);
+        byTurn[byTurn.length - 1]! += batch.length;
+        busy(batch.length * perMessageMs);
+        lastElapsed = elapsedInTurn();
+        handled += batch.length;
+        if (handled === total) release();
+      });
+    await Promise.all([read(), read(), read()]);
+    expect(byTurn.reduce((a, b) => a + b, 0)).toBe(total);
+    expect(byTurn.length, `messages handled per turn: ${byTurn.join(", ")}`).toBeGreaterThan(1);
+    expect(Math.max(...byTurn), `messages handled per turn: ${byTurn.join(", ")}`).toBeLessThanOrEqual(1.1 * (MAX_TURN_MS / perMessageMs));
+  });
 });
