@@ -125,6 +125,7 @@ describe("stream reader turns", () => {
     expect(first.size).toBe(201);
     expect(first.elapsed, "the first batch went out in the turn it found spent").toBeLessThan(MAX_TURN_MS);
   });
+
   it("holds back what the turn has no room for when several streams' small batches are flushed at the end of one iteration", async () => {
     // Three streams each deliver 400 messages in the same poll phase (a file system callback
     // stands in for the socket), then wait. 400 is below what a reader gathers before flushing
