@@ -113,8 +113,19 @@ export function readStream<M>(
       // slowly forgotten, since a GC marking step can make one batch several times slower.
       handleMs = Math.max(0.9 * handleMs, (performance.now() - started) / full.length);
     };
-    /** How many of the gathered messages the shared turn has room for. */
-    const roomInTurn = () => Math.ceil((MAX_TURN_MS - elapsedInTurn()) / handleMs);
+    /**
+     * Hands over as many of the gathered messages as the shared turn has room for; true when
+     * nothing is left to wait for the next turn (all handed over, or the stream failed).
+     */
+    const flushWhatFits = (): boolean => {
+      const room = Math.ceil((MAX_TURN_MS - elapsedInTurn()) / handleMs);
+      if (room >= batch.length) {
+        flush();
+        return true;
+      }
+      if (room > 0) flush(room);
+      return batch.length === 0 || abort.signal.aborted;
+    };
     /**
      * The deferred flush: what the turn has room for goes out, the rest waits for the next turn.
      * Several streams' batches gathered in one poll phase are each below the size that flushes on
@@ -123,14 +134,7 @@ export function readStream<M>(
      */
     const flushDeferred = () => {
       deferred = undefined;
-      if (batch.length === 0 || abort.signal.aborted) return;
-      const room = roomInTurn();
-      if (room >= batch.length) {
-        flush();
-        return;
-      }
-      if (room > 0) flush(room);
-      if (batch.length === 0 || abort.signal.aborted) return;
+      if (abort.signal.aborted || flushWhatFits()) return;
       const wait = { at: "next-turn" } as const;
       deferred = wait;
       // A wait cancelled meanwhile (the batch flushed another way, or the reader torn down) no
@@ -148,13 +152,7 @@ export function readStream<M>(
     const flushWithinTurns = async () => {
       // This batch is flushed here, not by the deferred flush armed at its first message.
       cancelDeferredFlush();
-      for (;;) {
-        const room = roomInTurn();
-        if (room >= batch.length) {
-          flush();
-          return;
-        }
-        if (room > 0) flush(room);
+      while (!flushWhatFits()) {
         await nextTurn();
         if (abort.signal.aborted) return;
       }
