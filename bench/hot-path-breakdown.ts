@@ -17,7 +17,7 @@ import { startInMemoryDatabroker } from "../src/server/index.js";
 import { createDatabrokerCache, isSessionValid, SESSION_TYPE, type Session } from "../src/index.js";
 import { seedDemoData } from "../src/cli/seed-demo-data.js";
 import { coarseReading, tickCoarseClock } from "../src/records/clock.js";
-import { frontHash } from "../src/replica/record-front.js";
+import { frontHash } from "../src/replica/front-keys.js";
 import { createDataBrokerClient } from "../src/transport/databroker-clients.js";
 import { createDatabrokerTransport } from "../src/transport/databroker-transport.js";
 import { newBenchSecret } from "./bench-secret.js";

@@ -117,5 +117,8 @@ process.stdout.write(
       p99: Number(firstTouchP99.toFixed(2)),
     },
     firstTouchSlowByThousand: slowByThousand,
+    // The touches numbered 256, 512, ..., 8,192: where a table that doubles as first reads
+    // come in would rehash (the front's key copies were a Map until that showed here).
+    firstTouchAtDoublingsUs: micros.map((us, i) => [us, i] as const).filter(([, i]) => i >= 256 && (i & (i - 1)) === 0).map(([us]) => Number(us.toFixed(1))),
   })}\n`,
 );

@@ -22,9 +22,10 @@
  * Where the keys lie matters more than the lookup: a hit compares the caller's id with the slot's
  * key, so it reads the key's memory, and the table's id strings were allocated as the records
  * arrived, scattered among a million other objects (one page, one TLB entry and one cache miss per
- * read). So a slot given a typed answer takes a flat copy of its key ({@link compactKey}): the
+ * read). So a slot given a typed answer takes a flat copy of its key (front-keys.ts): the
  * keys of the ids read often are allocated one after another, close together. The copies are kept
- * by key (at most one per slot, the oldest dropped first), so an id whose slot is filled again, as
+ * by key (key-copies.ts: at most one per two slots, the oldest dropped first, in tables allocated
+ * with the front, so keeping one never rehashes anything), so an id whose slot is filled again, as
  * ids sharing a bucket take turns, reuses its copy: once an id was read, a read of it allocates
  * nothing, hit or miss. Measured on 4,096 random hot ids, replica alone: 124 -> 38 ns per
  * getSession at 1M sessions, 61 -> 43 ns at 100k. A typed miss looks its copy up (~150 ns to make
@@ -35,11 +36,13 @@
  * share a cache line or two adjacent ones), so a typed hit reads that line, the limit, and the two
  * strings it compares; the records (for untyped reads) are kept apart. The front grows with the
  * table, in steps of 4x up to {@link MAX_FRONT_SLOTS}, keeping at least twice as many slots as
- * records; growing drops what it held (it refills on the next reads).
+ * records; growing drops what it held (it refills on the next reads), except the newest key copies.
  */
 import type { Message } from "@bufbuild/protobuf";
 import { coarseReading, tickCoarseClock, type Clock } from "../records/clock.js";
 import { copyValidityLimit, type CachedRecord } from "./cached-record.js";
+import { frontHash } from "./front-keys.js";
+import { KeyCopies } from "./key-copies.js";
 
 /** What {@link RecordFront.readTyped} answers when it holds no typed answer for the id. */
 export const FRONT_MISS: unique symbol = Symbol("front miss");
@@ -55,62 +58,16 @@ export type ValidityLimit = (message: never) => number;
 export const MAX_FRONT_SLOTS = 1 << 16;
 const MIN_FRONT_SLOTS = 64;
 
-/**
- * The hash of an id: its length and up to eight of its characters (the first two, two in the
- * middle, the last four), mixed. Ids differ at the end (counters), all over (UUIDs) or at the
- * start (emails); ids that differ only elsewhere share a bucket and take turns in it, never wrong.
- */
-export function frontHash(id: string): number {
-  const n = id.length;
-  let h = Math.imul(n, 0x9e3779b1);
-  if (n >= 4) {
-    const m = n >>> 1;
-    h = Math.imul(h ^ id.charCodeAt(0) ^ (id.charCodeAt(1) << 8) ^ (id.charCodeAt(m - 1) << 16) ^ (id.charCodeAt(m) << 24), 0x85ebca6b);
-    h = Math.imul(h ^ id.charCodeAt(n - 4) ^ (id.charCodeAt(n - 3) << 8) ^ (id.charCodeAt(n - 2) << 16) ^ (id.charCodeAt(n - 1) << 24), 0xc2b2ae35);
-  } else {
-    for (let i = 0; i < n; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-  }
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x2c1b3c6d);
-  return h ^ (h >>> 12);
-}
-
-/** Longer ids keep the table's own string: a copy goes through the call stack's argument list. */
-const MAX_COPIED_KEY = 1024;
-/** The code units of the key being copied (see compactKey). */
-const keyUnits: number[] = [];
-
-/**
- * A new flat string equal to `id`, allocated now (see the class comment: where a key lies). Every
- * UTF-16 code unit is copied as it is, lone surrogates included. `slice`, `concat` and template
- * literals return the same string or one that points into it (sliced and cons strings, whose
- * comparisons go through one more object), so the code units are copied one by one.
- */
-export function compactKey(id: string): string {
-  const n = id.length;
-  if (n > MAX_COPIED_KEY) return id;
-  // One scratch array for every copy: the only allocation left is the copy itself (copies are
-  // made during first reads, where garbage adds to the collections that set their tail).
-  const units = keyUnits;
-  units.length = n;
-  for (let i = 0; i < n; i++) units[i] = id.charCodeAt(i);
-  return String.fromCharCode.apply(null, units);
-}
-
 export class RecordFront {
   /** Per slot `s`: its key at `2s`, its typed message at `2s + 1` (undefined when none). */
   #entries: Array<string | Message | undefined> = [];
   #records: Array<CachedRecord | undefined> = [];
   #limits = new Float64Array(0);
-  /** Flat copies of the keys of typed answers, by key (each maps to itself); at most one per slot. */
-  readonly #keyCopies = new Map<string, string>();
   /**
-   * The copies in the order they were made, a ring: the oldest is at `#nextCopy` once it is full.
-   * (Not the Map's own order: reaching a Map's first key skips every entry deleted before it,
-   * one per copy replaced since the Map last rebuilt itself, up to the slots' count per copy.)
+   * Flat copies of the keys of typed answers, at most one per two slots: twice the hot set the
+   * front is sized for, in 0.75 MB at its full size (made again at each growth, keeping the newest).
    */
-  readonly #copyOrder: string[] = [];
-  #nextCopy = 0;
+  #keyCopies = new KeyCopies(1);
   /** The rule the typed answers were made with (one typed reader per table). */
   #typedBy: ValidityLimit | undefined = undefined;
   /** Buckets minus one: `hash & mask` is the bucket, `<< 1` its first slot. */
@@ -128,7 +85,7 @@ export class RecordFront {
     return this.#records.length;
   }
 
-  /** How many key copies it keeps (at most {@link slots}). */
+  /** How many key copies it keeps (at most half its {@link slots}). */
   get keyCopies(): number {
     return this.#keyCopies.size;
   }
@@ -195,7 +152,9 @@ export class RecordFront {
     }
     const slot = this.#find(record.id);
     if (slot < 0 || this.#records[slot] !== record) return;
-    this.#entries[slot << 1] = this.#keyCopy(record.id);
+    // The front's flat copy of the id (see the class comment): any string equal to the id is a
+    // valid key, so a copy never goes stale (a record replaced or deleted leaves a spare copy).
+    this.#entries[slot << 1] = this.#keyCopies.copyOf(record.id);
     this.#entries[(slot << 1) + 1] = message;
     copyValidityLimit(record, this.#limits, slot);
   }
@@ -207,30 +166,6 @@ export class RecordFront {
   dropMessage(record: CachedRecord): void {
     const slot = this.#find(record.id);
     if (slot >= 0 && this.#records[slot] === record) this.#entries[(slot << 1) + 1] = undefined;
-  }
-
-  /**
-   * The front's flat copy of `id` (see the class comment): the one kept, else a new one, kept in
-   * place of the oldest when there are as many as slots. Any string equal to the id is a valid
-   * key, so a copy never goes stale: a record replaced or deleted leaves only a spare copy.
-   */
-  #keyCopy(id: string): string {
-    const copies = this.#keyCopies;
-    let copy = copies.get(id);
-    if (copy === undefined) {
-      copy = compactKey(id);
-      copies.set(copy, copy);
-      const order = this.#copyOrder;
-      if (order.length < this.#records.length) {
-        order.push(copy);
-      } else {
-        const at = this.#nextCopy % order.length;
-        copies.delete(order[at] as string);
-        order[at] = copy;
-        this.#nextCopy = at + 1;
-      }
-    }
-    return copy;
   }
 
   /** The table's record for `id` changed or went: nothing is held for it any more. */
@@ -254,5 +189,6 @@ export class RecordFront {
     this.#entries = new Array<string | Message | undefined>(slots * 2).fill(undefined);
     this.#records = new Array<CachedRecord | undefined>(slots).fill(undefined);
     this.#limits = new Float64Array(slots);
+    this.#keyCopies = new KeyCopies(Math.max(1, slots >>> 1), this.#keyCopies);
   }
 }

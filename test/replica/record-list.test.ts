@@ -85,7 +85,7 @@ describe("a large snapshot", () => {
     // One array of every record added so far, grown as a JS array grows, allocates a new store of
     // 1.5 times its length when full: 4.6 MB at 386k records (8 bytes per pointer); the id map's
     // 64 shards, were their rehashes to fall together, 2-4 MB in one add. What one add may allocate
-    // in large objects here: the read front's tables, once (1.5 MB), or a shard's rehash (0.5 MB).
+    // in large objects here: the read front's tables and key copies, once (2.3 MB), or a shard's rehash (0.5 MB).
     expect(worst, `most large-object bytes allocated by one add (at ${worstAt} records)`).toBeLessThan(2_500_000);
   });
 });
