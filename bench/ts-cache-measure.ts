@@ -41,6 +41,8 @@ export interface TsRunResult {
   rssDeltaBytes: number;
   firstTouchUsP50: number;
   firstTouchUsP99: number;
+  /** The slowest 1 % of first touches: how many overlapped a collection, how many were among the first 16 (and those 16 touches' times). */
+  firstTouchSlowest: { count: number; duringGc: number; amongFirst16: number; first16Us: number[] };
   hotNsPerOp: number;
   hotGcEvents: number;
   hotOps: number;
@@ -126,7 +128,14 @@ const uncountedBytes = uncountedSlabBytes(
 const random = seededRandom(42);
 const randomId = () => `session-${Math.floor(random() * sessions)}`;
 const firstTouchUs: number[] = [];
+const firstTouchAt: number[] = [];
 const touched = new Set<string>();
+// Collections during the touches, to say how many of the slowest ran into one.
+const touchGcs: [number, number][] = [];
+const touchGcObserver = new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) touchGcs.push([entry.startTime, entry.startTime + entry.duration]);
+});
+touchGcObserver.observe({ entryTypes: ["gc"] });
 while (firstTouchUs.length < Math.min(10_000, sessions / 2)) {
   const id = randomId();
   if (touched.has(id)) continue;
@@ -134,8 +143,18 @@ while (firstTouchUs.length < Math.min(10_000, sessions / 2)) {
   const s = performance.now();
   const session = cache.getSession(id);
   firstTouchUs.push((performance.now() - s) * 1000);
+  firstTouchAt.push(s);
   if (session === undefined) throw new Error(`getSession(${id}) missed`);
 }
+// The observer hears of collections a turn or so late.
+await new Promise((resolve) => setTimeout(resolve, 20));
+touchGcObserver.disconnect();
+// The slowest 1 % of first touches: how many overlapped a collection, and how many were among
+// the first 16 of the process (code not optimised yet); the rest are ordinary reads that the host
+// interrupted or that were slow on their own (bench/host-interruptions.ts measures the host).
+const firstTouchSlowest = firstTouchUs.map((us, i) => [us, i] as const).filter(([us]) => us >= percentile(firstTouchUs, 99));
+const firstTouchSlowestDuringGc = firstTouchSlowest.filter(([us, i]) => touchGcs.some(([from, to]) => from < (firstTouchAt[i] as number) + us / 1000 && to > (firstTouchAt[i] as number))).length;
+const firstTouchSlowestAmongFirst16 = firstTouchSlowest.filter(([, i]) => i < 16).length;
 
 // (c) hot: random ids from an already decoded set; GC events during the loop show allocation.
 // The ids are flat strings equal to the stored keys, as a caller has them after parsing a header
@@ -251,6 +270,12 @@ const result: TsRunResult = {
   rssDeltaBytes: after.rss - before.rss,
   firstTouchUsP50: percentile(firstTouchUs, 50),
   firstTouchUsP99: percentile(firstTouchUs, 99),
+  firstTouchSlowest: {
+    count: firstTouchSlowest.length,
+    duringGc: firstTouchSlowestDuringGc,
+    amongFirst16: firstTouchSlowestAmongFirst16,
+    first16Us: firstTouchUs.slice(0, 16).map((us) => Number(us.toFixed(1))),
+  },
   hotNsPerOp: hotNs / hotOps,
   hotGcEvents: gcEvents,
   hotOps,
