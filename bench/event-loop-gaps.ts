@@ -34,19 +34,29 @@ export interface GapRecording {
   readonly summary: GapSummary;
 }
 
-/** GC ms overlapping a gap. */
-export function gcInside(gcs: readonly GcSpan[], gap: LoopGap): number {
+/** GC ms overlapping a gap (or any span of time: `start` and `wall` in ms, as performance.now()). */
+export function gcInside(gcs: readonly GcSpan[], gap: Pick<LoopGap, "start" | "wall">): number {
   return gcs.reduce((sum, c) => sum + Math.max(0, Math.min(c.end, gap.start + gap.wall) - Math.max(c.start, gap.start)), 0);
+}
+
+/**
+ * Notes every collection from now until `stop()`. GC entries are delivered a turn or so late: let
+ * a turn pass before stopping, so the last collections are counted.
+ */
+export function recordCollections(): { readonly spans: readonly GcSpan[]; stop(): void } {
+  const spans: GcSpan[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) spans.push({ start: e.startTime, end: e.startTime + e.duration });
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  return { spans, stop: () => observer.disconnect() };
 }
 
 /** Starts recording; `stop()` ends it and summarises. */
 export function trackEventLoopGaps(): { stop(): GapRecording } {
   const gaps: LoopGap[] = [];
-  const gcs: GcSpan[] = [];
-  const observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) gcs.push({ start: e.startTime, end: e.startTime + e.duration });
-  });
-  observer.observe({ entryTypes: ["gc"] });
+  const collections = recordCollections();
+  const gcs = collections.spans;
   let last = performance.now();
   let lastCpu = mainThreadCpuMs();
   const timer = setInterval(() => {
@@ -59,9 +69,8 @@ export function trackEventLoopGaps(): { stop(): GapRecording } {
   return {
     stop() {
       clearInterval(timer);
-      // GC entries are delivered a turn late: callers let a turn pass before stop(), so the
-      // collections of the last gaps are counted.
-      observer.disconnect();
+      // Callers let a turn pass before stop(), so the collections of the last gaps are counted.
+      collections.stop();
       const sorted = [...gaps].sort((a, b) => b.wall - a.wall);
       const byWall = sorted.slice(0, 5).map((g) => `${Math.round(g.wall)}/${Math.round(g.cpu)}/gc${Math.round(gcInside(gcs, g))}`);
       const maxCpuMs = Math.round(Math.max(0, ...gaps.map((g) => Math.min(g.cpu, g.wall))));

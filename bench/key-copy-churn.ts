@@ -11,9 +11,10 @@
  * --tree PATH: the root of another checkout (an export with a node_modules link) whose
  * RecordFront and CachedRecord are measured instead. Prints one JSON line.
  */
-import { performance, PerformanceObserver } from "node:perf_hooks";
+import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { gcInside, recordCollections } from "./event-loop-gaps.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
 import { percentile } from "./stats.js";
 
@@ -42,11 +43,7 @@ await fullGc();
 
 // Collections (each copy is a new string the front keeps) are timed apart: a call during which
 // one ran is left out of the figures below, and counted.
-const gcs: [number, number][] = [];
-const observer = new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) gcs.push([entry.startTime, entry.startTime + entry.duration]);
-});
-observer.observe({ entryTypes: ["gc"] });
+const collections = recordCollections();
 const us = new Float64Array(IDS);
 const startedAt = new Float64Array(IDS);
 for (let i = 0; i < IDS; i++) {
@@ -59,8 +56,8 @@ for (let i = 0; i < IDS; i++) {
   us[i] = (t1 - t0) * 1000;
 }
 await new Promise((resolve) => setTimeout(resolve, 50));
-observer.disconnect();
-const duringGc = (i: number) => gcs.some(([s, e]) => s < (startedAt[i] as number) + (us[i] as number) / 1000 && e > (startedAt[i] as number));
+collections.stop();
+const duringGc = (i: number) => gcInside(collections.spans, { start: startedAt[i] as number, wall: (us[i] as number) / 1000 }) > 0;
 const calls = Array.from(us).map((u, i) => [u, i] as const);
 const withGc = calls.filter(([, i]) => duringGc(i));
 const all = calls.filter(([, i]) => !duringGc(i)).map(([u]) => u);

@@ -19,7 +19,7 @@ import { benchSecretFromEnv } from "./bench-secret.js";
 import { seededRandom } from "../src/demo/demo-records.js";
 import { percentile } from "./stats.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
-import { trackEventLoopGaps, type GapSummary } from "./event-loop-gaps.js";
+import { gcInside, recordCollections, trackEventLoopGaps, type GapSummary } from "./event-loop-gaps.js";
 import { uncountedSlabBytes } from "./uncounted-slab-bytes.js";
 
 export interface TsRunResult {
@@ -131,11 +131,7 @@ const firstTouchUs: number[] = [];
 const firstTouchAt: number[] = [];
 const touched = new Set<string>();
 // Collections during the touches, to say how many of the slowest ran into one.
-const touchGcs: [number, number][] = [];
-const touchGcObserver = new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) touchGcs.push([entry.startTime, entry.startTime + entry.duration]);
-});
-touchGcObserver.observe({ entryTypes: ["gc"] });
+const touchCollections = recordCollections();
 while (firstTouchUs.length < Math.min(10_000, sessions / 2)) {
   const id = randomId();
   if (touched.has(id)) continue;
@@ -148,12 +144,13 @@ while (firstTouchUs.length < Math.min(10_000, sessions / 2)) {
 }
 // The observer hears of collections a turn or so late.
 await new Promise((resolve) => setTimeout(resolve, 20));
-touchGcObserver.disconnect();
+touchCollections.stop();
 // The slowest 1 % of first touches: how many overlapped a collection, and how many were among
 // the first 16 of the process (code not optimised yet); the rest are ordinary reads that the host
 // interrupted or that were slow on their own (bench/host-interruptions.ts measures the host).
-const firstTouchSlowest = firstTouchUs.map((us, i) => [us, i] as const).filter(([us]) => us >= percentile(firstTouchUs, 99));
-const firstTouchSlowestDuringGc = firstTouchSlowest.filter(([us, i]) => touchGcs.some(([from, to]) => from < (firstTouchAt[i] as number) + us / 1000 && to > (firstTouchAt[i] as number))).length;
+const firstTouchP99 = percentile(firstTouchUs, 99);
+const firstTouchSlowest = firstTouchUs.map((us, i) => [us, i] as const).filter(([us]) => us >= firstTouchP99);
+const firstTouchSlowestDuringGc = firstTouchSlowest.filter(([us, i]) => gcInside(touchCollections.spans, { start: firstTouchAt[i] as number, wall: us / 1000 }) > 0).length;
 const firstTouchSlowestAmongFirst16 = firstTouchSlowest.filter(([, i]) => i < 16).length;
 
 // (c) hot: random ids from an already decoded set; GC events during the loop show allocation.
@@ -269,7 +266,7 @@ const result: TsRunResult = {
   rssBytes: after.rss,
   rssDeltaBytes: after.rss - before.rss,
   firstTouchUsP50: percentile(firstTouchUs, 50),
-  firstTouchUsP99: percentile(firstTouchUs, 99),
+  firstTouchUsP99: firstTouchP99,
   firstTouchSlowest: {
     count: firstTouchSlowest.length,
     duringGc: firstTouchSlowestDuringGc,
