@@ -33,15 +33,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { execFileSync } from "node:child_process";
-import { toBinary } from "@bufbuild/protobuf";
-import { RecordSchema, type Record } from "../gen/databroker/databroker_pb.js";
-import { DemoRecords } from "../src/demo/demo-records.js";
-import { createDataBrokerClient } from "../src/transport/databroker-clients.js";
 import { DEFAULT_CACHE_TRANSPORT } from "../src/cache/cache-options.js";
-import { createDatabrokerTransport, DATABROKER_TRANSPORT_IMPLEMENTATIONS } from "../src/transport/databroker-transport.js";
+import { DATABROKER_TRANSPORT_IMPLEMENTATIONS } from "../src/transport/databroker-transport.js";
 import { newBenchSecret, SECRET_ENV } from "./bench-secret.js";
 import { pomeriumBinaryPresent, startBenchServer, type BenchServerKind } from "./bench-server.js";
 import { runChildForJson } from "./child-process-json.js";
+import { seedBenchServer } from "./seed-bench-server.js";
 import { buildGoBinary, runGoDelete, runGoFloor, runGoReader, runGoWriter, type FloorRunResult, type GoRunResult, type WriterResult } from "./go-baseline.js";
 import { median, percentile } from "./stats.js";
 import type { TsRunResult } from "./ts-cache-measure.js";
@@ -50,7 +47,6 @@ import { startTcpFaultProxy } from "../test/support/tcp-fault-proxy.js";
 
 const MEASURE_SCRIPT = fileURLToPath(new URL("./ts-cache-measure.ts", import.meta.url));
 const RESYNC_SCRIPT = fileURLToPath(new URL("./ts-resync-measure.ts", import.meta.url));
-const PUT_BATCH = 500;
 /** The event-loop stall target applies to the resync as to the initial sync. */
 const STALL_TARGET_MS = 20;
 
@@ -96,7 +92,7 @@ let goSkipped: string | undefined;
 try {
   // ---- seed -------------------------------------------------------------------------------------
   const seedStart = performance.now();
-  const { encodedSessionBytes, encodedBytes } = await seedServer(server.url);
+  const { encodedSessionBytes, encodedBytes } = await seedBenchServer(server.url, secret, sessions, users);
   log(`seeded ${sessions} sessions + ${users} users (${(encodedBytes / 2 ** 20).toFixed(1)} MiB encoded) in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
 
   // ---- Go baseline build ------------------------------------------------------------------------
@@ -158,7 +154,7 @@ try {
     log("(f) starting a second server with the same data");
     const second = await startBenchServer(serverKind, secret);
     try {
-      await seedServer(second.url);
+      await seedBenchServer(second.url, secret, sessions, users);
       const ports = [Number(new URL(server.url).port), Number(new URL(second.url).port)];
       const proxy = await startTcpFaultProxy(ports[0] as number);
       try {
@@ -234,34 +230,6 @@ try {
 process.exit(0);
 
 /** Puts N sessions + N/10 users (deterministic, seed 1) in batches of 500; returns encoded sizes. */
-async function seedServer(url: string): Promise<{ encodedSessionBytes: number; encodedBytes: number }> {
-  const seedTransport = createDatabrokerTransport(url, { sharedSecret: secret });
-  const client = createDataBrokerClient(seedTransport.transport);
-  const demo = new DemoRecords({ seed: 1 });
-  let encodedSessionBytes = 0;
-  let encodedUserBytes = 0;
-  let batch: Record[] = [];
-  const flush = async () => {
-    if (batch.length > 0) await client.put({ records: batch });
-    batch = [];
-  };
-  for (let n = 0; n < users; n++) {
-    const r = DemoRecords.record(demo.user(n));
-    encodedUserBytes += toBinary(RecordSchema, r).length;
-    batch.push(r);
-    if (batch.length === PUT_BATCH) await flush();
-  }
-  for (let n = 0; n < sessions; n++) {
-    const r = DemoRecords.record(demo.session(`session-${n}`, n % users));
-    encodedSessionBytes += toBinary(RecordSchema, r).length;
-    batch.push(r);
-    if (batch.length === PUT_BATCH) await flush();
-  }
-  await flush();
-  await seedTransport.close();
-  return { encodedSessionBytes, encodedBytes: encodedSessionBytes + encodedUserBytes };
-}
-
 interface SideRun<R> {
   readonly result: R;
   /** Put sent (writer) -> readable in the replica, per write that became visible. */

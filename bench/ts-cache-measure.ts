@@ -21,6 +21,7 @@ import { percentile } from "./stats.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
 import { gcInside, recordCollections, trackEventLoopGaps, type GapSummary } from "./event-loop-gaps.js";
 import { uncountedSlabBytes } from "./uncounted-slab-bytes.js";
+import { memoryMap, type MemoryMap } from "./memory-map.js";
 
 export interface TsRunResult {
   /** The cache's `projection` option for this run. */
@@ -39,6 +40,8 @@ export interface TsRunResult {
   externalDeltaBytes: number;
   rssBytes: number;
   rssDeltaBytes: number;
+  /** Where the RSS after sync lies (bench/memory-map.ts), taken beside `rssBytes`; the snapshot's slabs in uncounted memory as `slabBytes`. */
+  memoryMap: (MemoryMap & { slabBytes: number }) | undefined;
   firstTouchUsP50: number;
   firstTouchUsP99: number;
   /** The slowest 1 % of first touches: how many overlapped a collection, how many were among the first 16 (and those 16 touches' times). */
@@ -112,6 +115,7 @@ if (heldSessions !== sessions || heldUsers !== users) {
 
 await fullGc();
 const after = process.memoryUsage();
+const afterMap = memoryMap();
 // The data bytes held (after projection), by the seeded ids.
 let keptDataBytes = 0;
 for (let n = 0; n < sessions; n++) keptDataBytes += cache.get(SESSION_TYPE, `session-${n}`)?.dataLength ?? 0;
@@ -265,6 +269,7 @@ const result: TsRunResult = {
   externalDeltaBytes: after.external - before.external + uncountedBytes,
   rssBytes: after.rss,
   rssDeltaBytes: after.rss - before.rss,
+  memoryMap: afterMap === undefined ? undefined : { ...afterMap, slabBytes: uncountedBytes },
   firstTouchUsP50: percentile(firstTouchUs, 50),
   firstTouchUsP99: firstTouchP99,
   firstTouchSlowest: {
