@@ -50,7 +50,7 @@ for (const spec of values.env ?? []) {
 const log = (line: string) => process.stderr.write(`[rss] ${line}\n`);
 const secret = newBenchSecret();
 const server = await startBenchServer(pomeriumBinaryPresent() ? "pomerium" : "in-memory", secret);
-const results: { variant: string; projection: string; run: number; rssBytes: number; memoryMap: TsRunResult["memoryMap"] }[] = [];
+const results: { variant: string; projection: string; run: number; readyMs: number; maxLoopStallMs: number; rssBytes: number; memoryMap: TsRunResult["memoryMap"] }[] = [];
 try {
   await seedBenchServer(server.url, secret, sessions, users);
   log(`seeded ${sessions} sessions + ${users} users on ${server.description}`);
@@ -66,9 +66,9 @@ try {
           env: { ...process.env, ...variant.env, [SECRET_ENV]: secret },
           resultKey: "readyMs",
         });
-        results.push({ variant: variant.name, projection, run, rssBytes: r.rssBytes, memoryMap: r.memoryMap });
+        results.push({ variant: variant.name, projection, run, readyMs: r.readyMs, maxLoopStallMs: r.maxLoopStallMs, rssBytes: r.rssBytes, memoryMap: r.memoryMap });
         const m = r.memoryMap;
-        log(`run ${run} ${projection} ${variant.name}: RSS ${(r.rssBytes / MIB).toFixed(0)} MiB` + (m === undefined ? "" : `, [heap] ${(m.mallocHeapBytes / MIB).toFixed(0)}, anon ${(m.anonymousBytes / MIB).toFixed(0)}, file ${(m.fileBytes / MIB).toFixed(0)}, V8 committed ${(m.v8CommittedBytes / MIB).toFixed(0)}, slabs ${(m.slabBytes / MIB).toFixed(0)}, array buffers ${(m.arrayBuffersBytes / MIB).toFixed(0)}`));
+        log(`run ${run} ${projection} ${variant.name}: ready ${(r.readyMs / 1000).toFixed(2)} s, stall ${r.maxLoopStallMs.toFixed(1)} ms, RSS ${(r.rssBytes / MIB).toFixed(0)} MiB` + (m === undefined ? "" : `, [heap] ${(m.mallocHeapBytes / MIB).toFixed(0)}, anon ${(m.anonymousBytes / MIB).toFixed(0)}, file ${(m.fileBytes / MIB).toFixed(0)}, V8 committed ${(m.v8CommittedBytes / MIB).toFixed(0)}, slabs ${(m.slabBytes / MIB).toFixed(0)}, array buffers ${(m.arrayBuffersBytes / MIB).toFixed(0)}`));
       }
     }
   }
@@ -76,7 +76,7 @@ try {
   await server.stop();
 }
 
-const rows = ["| projection | environment | RSS | [heap] | anonymous | file-backed | V8 committed | slabs | array buffers |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"];
+const rows = ["| projection | environment | ready (s) | RSS | [heap] | anonymous | file-backed | V8 committed | slabs | array buffers |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"];
 for (const projection of projections) {
   for (const variant of variants) {
     const mine = results.filter((r) => r.projection === projection && r.variant === variant.name);
@@ -84,7 +84,7 @@ for (const projection of projections) {
       const xs = mine.flatMap((r) => (r.memoryMap === undefined ? [] : [f(r.memoryMap)]));
       return xs.length === 0 ? "–" : (median(xs) / MIB).toFixed(0);
     };
-    rows.push(`| ${projection} | ${variant.name} | ${(median(mine.map((r) => r.rssBytes)) / MIB).toFixed(0)} | ${m((x) => x.mallocHeapBytes)} | ${m((x) => x.anonymousBytes)} | ${m((x) => x.fileBytes)} | ${m((x) => x.v8CommittedBytes)} | ${m((x) => x.slabBytes)} | ${m((x) => x.arrayBuffersBytes)} |`);
+    rows.push(`| ${projection} | ${variant.name} | ${(median(mine.map((r) => r.readyMs)) / 1000).toFixed(2)} | ${(median(mine.map((r) => r.rssBytes)) / MIB).toFixed(0)} | ${m((x) => x.mallocHeapBytes)} | ${m((x) => x.anonymousBytes)} | ${m((x) => x.fileBytes)} | ${m((x) => x.v8CommittedBytes)} | ${m((x) => x.slabBytes)} | ${m((x) => x.arrayBuffersBytes)} |`);
   }
 }
 process.stdout.write(`${sessions.toLocaleString("en")} sessions + ${users.toLocaleString("en")} users, medians of ${runs} runs, MiB after sync and a full collection:\n\n${rows.join("\n")}\n`);
