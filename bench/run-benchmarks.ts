@@ -229,7 +229,6 @@ try {
 }
 process.exit(0);
 
-/** Puts N sessions + N/10 users (deterministic, seed 1) in batches of 500; returns encoded sizes. */
 interface SideRun<R> {
   readonly result: R;
   /** Put sent (writer) -> readable in the replica, per write that became visible. */
