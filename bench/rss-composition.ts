@@ -9,16 +9,15 @@
  *        [--json PATH]
  */
 import { writeFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { newBenchSecret, SECRET_ENV } from "./bench-secret.js";
 import { pomeriumBinaryPresent, startBenchServer } from "./bench-server.js";
+import { cacheChildArgs } from "./cache-child-args.js";
 import { runChildForJson } from "./child-process-json.js";
 import { seedBenchServer } from "./seed-bench-server.js";
 import { median } from "./stats.js";
 import type { TsRunResult } from "./ts-cache-measure.js";
 
-const MEASURE_SCRIPT = fileURLToPath(new URL("./ts-cache-measure.ts", import.meta.url));
 const MIB = 2 ** 20;
 
 const { values } = parseArgs({
@@ -59,10 +58,9 @@ try {
     const order = run % 2 === 1 ? variants : [...variants].reverse();
     for (const projection of projections) {
       for (const variant of order) {
-        const nodeArgs = ["--expose-gc", ...(sessions >= 500_000 ? ["--max-old-space-size=8192"] : [])];
         const r = await runChildForJson<TsRunResult>({
           command: process.execPath,
-          args: [...nodeArgs, "--import", "tsx", MEASURE_SCRIPT, "--url", server.url, "--sessions", String(sessions), "--users", String(users), "--prop-count", "0", "--run-tag", `rss-${run}`, "--projection", projection],
+          args: cacheChildArgs({ url: server.url, sessions, users, propCount: 0, runTag: `rss-${run}`, projection }),
           env: { ...process.env, ...variant.env, [SECRET_ENV]: secret },
           resultKey: "readyMs",
         });

@@ -37,6 +37,7 @@ import { DEFAULT_CACHE_TRANSPORT } from "../src/cache/cache-options.js";
 import { DATABROKER_TRANSPORT_IMPLEMENTATIONS } from "../src/transport/databroker-transport.js";
 import { newBenchSecret, SECRET_ENV } from "./bench-secret.js";
 import { pomeriumBinaryPresent, startBenchServer, type BenchServerKind } from "./bench-server.js";
+import { cacheChildArgs } from "./cache-child-args.js";
 import { runChildForJson } from "./child-process-json.js";
 import { seedBenchServer } from "./seed-bench-server.js";
 import { buildGoBinary, runGoDelete, runGoFloor, runGoReader, runGoWriter, type FloorRunResult, type GoRunResult, type WriterResult } from "./go-baseline.js";
@@ -45,7 +46,6 @@ import type { TsRunResult } from "./ts-cache-measure.js";
 import type { ResyncRunResult } from "./ts-resync-measure.js";
 import { startTcpFaultProxy } from "../test/support/tcp-fault-proxy.js";
 
-const MEASURE_SCRIPT = fileURLToPath(new URL("./ts-cache-measure.ts", import.meta.url));
 const RESYNC_SCRIPT = fileURLToPath(new URL("./ts-resync-measure.ts", import.meta.url));
 /** The event-loop stall target applies to the resync as to the initial sync. */
 const STALL_TARGET_MS = 20;
@@ -293,13 +293,9 @@ function trim<R extends { propVisibleUnixMs: number[] | null; propChangeUnixMs?:
 }
 
 function runTs(url: string, run: number, propCount: number, onLine: (line: string) => void, profDir?: string, projection: "full" | "lean" = "full"): Promise<TsRunResult> {
-  const nodeArgs = ["--expose-gc"];
-  if (sessions >= 500_000) nodeArgs.push("--max-old-space-size=8192");
-  // 250 us samples: fine enough to tell what ran inside one event-loop gap (bench/profile-in-gaps.ts).
-  if (profDir !== undefined) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${profDir}`, "--cpu-prof-interval", "250");
   return runChildForJson<TsRunResult>({
     command: process.execPath,
-    args: [...nodeArgs, "--import", "tsx", MEASURE_SCRIPT, "--url", url, "--sessions", String(sessions), "--users", String(users), "--prop-count", String(propCount), "--run-tag", projection === "lean" ? `ts-lean-${run}` : `ts-${run}`, "--projection", projection, "--transport", transport, ...(values.gaps ? ["--gaps"] : [])],
+    args: cacheChildArgs({ url, sessions, users, propCount, runTag: projection === "lean" ? `ts-lean-${run}` : `ts-${run}`, projection, transport, gaps: values.gaps, profDir }),
     env: { ...process.env, [SECRET_ENV]: secret },
     resultKey: "readyMs",
     onLine,

@@ -28,7 +28,7 @@ const MAX_COPIED_KEY = 1024;
 const keyUnits: number[] = [];
 
 /**
- * A new flat string equal to `id`, allocated now (see the class comment: where a key lies). Every
+ * A new flat string equal to `id`, allocated now (record-front.ts says why: where a key lies). Every
  * UTF-16 code unit is copied as it is, lone surrogates included. `slice`, `concat` and template
  * literals return the same string or one that points into it (sliced and cons strings, whose
  * comparisons go through one more object), so the code units are copied one by one.

@@ -65,7 +65,7 @@ export class RecordFront {
   #limits = new Float64Array(0);
   /**
    * Flat copies of the keys of typed answers, at most one per two slots: twice the hot set the
-   * front is sized for, in 0.75 MB at its full size (made again at each growth, keeping the newest).
+   * front is sized for, in 1 MB of arrays at its full size (made again at each growth, keeping the newest).
    */
   #keyCopies = new KeyCopies(1);
   /** The rule the typed answers were made with (one typed reader per table). */
