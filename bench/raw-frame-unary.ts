@@ -1,7 +1,8 @@
 /**
  * What our own HTTP/2 framing would buy the unary round trip, measured before building it:
  * sequential single-record Puts (each followed by its delete, as the main bench's "Put round
- * trip" row) against ONE seeded Pomerium server, through
+ * trip" row) against ONE Pomerium server seeded with the main bench's data (`--sessions` sessions,
+ * a tenth as many users), through
  *
  * - `node-http2`: the cache's default transport (our gRPC call layer on Node's HTTP/2 client),
  *   bare, through the generated Connect client;
@@ -19,12 +20,9 @@
  */
 import { writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
-import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { PutRequestSchema, PutResponseSchema, RecordSchema, type Record as DatabrokerRecord } from "../gen/databroker/databroker_pb.js";
-import { DemoRecords } from "../src/demo/demo-records.js";
+import { PutRequestSchema, PutResponseSchema, type Record as DatabrokerRecord } from "../gen/databroker/databroker_pb.js";
 import { createDataBrokerClient } from "../src/transport/databroker-clients.js";
 import { createDatabrokerTransport } from "../src/transport/databroker-transport.js";
 import { parseSharedSecret, signDatabrokerJwt } from "../src/transport/shared-secret.js";
@@ -32,8 +30,9 @@ import { newBenchSecret } from "./bench-secret.js";
 import { startBenchServer } from "./bench-server.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
 import { runGoReader } from "./go-baseline.js";
-import { mainThreadCpuMs } from "./main-thread-cpu.js";
+import { timePutRoundTrips, type PutRecords } from "./put-round-trips.js";
 import { RawH2Client } from "./raw-h2-client.js";
+import { seedBenchServer } from "./seed-bench-server.js";
 import { median, percentile } from "./stats.js";
 
 requireExposedGc();
@@ -52,11 +51,9 @@ const rounds = Number(values.rounds);
 for (const [name, n] of [["sessions", sessions], ["calls", calls], ["rounds", rounds]] as const) {
   if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
 }
+const users = Math.max(1, Math.floor(sessions / 10));
 const log = (line: string) => process.stderr.write(`[raw-frame-unary] ${line}\n`);
 const PUT_PATH = "/databroker.DataBrokerService/Put";
-
-/** What each client under test does: one Put of these records, resolving when it is answered. */
-type Put = (records: DatabrokerRecord[]) => Promise<void>;
 
 interface Sample {
   client: string;
@@ -83,37 +80,16 @@ const jwt = async (): Promise<string> => {
 const server = await startBenchServer("pomerium", secret);
 const samples: Sample[] = [];
 try {
-  const seed = createDatabrokerTransport(server.url, { sharedSecret: secret, implementation: "node-http2" });
-  const seedClient = createDataBrokerClient(seed.transport);
-  const demo = new DemoRecords({ seed: 1 });
-  for (let i = 0; i < sessions; i += 500) {
-    const records = [];
-    for (let j = i; j < Math.min(sessions, i + 500); j++) records.push(DemoRecords.record(demo.session(`session-${j}`, 0)));
-    await seedClient.put({ records });
-  }
-  await seed.close();
-  log(`seeded ${sessions} sessions on ${server.description}`);
+  await seedBenchServer(server.url, secret, sessions, users);
+  log(`seeded ${sessions} sessions and ${users} users on ${server.description}`);
 
-  const roundTrips = async (put: Put, tag: string, n: number): Promise<{ ms: number[]; cpuUs: number }> => {
-    const d = new DemoRecords({ seed: 98 });
-    const records = Array.from({ length: n }, (_, i) => DemoRecords.record(d.session(`rtt-${tag}-${i}`, 0)));
-    const ms: number[] = [];
-    const cpu0 = mainThreadCpuMs();
-    for (const record of records) {
-      const s = performance.now();
-      await put([record]);
-      ms.push(performance.now() - s);
-      await put([create(RecordSchema, { type: record.type, id: record.id, data: record.data, deletedAt: timestampNow() })]);
-    }
-    return { ms, cpuUs: ((mainThreadCpuMs() - cpu0) * 1000) / (2 * n) };
-  };
   const record = (client: string, round: number, ms: number[], cpuUs: number) => {
     const sample = { client, round, p50Ms: percentile(ms, 50), p90Ms: percentile(ms, 90), cpuUsPerCall: cpuUs, load1: loadavg()[0] ?? 0 };
     samples.push(sample);
     log(`round ${round} ${client}: p50 ${sample.p50Ms.toFixed(3)} ms, p90 ${sample.p90Ms.toFixed(3)} ms, CPU ${cpuUs.toFixed(0)} us/call, load ${sample.load1.toFixed(2)}`);
   };
 
-  const clients: Array<{ name: string; open(): Promise<{ put: Put; close(): Promise<void> }> }> = [
+  const clients: Array<{ name: string; open(): Promise<{ put: PutRecords; close(): Promise<void> }> }> = [
     {
       name: "node-http2",
       async open() {
@@ -151,8 +127,8 @@ try {
     for (const { name, open } of order) {
       await fullGc();
       const client = await open();
-      await roundTrips(client.put, `warm-${name}-${round}`, 50);
-      const r = await roundTrips(client.put, `${name}-${round}`, calls);
+      await timePutRoundTrips(client.put, `warm-${name}-${round}`, 50);
+      const r = await timePutRoundTrips(client.put, `${name}-${round}`, calls);
       record(name, round, r.ms, r.cpuUs);
       await client.close();
     }

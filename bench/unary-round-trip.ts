@@ -14,18 +14,14 @@
  */
 import { writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
-import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { create } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { RecordSchema } from "../gen/databroker/databroker_pb.js";
 import { DemoRecords } from "../src/demo/demo-records.js";
 import { newBenchSecret } from "./bench-secret.js";
 import { startBenchServer } from "./bench-server.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
 import { runGoReader } from "./go-baseline.js";
-import { mainThreadCpuMs } from "./main-thread-cpu.js";
+import { timePutRoundTrips } from "./put-round-trips.js";
 import { median, percentile } from "./stats.js";
 
 requireExposedGc();
@@ -97,19 +93,7 @@ try {
   await seed.close();
   log(`seeded ${sessions} sessions`);
 
-  const roundTrips = async (client: PutClient, tag: string, n: number): Promise<{ ms: number[]; cpuUs: number }> => {
-    const d = new DemoRecords({ seed: 98 });
-    const records = Array.from({ length: n }, (_, i) => DemoRecords.record(d.session(`rtt-${tag}-${i}`, 0)));
-    const ms: number[] = [];
-    const cpu0 = mainThreadCpuMs();
-    for (const record of records) {
-      const s = performance.now();
-      await client.put({ records: [record] });
-      ms.push(performance.now() - s);
-      await client.put({ records: [create(RecordSchema, { type: record.type, id: record.id, data: record.data, deletedAt: timestampNow() })] });
-    }
-    return { ms, cpuUs: ((mainThreadCpuMs() - cpu0) * 1000) / (2 * n) };
-  };
+  const roundTrips = (client: PutClient, tag: string, n: number) => timePutRoundTrips((records) => client.put({ records }), tag, n);
   const record = (tree: string, client: Sample["client"], round: number, ms: number[], cpuUs: number) => {
     const sample = { tree, client, round, p50Ms: percentile(ms, 50), p90Ms: percentile(ms, 90), cpuUsPerCall: cpuUs, load1: loadavg()[0] ?? 0 };
     samples.push(sample);
