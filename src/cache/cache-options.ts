@@ -18,11 +18,12 @@ import { resolveSnapshotOptions, type ResolvedSnapshotOptions, type SnapshotOpti
 
 /** Sessions, users and service accounts: what an authorizer needs. */
 /**
- * The transport a cache uses unless `transport` says otherwise: our own gRPC call layer on
- * node:http2 reads a SyncLatest from Pomerium 1.33x faster than grpc-js at 0.63x the client CPU
- * per record, and answers a unary call in 0.88x grpc-js's time (BENCHMARKS.md).
+ * The transport a cache uses unless `transport` says otherwise: our own gRPC call layer on our
+ * own HTTP/2 connection (no Node HTTP/2 client underneath), which answers a unary call from
+ * Pomerium in about Go's time, where the same layer on Node's HTTP/2 client takes 1.7x, and reads
+ * a snapshot with half the client CPU (BENCHMARKS.md).
  */
-export const DEFAULT_CACHE_TRANSPORT: DatabrokerTransportImplementation = "node-http2";
+export const DEFAULT_CACHE_TRANSPORT: DatabrokerTransportImplementation = "http2-frames";
 
 export const DEFAULT_CACHE_TYPES: readonly string[] = Object.freeze([SESSION_TYPE, USER_TYPE, SERVICE_ACCOUNT_TYPE]);
 
@@ -76,10 +77,11 @@ export interface DatabrokerCacheOptions {
   readonly pingIntervalMs?: number;
   readonly pingTimeoutMs?: number;
   /**
-   * The HTTP/2 gRPC client under the generated Connect clients: "node-http2" (this SDK's own
-   * gRPC call layer on node:http2, on connect-node's connection management; the fastest),
-   * "grpc-js" (@grpc/grpc-js behind a Connect Transport) or "connect-node"
-   * (@connectrpc/connect-node's gRPC transport). All three pass the same test suites.
+   * The HTTP/2 gRPC client under the generated Connect clients: "http2-frames" (this SDK's own
+   * gRPC call layer on its own HTTP/2 connection; the fastest), "node-http2" (the same call layer
+   * on node:http2, on connect-node's connection management), "grpc-js" (@grpc/grpc-js behind a
+   * Connect Transport) or "connect-node" (@connectrpc/connect-node's gRPC transport). All four
+   * pass the same test suites.
    * Default: see {@link DEFAULT_CACHE_TRANSPORT}.
    */
   readonly transport?: DatabrokerTransportImplementation;

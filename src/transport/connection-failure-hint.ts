@@ -22,7 +22,7 @@ export type ConnectionFailureKind =
   | "not-http2"
   /** An https:// URL reached a port that answers in plaintext. */
   | "not-tls"
-  /** The peer closed the connection before its HTTP/2 settings: what an http:// URL sees at a TLS port (grpc-js). */
+  /** The peer closed the connection (or answered in TLS) before its HTTP/2 settings: what an http:// URL sees at a TLS port (grpc-js, http2-frames). */
   | "closed-before-http2"
   /**
    * The call ended with an HTTP/2 stream reset (CANCEL) and no gRPC status. A databroker that
@@ -77,8 +77,8 @@ const RULES: readonly Rule[] = [
     codes: UNTRUSTED_CERTIFICATE_CODES,
     grpcJs: grpcJs("(?:unable to verify the first certificate|unable to get (?:local )?issuer certificate|self[- ]signed certificate)"),
   },
-  { kind: "not-http2", codes: [], grpcJs: grpcJs("Protocol error") },
-  { kind: "closed-before-http2", codes: [], grpcJs: grpcJs("Failed to connect") },
+  { kind: "not-http2", codes: ["HTTP2_FRAMES_NOT_HTTP2"], grpcJs: grpcJs("Protocol error") },
+  { kind: "closed-before-http2", codes: ["HTTP2_FRAMES_CLOSED_BEFORE_HTTP2"], grpcJs: grpcJs("Failed to connect") },
   { kind: "refused", codes: ["ECONNREFUSED"], grpcJs: grpcJs("connect ECONNREFUSED") },
   { kind: "unresolved-host", codes: ["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME"], grpcJs: /^(?:cannot connect to \S+: )?Name resolution failed for target / },
 ];

@@ -13,6 +13,8 @@ import { guardSessionErrors, isSessionShuttingDown } from "./guarded-session-man
 import { FLOW_CONTROL_WINDOW_BYTES } from "./flow-control-window.js";
 import { createGrpcJsDatabrokerTransport } from "./grpc-js-databroker-transport.js";
 import { createHttp2GrpcTransport } from "./http2-grpc-transport.js";
+import { FrameConnectionManager } from "./http2-frames/frame-connection-manager.js";
+import { createFrameGrpcTransport } from "./http2-frames/frame-grpc-transport.js";
 import { createJwtInterceptor } from "./jwt-interceptor.js";
 import { MAX_TIMER_DELAY_MS } from "./max-timer-delay.js";
 import { parseSharedSecret } from "./shared-secret.js";
@@ -42,10 +44,13 @@ const CLOSE_POLL_MS = 5;
  *   reads server streams with fewer async layers per message than connect-node.
  * - `"node-http2"`: gRPC framed and read by this SDK straight on node:http2 streams
  *   (http2-grpc-transport.ts), on connect-node's HTTP/2 session manager; the shortest call path
- *   of the three.
+ *   of the three on Node's HTTP/2 client.
+ * - `"http2-frames"`: the same gRPC call layer on this SDK's own HTTP/2 connection
+ *   (http2-frames/): frames written and read on the TCP or TLS socket directly, without Node's
+ *   HTTP/2 client.
  */
-export type DatabrokerTransportImplementation = "connect-node" | "grpc-js" | "node-http2";
-export const DATABROKER_TRANSPORT_IMPLEMENTATIONS: readonly DatabrokerTransportImplementation[] = ["connect-node", "grpc-js", "node-http2"];
+export type DatabrokerTransportImplementation = "connect-node" | "grpc-js" | "node-http2" | "http2-frames";
+export const DATABROKER_TRANSPORT_IMPLEMENTATIONS: readonly DatabrokerTransportImplementation[] = ["connect-node", "grpc-js", "node-http2", "http2-frames"];
 
 export interface DatabrokerTransportOptions {
   /** Base64 of 32 bytes, as Pomerium's `shared_secret`. Checked at construction. */
@@ -158,6 +163,7 @@ export function createDatabrokerTransport(url: string, options: DatabrokerTransp
       onWarning: options.onWarning,
     });
   }
+  if (implementation === "http2-frames") return createFrameDatabrokerTransport(parsed, key, pingIntervalMs, pingTimeoutMs, nodeOptions, options);
   if (implementation === "connect-node") {
     void checkConnectNodeResetWording().then((trusted) => {
       if (!trusted) warnOnce(options.onWarning, "connect-node-stream-reset", RESET_WORDING_CHANGED);
@@ -183,17 +189,12 @@ export function createDatabrokerTransport(url: string, options: DatabrokerTransp
     ),
     options.onWarning,
   );
-  let closed = false;
-  let closing: Promise<void> | undefined;
-  // After close(), refuse calls instead of quietly opening a new connection.
-  const refuseWhenClosed: Interceptor = (next) => async (req) => {
-    if (closed) throw new ConnectError(`databroker transport for ${baseUrl} is closed`, Code.Canceled);
-    return next(req);
-  };
-  // refuseWhenClosed runs innermost, right before the request is sent: the JWT is signed
-  // asynchronously, and a call that started before close() must not open a new connection
-  // after it (nothing would ever close that one).
-  const interceptors = [createJwtInterceptor(key, options.now), ...(options.interceptors ?? []), refuseWhenClosed];
+  const gate = closeGate(
+    baseUrl,
+    () => sessionManager.state() === "open",
+    () => sessionManager.abort(),
+  );
+  const interceptors = [createJwtInterceptor(key, options.now), ...(options.interceptors ?? []), gate.refuseWhenClosed];
   const transport =
     implementation === "node-http2"
       ? createHttp2GrpcTransport({ baseUrl, sessionManager, interceptors, connectionWindowBytes: FLOW_CONTROL_WINDOW_BYTES })
@@ -209,7 +210,7 @@ export function createDatabrokerTransport(url: string, options: DatabrokerTransp
     url: baseUrl,
     transport,
     async connect() {
-      if (closed) throw new ConnectError(`databroker transport for ${baseUrl} is closed`, Code.Canceled);
+      gate.throwIfClosed();
       if ((await sessionManager.connect()) === "error") {
         throw ConnectError.from(sessionManager.error() ?? new Error(`cannot connect to ${baseUrl}`), Code.Unavailable);
       }
@@ -218,16 +219,69 @@ export function createDatabrokerTransport(url: string, options: DatabrokerTransp
       // A session the peer is already shutting down is left to Node (see isSessionShuttingDown).
       if (!isSessionShuttingDown(sessionManager)) sessionManager.abort();
     },
+    close: gate.close,
+  };
+}
+
+/** The `"http2-frames"` implementation: our own HTTP/2 connection under the gRPC call layer. */
+function createFrameDatabrokerTransport(
+  url: URL,
+  key: Uint8Array,
+  pingIntervalMs: number,
+  pingTimeoutMs: number,
+  tls: ReturnType<typeof http2OptionsFor>,
+  options: DatabrokerTransportOptions,
+): DatabrokerTransport {
+  const baseUrl = url.origin;
+  const manager = new FrameConnectionManager({ url, tls, pingIntervalMs, pingTimeoutMs, windowBytes: FLOW_CONTROL_WINDOW_BYTES });
+  const gate = closeGate(
+    baseUrl,
+    () => manager.activeStreams > 0,
+    () => manager.close(),
+  );
+  const interceptors = [createJwtInterceptor(key, options.now), ...(options.interceptors ?? []), gate.refuseWhenClosed];
+  return {
+    url: baseUrl,
+    transport: createFrameGrpcTransport({ baseUrl, manager, interceptors }),
+    async connect() {
+      gate.throwIfClosed();
+      await manager.connect();
+    },
+    resetConnection: () => manager.reset(),
+    close: gate.close,
+  };
+}
+
+/**
+ * close() for a transport on one HTTP/2 connection: calls are refused from the moment it is called
+ * (`refuseWhenClosed`, an interceptor that runs innermost, right before the request is sent: the
+ * JWT is signed asynchronously, and a call that started before close() must not open a new
+ * connection after it, which nothing would ever close); the connection closes as soon as no
+ * stream is open (`busy` false: the callers cancelled theirs), or after
+ * {@link CLOSE_STREAMS_TIMEOUT_MS}.
+ */
+function closeGate(baseUrl: string, busy: () => boolean, closeNow: () => void): { readonly refuseWhenClosed: Interceptor; throwIfClosed(): void; close(): Promise<void> } {
+  let closed = false;
+  let closing: Promise<void> | undefined;
+  const throwIfClosed = (): void => {
+    if (closed) throw new ConnectError(`databroker transport for ${baseUrl} is closed`, Code.Canceled);
+  };
+  return {
+    refuseWhenClosed: (next) => async (req) => {
+      throwIfClosed();
+      return next(req);
+    },
+    throwIfClosed,
     close() {
       closed = true;
       closing ??= new Promise<void>((resolve) => {
         const deadline = Date.now() + CLOSE_STREAMS_TIMEOUT_MS;
         const closeWhenQuiet = () => {
-          if (sessionManager.state() === "open" && Date.now() < deadline) {
+          if (busy() && Date.now() < deadline) {
             setTimeout(closeWhenQuiet, CLOSE_POLL_MS);
             return;
           }
-          sessionManager.abort();
+          closeNow();
           resolve();
         };
         closeWhenQuiet();

@@ -22,59 +22,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { CallMessages } from "./call-messages.js";
 import { markStreamReset, nodeErrorCodes, streamResetMessage } from "./connection-errors.js";
-
-const PREFIX_BYTES = 5;
-const COMPRESSED_FLAG = 0x01;
-const NO_PREFIX = -1;
-const EMPTY = new Uint8Array(0);
-
-/** A gRPC answer's content type that carries protobuf (the only encoding we ask for). */
-const PROTO_CONTENT_TYPE = /^application\/grpc(?:\+proto)?(?:;.*)?$/i;
-
-/**
- * The gRPC code for an answer whose HTTP status is not 200 (a proxy's or a server's error page),
- * as gRPC maps HTTP statuses: 400 Internal, 401 Unauthenticated, 403 PermissionDenied, 404
- * Unimplemented, 429/502/503/504 Unavailable, anything else Unknown.
- */
-export function codeFromHttpStatus(status: number): Code {
-  switch (status) {
-    case 400:
-      return Code.Internal;
-    case 401:
-      return Code.Unauthenticated;
-    case 403:
-      return Code.PermissionDenied;
-    case 404:
-      return Code.Unimplemented;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return Code.Unavailable;
-    default:
-      return Code.Unknown;
-  }
-}
-
-/** The gRPC code for a stream the peer reset, or undefined when the code alone is no error. */
-function codeForReset(rstCode: number): Code | undefined {
-  switch (rstCode) {
-    case 0x0: // NO_ERROR
-    case 0x5: // STREAM_CLOSED: says nothing about the call
-      return undefined;
-    case 0x7: // REFUSED_STREAM: nothing was processed, safe to retry
-      return Code.Unavailable;
-    case 0x8: // CANCEL
-      return Code.Canceled;
-    case 0xb: // ENHANCE_YOUR_CALM
-      return Code.ResourceExhausted;
-    case 0xc: // INADEQUATE_SECURITY
-    case 0xd: // HTTP_1_1_REQUIRED
-      return Code.PermissionDenied;
-    default:
-      return Code.Internal;
-  }
-}
+import { GrpcMessageAssembler } from "./grpc-message-assembler.js";
+import { codeForReset, responseHeadersError } from "./grpc-response-checks.js";
 
 /** Appends Node's response headers or trailers (pseudo-headers left out) to `target`. */
 function copyNodeHeaders(from: IncomingHttpHeaders, target: Headers): Headers {
@@ -112,13 +61,7 @@ export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
   /** The first error Node emitted on the stream. */
   #streamError: unknown;
   #paused = false;
-  /** Unconsumed DATA: the chunks, the read position in the first, and the bytes in all. */
-  #chunks: Buffer[] = [];
-  #offset = 0;
-  #buffered = 0;
-  /** The length of the message being read, once its prefix has been; NO_PREFIX before. */
-  #length = NO_PREFIX;
-  #compressed = false;
+  readonly #messages = new GrpcMessageAssembler();
 
   constructor(
     output: O,
@@ -159,27 +102,16 @@ export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
   }
 
   protected onEnd(): void {
-    this.#chunks = [];
-    this.#buffered = 0;
+    this.#messages.clear();
     this.onEnded(this);
   }
 
   #onResponse(headers: IncomingHttpHeaders): void {
     if (this.hasEnded) return;
     copyNodeHeaders(headers, this.header);
-    const status = Number(headers[":status"]);
-    if (status !== 200) {
-      this.fail(new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status), this.header));
-      return;
-    }
-    const contentType = this.header.get("content-type");
-    if (contentType === null || !PROTO_CONTENT_TYPE.test(contentType)) {
-      this.fail(new ConnectError(`unsupported content type ${String(contentType)}`, Code.Unknown));
-      return;
-    }
-    const encoding = this.header.get("grpc-encoding");
-    if (encoding !== null && encoding.toLowerCase() !== "identity") {
-      this.fail(new ConnectError(`unsupported response encoding "${encoding}"`, Code.Internal, this.header));
+    const headersError = responseHeadersError(Number(headers[":status"]), this.header);
+    if (headersError !== undefined) {
+      this.fail(headersError);
       return;
     }
     if (this.header.has("grpc-status")) {
@@ -209,17 +141,10 @@ export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
     if (this.hasEnded) return;
     const stream = this.#stream as ClientHttp2Stream;
     this.onBytesRead(stream);
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
-    for (;;) {
-      if (this.#length === NO_PREFIX) {
-        if (this.#buffered < PREFIX_BYTES) break;
-        this.#readPrefix();
-      }
-      if (this.#buffered < this.#length) break;
-      const bytes = this.#take(this.#length);
-      this.#length = NO_PREFIX;
-      if (this.#compressed) {
+    const messages = this.#messages;
+    messages.push(chunk);
+    for (let bytes = messages.next(); bytes !== undefined; bytes = messages.next()) {
+      if (messages.compressed) {
         this.fail(new ConnectError(`protocol error: received a compressed ${this.output.typeName}, but no compression was offered`, Code.Internal));
         return;
       }
@@ -231,55 +156,6 @@ export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
     }
   }
 
-  /**
-   * Reads a message's 5-byte prefix (flags, then the length as a big-endian uint32): in place
-   * when it lies in one chunk (the usual case; no view per message), else from a copy.
-   */
-  #readPrefix(): void {
-    const first = this.#chunks[0] as Buffer;
-    const at = this.#offset;
-    if (first.length - at > PREFIX_BYTES) {
-      this.#compressed = ((first[at] as number) & COMPRESSED_FLAG) !== 0;
-      this.#length = first.readUInt32BE(at + 1);
-      this.#offset += PREFIX_BYTES;
-      this.#buffered -= PREFIX_BYTES;
-      return;
-    }
-    const prefix = this.#take(PREFIX_BYTES);
-    this.#compressed = ((prefix[0] as number) & COMPRESSED_FLAG) !== 0;
-    this.#length = (((prefix[1] as number) << 24) | ((prefix[2] as number) << 16) | ((prefix[3] as number) << 8) | (prefix[4] as number)) >>> 0;
-  }
-
-  /** The next `n` buffered bytes: a view into one chunk when they lie in it, else a copy. */
-  #take(n: number): Uint8Array {
-    if (n === 0) return EMPTY;
-    const first = this.#chunks[0] as Buffer;
-    const start = this.#offset;
-    this.#buffered -= n;
-    if (first.length - start >= n) {
-      this.#offset += n;
-      if (this.#offset === first.length) {
-        this.#chunks.shift();
-        this.#offset = 0;
-      }
-      return first.subarray(start, start + n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const chunk = this.#chunks[0] as Buffer;
-      const count = Math.min(chunk.length - this.#offset, n - filled);
-      chunk.copy(out, filled, this.#offset, this.#offset + count);
-      filled += count;
-      this.#offset += count;
-      if (this.#offset === chunk.length) {
-        this.#chunks.shift();
-        this.#offset = 0;
-      }
-    }
-    return out;
-  }
-
   #onClose(): void {
     if (this.hasEnded) return;
     const rstCode = (this.#stream as ClientHttp2Stream).rstCode ?? 0;
@@ -287,7 +163,7 @@ export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
     const error = this.#streamError;
     // A status read, a stream closed without a reset, and no Node error beside an OK status.
     if (this.#status !== undefined && rstCode === 0 && (error === undefined || this.#status !== null)) {
-      this.finish(this.#buffered > 0 || this.#length !== NO_PREFIX ? new ConnectError("protocol error: the stream ended inside a message", Code.Internal) : this.#status);
+      this.finish(this.#messages.midMessage ? new ConnectError("protocol error: the stream ended inside a message", Code.Internal) : this.#status);
       return;
     }
     // Node's error, unless it only repeats a reset code that says more.

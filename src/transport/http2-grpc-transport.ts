@@ -60,7 +60,7 @@ function requestHeaders(header: Headers, timeoutMs: number | undefined): Outgoin
 }
 
 /** A message as gRPC frames it: flags (0: not compressed), the length (uint32, big-endian), the bytes. */
-function frame(bytes: Uint8Array): Buffer {
+export function grpcMessageFrame(bytes: Uint8Array): Buffer {
   const framed = Buffer.allocUnsafe(5 + bytes.byteLength);
   framed[0] = 0;
   framed.writeUInt32BE(bytes.byteLength, 1);
@@ -115,12 +115,12 @@ export function createHttp2GrpcTransport(options: Http2GrpcTransportOptions): Tr
     }
     signal.addEventListener("abort", onAbort);
     if (!req.stream) {
-      stream.end(frame(toBinary(method.input, req.message)));
+      stream.end(grpcMessageFrame(toBinary(method.input, req.message)));
     } else {
       // Send the request messages as the stream accepts them, then half-close. (SyncLatest and
       // Sync send exactly one.)
       void (async () => {
-        for await (const message of req.message) await write(stream, frame(toBinary(method.input, message)));
+        for await (const message of req.message) await write(stream, grpcMessageFrame(toBinary(method.input, message)));
         stream.end();
       })().catch((e: unknown) => call.fail(ConnectError.from(e)));
     }

@@ -106,50 +106,50 @@ const CASES: Case[] = [
   {
     name: "an HTTP/1 server reached with http://",
     url: () => `http://127.0.0.1:${http1Port}`,
-    kind: { "connect-node": "not-http2", "grpc-js": "not-http2", "node-http2": "not-http2" },
+    kind: { "connect-node": "not-http2", "grpc-js": "not-http2", "node-http2": "not-http2", "http2-frames": "not-http2" },
     connectNodeConnects: true,
     says: /did not answer in HTTP\/2 .*point the URL at the databroker's gRPC port/,
   },
   {
     name: "a plaintext (h2c) databroker reached with https://",
     url: () => databroker.url.replace("http://", "https://"),
-    kind: { "connect-node": "not-tls", "grpc-js": "not-tls", "node-http2": "not-tls" },
+    kind: { "connect-node": "not-tls", "grpc-js": "not-tls", "node-http2": "not-tls", "http2-frames": "not-tls" },
     says: /does not speak TLS on that port: use http:\/\//,
   },
   {
     name: "a TLS port reached with http://",
     url: () => `http://127.0.0.1:${tlsPort}`,
     // connect-node sees only its stream cancelled when the peer hangs up; grpc-js sees the
-    // connection close before the server's HTTP/2 settings.
-    kind: { "connect-node": "stream-reset", "grpc-js": "closed-before-http2", "node-http2": "stream-reset" },
+    // connection close before the server's HTTP/2 settings, our own HTTP/2 the TLS alert instead.
+    kind: { "connect-node": "stream-reset", "grpc-js": "closed-before-http2", "node-http2": "stream-reset", "http2-frames": "closed-before-http2" },
     connectNodeConnects: true,
     says: /expects TLS.*https:\/\//,
   },
   {
     name: "a port nothing listens on",
     url: () => `http://127.0.0.1:${closedPort}`,
-    kind: { "connect-node": "refused", "grpc-js": "refused", "node-http2": "refused" },
+    kind: { "connect-node": "refused", "grpc-js": "refused", "node-http2": "refused", "http2-frames": "refused" },
     says: /nothing listens on that host and port .*check the URL's port/,
   },
   {
     name: "a host name that does not resolve",
     // .invalid never resolves (RFC 6761).
     url: () => "http://databroker.invalid:5443",
-    kind: { "connect-node": "unresolved-host", "grpc-js": "unresolved-host", "node-http2": "unresolved-host" },
+    kind: { "connect-node": "unresolved-host", "grpc-js": "unresolved-host", "node-http2": "unresolved-host", "http2-frames": "unresolved-host" },
     says: /host name does not resolve/,
   },
   {
     name: "a certificate from a CA not trusted",
     url: () => `https://127.0.0.1:${tlsPort}`,
     tls: () => ({ ca: certs.otherCaCert }),
-    kind: { "connect-node": "untrusted-certificate", "grpc-js": "untrusted-certificate", "node-http2": "untrusted-certificate" },
+    kind: { "connect-node": "untrusted-certificate", "grpc-js": "untrusted-certificate", "node-http2": "untrusted-certificate", "http2-frames": "untrusted-certificate" },
     says: /not issued by a trusted CA: trust the CA that issued it/,
   },
   {
     name: "a certificate for another name",
     url: () => `https://127.0.0.1:${tlsPort}`,
     tls: () => ({ ca: certs.caCert, serverName: "other.internal" }),
-    kind: { "connect-node": "certificate-name-mismatch", "grpc-js": "certificate-name-mismatch", "node-http2": "certificate-name-mismatch" },
+    kind: { "connect-node": "certificate-name-mismatch", "grpc-js": "certificate-name-mismatch", "node-http2": "certificate-name-mismatch", "http2-frames": "certificate-name-mismatch" },
     says: /does not name the host connected to: .*set the expected server name/,
   },
 ];

@@ -1,0 +1,174 @@
+/**
+ * One gRPC call read off a stream of our own HTTP/2 connection (frame-connection.ts): the
+ * response headers, the length-prefixed messages in its DATA, and the status in its trailers
+ * (or in the headers of a trailers-only answer), laid out as the gRPC-over-HTTP/2 protocol says:
+ * - every message is a 5-octet prefix (a flags octet, bit 0 set for a compressed message, then
+ *   the length as a big-endian uint32) followed by that many octets of protobuf;
+ * - the status is `grpc-status` (with `grpc-message`, percent-encoded, and optionally
+ *   `grpc-status-details-bin`) in the trailers; an answer without messages may put it in the
+ *   headers and end the stream there;
+ * - a reset stream (RST_STREAM) instead of a status fails the call, its code mapped as gRPC maps
+ *   HTTP/2 error codes (CANCEL to Canceled, REFUSED_STREAM to Unavailable, ...).
+ *
+ * Messages are decoded as their DATA arrives and queued (CallMessages). The stream's receive
+ * window is given back as the DATA is taken, while the queue has room; once it is full, the
+ * octets taken are held back, so the server runs out of window and stops, and they are given back
+ * when the reader takes a message.
+ *
+ * No compression is offered, so a compressed message is a protocol error.
+ */
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { CallMessages } from "../call-messages.js";
+import { markStreamReset, streamResetMessage } from "../connection-errors.js";
+import { codeForReset, responseHeadersError } from "../grpc-response-checks.js";
+import type { HeaderField } from "./hpack-decoder.js";
+import type { FrameStream, FrameStreamHandler, StreamEnd } from "./frame-connection.js";
+import { GrpcMessageAssembler } from "../grpc-message-assembler.js";
+
+/** Appends the fields to `target`, pseudo-headers (`:status`) left out. */
+function copyFields(fields: readonly HeaderField[], target: Headers): Headers {
+  for (const [name, value] of fields) {
+    if (name.charCodeAt(0) !== 0x3a) target.append(name, value);
+  }
+  return target;
+}
+
+export class FrameGrpcCall<O extends DescMessage> extends CallMessages<O> {
+  #stream: FrameStream | undefined;
+  /** The status once known: `null` for OK, else the error it carries. */
+  #status: ConnectError | null | undefined;
+  #sawHeaders = false;
+  /** Octets taken while the queue was full, to give back once the reader catches up. */
+  #heldCredit = 0;
+  readonly #messages = new GrpcMessageAssembler();
+
+  /** What the connection tells of the stream; passed to `openStream`. */
+  readonly handler: FrameStreamHandler = {
+    onHeaders: (fields, endStream) => this.#onHeaders(fields, endStream),
+    onData: (data) => this.#onData(data),
+    onEnd: (end) => this.#onStreamEnd(end),
+  };
+
+  constructor(
+    output: O,
+    decode: (bytes: Uint8Array) => MessageShape<O>,
+    readAhead: number,
+    private readonly onEnded: (call: FrameGrpcCall<O>) => void,
+  ) {
+    super(output, decode, readAhead);
+  }
+
+  /** The call's stream, once opened (its request already sent or being sent). */
+  attach(stream: FrameStream): void {
+    this.#stream = stream;
+  }
+
+  fail(error: ConnectError): void {
+    if (this.hasEnded) return;
+    this.finish(error);
+    // RST_STREAM CANCEL: how a client cancels a call (the gRPC HTTP/2 mapping).
+    this.#stream?.cancel();
+  }
+
+  protected requestMore(): void {
+    if (this.#heldCredit > 0 && this.wantsMore()) {
+      this.#stream?.consumed(this.#heldCredit);
+      this.#heldCredit = 0;
+    }
+  }
+
+  protected onEnd(): void {
+    this.#messages.clear();
+    this.onEnded(this);
+  }
+
+  #onHeaders(fields: HeaderField[], endStream: boolean): void {
+    if (this.hasEnded) return;
+    if (this.#sawHeaders) {
+      this.#onTrailers(fields);
+      return;
+    }
+    this.#sawHeaders = true;
+    copyFields(fields, this.header);
+    const headersError = responseHeadersError(Number(fields.find(([name]) => name === ":status")?.[1]), this.header);
+    if (headersError !== undefined) {
+      this.fail(headersError);
+      return;
+    }
+    if (this.header.has("grpc-status")) {
+      // Trailers-only: the headers are the trailers, and nothing else follows.
+      const headerError = findTrailerError(this.header);
+      copyFields(fields, this.trailer);
+      this.#status = headerError ?? null;
+      if (headerError !== undefined) {
+        this.finish(headerError);
+        return;
+      }
+    } else if (endStream) {
+      this.#status = new ConnectError("protocol error: missing status", Code.Internal);
+      return;
+    }
+    this.settleHeaders(undefined);
+  }
+
+  #onTrailers(fields: HeaderField[]): void {
+    copyFields(fields, this.trailer);
+    if (!this.trailer.has("grpc-status")) {
+      this.#status = new ConnectError("protocol error: missing status", Code.Internal);
+      return;
+    }
+    this.#status = findTrailerError(this.trailer) ?? null;
+  }
+
+  #onData(data: Buffer): void {
+    if (this.hasEnded) return;
+    if (!this.#sawHeaders) {
+      this.fail(new ConnectError("protocol error: DATA before the response headers", Code.Internal));
+      return;
+    }
+    if (this.wantsMore()) this.#stream?.consumed(data.length);
+    else this.#heldCredit += data.length;
+    const messages = this.#messages;
+    messages.push(data);
+    for (let bytes = messages.next(); bytes !== undefined; bytes = messages.next()) {
+      if (messages.compressed) {
+        this.fail(new ConnectError(`protocol error: received a compressed ${this.output.typeName}, but no compression was offered`, Code.Internal));
+        return;
+      }
+      if (!this.deliverEncoded(bytes)) return;
+    }
+  }
+
+  #onStreamEnd(end: StreamEnd): void {
+    if (this.hasEnded) return;
+    switch (end.kind) {
+      case "ended":
+        if (this.#status === undefined) {
+          this.finish(new ConnectError("protocol error: missing status", Code.Internal));
+        } else {
+          this.finish(this.#messages.midMessage ? new ConnectError("protocol error: the stream ended inside a message", Code.Internal) : this.#status);
+        }
+        return;
+      case "reset": {
+        const code = codeForReset(end.code);
+        if (code === undefined) {
+          // NO_ERROR after a status: the server had answered; otherwise the answer is missing.
+          this.finish(this.#status ?? new ConnectError("protocol error: missing status", Code.Internal));
+          return;
+        }
+        this.finish(markStreamReset(new ConnectError(streamResetMessage(end.code), code)));
+        return;
+      }
+      case "cancelled":
+        this.finish(new ConnectError("the call was cancelled", Code.Canceled));
+        return;
+      case "connection":
+        // A ConnectError is the client's own reason (a reset or close of the transport); anything
+        // else is the connection failing under the call.
+        this.finish(end.error instanceof ConnectError ? end.error : new ConnectError(end.error.message, Code.Unavailable, undefined, undefined, end.error));
+        return;
+    }
+  }
+}

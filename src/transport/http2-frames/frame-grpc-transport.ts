@@ -1,0 +1,95 @@
+/**
+ * A Connect `Transport` that speaks gRPC on this SDK's own HTTP/2 connection
+ * (frame-connection.ts, managed by frame-connection-manager.ts): a call is one HEADERS frame and
+ * its DATA written on the socket, and the answer's frames read into the call's queue
+ * (frame-grpc-call.ts). What it saves against Node's HTTP/2 client: the per-stream Duplex
+ * objects, header objects converted both ways, and a JavaScript callback per frame from nghttp2.
+ *
+ * Requests carry `content-type: application/grpc+proto`, `te: trailers`, a `grpc-timeout` when
+ * the call has a timeout, and the caller's headers (after the interceptors ran) except the ones
+ * the protocol owns. No compression is offered (`grpc-accept-encoding` is not sent) and none is
+ * used for requests.
+ */
+import { toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Interceptor, type StreamRequest, type Transport, type UnaryRequest } from "@connectrpc/connect";
+import { DEFAULT_READ_AHEAD } from "../call-messages.js";
+import { createCallTransport, grpcMethodPath } from "../call-transport.js";
+import { grpcMessageFrame, grpcTimeoutHeader } from "../http2-grpc-transport.js";
+import { PROTOCOL_HEADERS } from "../protocol-headers.js";
+import { responseDecoderFor } from "../sync-response-decoder.js";
+import type { HeaderField } from "./hpack-decoder.js";
+import type { FrameConnection, FrameStream } from "./frame-connection.js";
+import type { FrameConnectionManager } from "./frame-connection-manager.js";
+import { FrameGrpcCall } from "./frame-grpc-call.js";
+
+export interface FrameGrpcTransportOptions {
+  /** The origin every call goes to; the manager connects to the same one. */
+  readonly baseUrl: string;
+  readonly manager: FrameConnectionManager;
+  /** Run for every call, first to last, as in any Connect transport. */
+  readonly interceptors?: readonly Interceptor[];
+  /** Messages a stream decodes ahead of its reader before it holds the server back. Default {@link DEFAULT_READ_AHEAD}. */
+  readonly streamReadAhead?: number;
+}
+
+const USER_AGENT = "pomerium-databroker-sdk-ts (http2-frames)";
+
+export function createFrameGrpcTransport(options: FrameGrpcTransportOptions): Transport {
+  const { manager } = options;
+  const url = new URL(options.baseUrl);
+  const scheme = url.protocol === "https:" ? "https" : "http";
+  const authority = url.host;
+  const readAhead = Math.max(1, options.streamReadAhead ?? DEFAULT_READ_AHEAD);
+
+  /** The request's header fields: pseudo-headers, the protocol's, then the caller's. */
+  const requestFields = (path: string, header: Headers, timeoutMs: number | undefined): HeaderField[] => {
+    const fields: HeaderField[] = [
+      [":method", "POST"],
+      [":scheme", scheme],
+      [":path", path],
+      [":authority", authority],
+      ["content-type", "application/grpc+proto"],
+      ["te", "trailers"],
+      ["user-agent", USER_AGENT],
+    ];
+    if (timeoutMs !== undefined) fields.push(["grpc-timeout", grpcTimeoutHeader(timeoutMs)]);
+    header.forEach((value, key) => {
+      if (!PROTOCOL_HEADERS.has(key)) fields.push([key, value]);
+    });
+    return fields;
+  };
+
+  /** Opens the stream on a connection that takes it: one that started draining meanwhile is replaced once. */
+  const open = async <O extends DescMessage>(fields: HeaderField[], call: FrameGrpcCall<O>): Promise<FrameStream> => {
+    let connection: FrameConnection = await manager.connection();
+    if (!connection.acceptsStreams) connection = await manager.connection();
+    return connection.openStream(fields, call.handler);
+  };
+
+  async function startCall<I extends DescMessage, O extends DescMessage>(req: UnaryRequest<I, O> | StreamRequest<I, O>, timeoutMs: number | undefined): Promise<FrameGrpcCall<O>> {
+    const signal = req.signal;
+    if (signal.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
+    const method = req.method;
+    const onAbort = () => call.fail(ConnectError.from(signal.reason, Code.Canceled));
+    const call = new FrameGrpcCall<O>(method.output, responseDecoderFor(method), readAhead, () => signal.removeEventListener("abort", onAbort));
+    const stream = await open(requestFields(grpcMethodPath(method), req.header, timeoutMs), call);
+    call.attach(stream);
+    if (signal.aborted) {
+      onAbort();
+      return call;
+    }
+    signal.addEventListener("abort", onAbort);
+    if (!req.stream) {
+      stream.write(grpcMessageFrame(toBinary(method.input, req.message)), true);
+    } else {
+      // Send the request messages as they come, then half-close. (SyncLatest and Sync send exactly one.)
+      void (async () => {
+        for await (const message of req.message) stream.write(grpcMessageFrame(toBinary(method.input, message)), false);
+        stream.write(Buffer.alloc(0), true);
+      })().catch((e: unknown) => call.fail(ConnectError.from(e)));
+    }
+    return call;
+  }
+
+  return createCallTransport(options.baseUrl, options.interceptors, startCall);
+}
