@@ -94,8 +94,9 @@ interface Case {
   /** Per implementation where they differ (see ConnectionFailureKind). */
   readonly kind: Record<DatabrokerTransportImplementation, ConnectionFailureKind>;
   /**
-   * connect-node's connect() resolves once the socket is open, before anything is read from it:
-   * a peer that is not an HTTP/2 server is noticed by the first call, not by connect().
+   * connect-node's connect() resolves once the socket is open, before anything is read from it
+   * (so also with the "node-http2" transport, on connect-node's session manager): a peer that is
+   * not an HTTP/2 server is noticed by the first call, not by connect().
    */
   readonly connectNodeConnects?: true;
   /** What the hint must say to change. */
@@ -159,7 +160,8 @@ describe.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("connectionFailureHint (%s)"
     const url = c.url();
     const failures = await failuresAt(url, implementation, c.tls?.());
     const kind = c.kind[implementation];
-    const connects = implementation !== "grpc-js" && c.connectNodeConnects === true;
+    // grpc-js and our own HTTP/2 wait for the server's settings before a connection counts as open.
+    const connects = (implementation === "connect-node" || implementation === "node-http2") && c.connectNodeConnects === true;
     expect(failures.connect === "connected", "connect() resolved").toBe(connects);
     for (const [via, error] of Object.entries(failures)) {
       if (error === "connected") continue;

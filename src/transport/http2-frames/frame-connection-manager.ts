@@ -172,6 +172,12 @@ export class FrameConnectionManager {
     this.#live.add(connection);
     keepalive = setInterval(() => this.#keepalive(connection), this.#options.pingIntervalMs);
     keepalive.unref();
+    // Open once the server has shown it speaks HTTP/2 (its SETTINGS): a wrong port fails here.
+    try {
+      await connection.ready;
+    } catch (error) {
+      throw unavailable(error, `cannot connect to ${url.origin}`);
+    }
     return connection;
   }
 

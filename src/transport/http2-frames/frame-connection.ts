@@ -178,10 +178,17 @@ export class FrameConnection {
   #peerSpokeHttp2 = false;
   /** The peer's first bytes while fewer than 4 have come (too few to tell a frame type). */
   #firstBytes: Buffer | undefined;
+  /** Settles with the peer's first SETTINGS (resolved) or the connection's end before it (rejected). */
+  readonly ready: Promise<void>;
+  #settleReady!: (error: Error | undefined) => void;
 
   constructor(socket: Duplex, options: FrameConnectionOptions) {
     this.#socket = socket;
     this.#options = options;
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#settleReady = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    this.ready.catch(() => undefined); // a connection nobody waits on must not raise an unhandled rejection
     this.#reader = new FrameReader(DEFAULT_MAX_FRAME_SIZE);
     socket.on("data", (chunk: Buffer) => this.#onBytes(chunk));
     socket.on("error", (error: Error) => this.#fail(error));
@@ -214,14 +221,16 @@ export class FrameConnection {
 
   /**
    * Opens a stream with these request headers (pseudo-headers first); it sends its HEADERS at
-   * once, or when the peer's limit on concurrent streams leaves room.
+   * once, or once the peer has sent its SETTINGS (nothing but the preface goes to a peer before
+   * it has shown it speaks HTTP/2: an HTTP/1 server that closes on the preface then reads as
+   * one, not as a write to a closed socket) and its limit on concurrent streams leaves room.
    * @throws Error when the connection no longer accepts streams
    */
   openStream(fields: readonly HeaderField[], handler: FrameStreamHandler): FrameStream {
     if (this.#state !== "open") throw new Error("the HTTP/2 connection no longer accepts streams");
     const stream = new FrameStream(this, handler);
     stream.block = encodeHeaderBlock(fields);
-    if (this.#streams.size < this.#peerMaxConcurrent) this.#start(stream);
+    if (this.#peerSpokeHttp2 && this.#streams.size < this.#peerMaxConcurrent) this.#start(stream);
     else this.#waiting.push(stream);
     return stream;
   }
@@ -541,6 +550,7 @@ export class FrameConnection {
       }
     }
     this.#write(encodeFrame(FrameType.SETTINGS, Flags.ACK, 0));
+    this.#settleReady(undefined);
     this.#openWaiting();
     for (const stream of [...this.#streams.values()]) this.#flushStream(stream);
   }
@@ -593,7 +603,7 @@ export class FrameConnection {
   }
 
   #openWaiting(): void {
-    while (this.#waiting.length > 0 && this.#streams.size < this.#peerMaxConcurrent && this.#state === "open") {
+    while (this.#waiting.length > 0 && this.#peerSpokeHttp2 && this.#streams.size < this.#peerMaxConcurrent && this.#state === "open") {
       this.#start(this.#waiting.shift() as FrameStream);
     }
   }
@@ -638,6 +648,7 @@ export class FrameConnection {
     const wasDraining = this.#state === "draining";
     this.#state = "closed";
     this.#closeError = error;
+    this.#settleReady(error ?? new Error("the connection closed before the server's HTTP/2 settings"));
     if (!wasDraining) this.#options.onDraining?.();
     const reason = error ?? new Error("the connection closed");
     const refusedAbove = this.#goawayLastStream;

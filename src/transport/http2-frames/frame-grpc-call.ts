@@ -10,10 +10,11 @@
  * - a reset stream (RST_STREAM) instead of a status fails the call, its code mapped as gRPC maps
  *   HTTP/2 error codes (CANCEL to Canceled, REFUSED_STREAM to Unavailable, ...).
  *
- * Messages are decoded as their DATA arrives and queued (CallMessages). The stream's receive
- * window is given back as the DATA is taken, while the queue has room; once it is full, the
- * octets taken are held back, so the server runs out of window and stops, and they are given back
- * when the reader takes a message.
+ * Messages are decoded into the call's queue (CallMessages) as their DATA arrives while the queue
+ * has room; once it is full, DATA is kept as received octets and decoded as the reader takes
+ * messages. The stream's receive window is given back as the DATA arrives while the queue has
+ * room; once it is full, those octets are held back, so the server runs out of window and stops,
+ * and they are given back when the reader takes a message.
  *
  * No compression is offered, so a compressed message is a protocol error.
  */
@@ -42,7 +43,13 @@ export class FrameGrpcCall<O extends DescMessage> extends CallMessages<O> {
   #sawHeaders = false;
   /** Octets taken while the queue was full, to give back once the reader catches up. */
   #heldCredit = 0;
+  /** Received DATA; its messages are decoded only while the queue has room. */
   readonly #messages = new GrpcMessageAssembler();
+  /**
+   * How the call ends once the messages still held are decoded and queued: set when the stream
+   * ended cleanly before the reader caught up (undefined until then).
+   */
+  #endAfterMessages: ConnectError | null | undefined;
 
   /** What the connection tells of the stream; passed to `openStream`. */
   readonly handler: FrameStreamHandler = {
@@ -77,6 +84,7 @@ export class FrameGrpcCall<O extends DescMessage> extends CallMessages<O> {
       this.#stream?.consumed(this.#heldCredit);
       this.#heldCredit = 0;
     }
+    this.#decodeWhileWanted();
   }
 
   protected onEnd(): void {
@@ -130,14 +138,33 @@ export class FrameGrpcCall<O extends DescMessage> extends CallMessages<O> {
     }
     if (this.wantsMore()) this.#stream?.consumed(data.length);
     else this.#heldCredit += data.length;
+    this.#messages.push(data);
+    this.#decodeWhileWanted();
+  }
+
+  /**
+   * Decodes held messages into the queue while it has room: a reader that falls behind leaves
+   * the rest as received octets (not thousands of decoded messages for the collector to keep
+   * alive), and its stream's window closes. Ends the call once nothing is held after a clean end.
+   */
+  #decodeWhileWanted(): void {
     const messages = this.#messages;
-    messages.push(data);
-    for (let bytes = messages.next(); bytes !== undefined; bytes = messages.next()) {
+    let drained = false;
+    while (this.wantsMore()) {
+      const bytes = messages.next();
+      if (bytes === undefined) {
+        drained = true;
+        break;
+      }
       if (messages.compressed) {
         this.fail(new ConnectError(`protocol error: received a compressed ${this.output.typeName}, but no compression was offered`, Code.Internal));
         return;
       }
       if (!this.deliverEncoded(bytes)) return;
+    }
+    const end = this.#endAfterMessages;
+    if (drained && end !== undefined && !this.hasEnded) {
+      this.finish(messages.midMessage ? new ConnectError("protocol error: the stream ended inside a message", Code.Internal) : end);
     }
   }
 
@@ -147,9 +174,11 @@ export class FrameGrpcCall<O extends DescMessage> extends CallMessages<O> {
       case "ended":
         if (this.#status === undefined) {
           this.finish(new ConnectError("protocol error: missing status", Code.Internal));
-        } else {
-          this.finish(this.#messages.midMessage ? new ConnectError("protocol error: the stream ended inside a message", Code.Internal) : this.#status);
+          return;
         }
+        // The messages still held go to the reader first; an error status as well as OK.
+        this.#endAfterMessages = this.#status;
+        this.#decodeWhileWanted();
         return;
       case "reset": {
         const code = codeForReset(end.code);

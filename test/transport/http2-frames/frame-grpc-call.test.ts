@@ -1,0 +1,104 @@
+/**
+ * The gRPC call on our own HTTP/2 stream, fed the handler events a connection would give it: a
+ * reader that falls behind leaves the rest as received octets (decoded only as it reads), every
+ * message still reaches it in order after the stream has ended, and the stream's window is given
+ * back only as the queue has room.
+ */
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
+import { ServerInfoResponseSchema } from "../../../gen/databroker/databroker_pb.js";
+import type { FrameStream } from "../../../src/transport/http2-frames/frame-connection.js";
+import { FrameGrpcCall } from "../../../src/transport/http2-frames/frame-grpc-call.js";
+
+const READ_AHEAD = 4;
+
+function framed(messages: number): Buffer {
+  return Buffer.concat(
+    Array.from({ length: messages }, (_, i) => {
+      const bytes = toBinary(ServerInfoResponseSchema, create(ServerInfoResponseSchema, { serverVersion: BigInt(i + 1) }));
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt32BE(bytes.length, 1);
+      return Buffer.concat([prefix, bytes]);
+    }),
+  );
+}
+
+function call(): { call: FrameGrpcCall<typeof ServerInfoResponseSchema>; decoded: () => number; credited: () => number } {
+  let decoded = 0;
+  let credited = 0;
+  const c = new FrameGrpcCall(
+    ServerInfoResponseSchema,
+    (bytes) => {
+      decoded++;
+      return fromBinary(ServerInfoResponseSchema, bytes);
+    },
+    READ_AHEAD,
+    () => undefined,
+  );
+  // Only what the call asks of its stream: window credits and a cancel.
+  c.attach({ consumed: (n: number) => (credited += n), cancel: () => undefined } as unknown as FrameStream);
+  return { call: c, decoded: () => decoded, credited: () => credited };
+}
+
+const OK_HEADERS: [string, string][] = [
+  [":status", "200"],
+  ["content-type", "application/grpc"],
+];
+
+describe("FrameGrpcCall", () => {
+  it("decodes no further ahead than its queue holds, and hands out every message in order after the end", async () => {
+    const { call: c, decoded, credited } = call();
+    c.handler.onHeaders(OK_HEADERS, false);
+    const data = framed(100);
+    c.handler.onData(data, false);
+    expect(decoded()).toBe(READ_AHEAD);
+    c.handler.onHeaders([["grpc-status", "0"]], true);
+    c.handler.onEnd({ kind: "ended" });
+    expect(c.hasEnded).toBe(false); // 96 messages are still held for the reader
+    const versions: bigint[] = [];
+    for (let r = await c.next(); r.done !== true; r = await c.next()) versions.push(r.value.serverVersion);
+    expect(versions).toEqual(Array.from({ length: 100 }, (_, i) => BigInt(i + 1)));
+    expect(decoded()).toBe(100);
+    // The DATA came while the queue had room: its window was given back at once.
+    expect(credited()).toBe(data.length);
+  });
+
+  it("holds the window of DATA that comes while the queue is full, and gives it back as the reader takes messages", async () => {
+    const { call: c, credited } = call();
+    c.handler.onHeaders(OK_HEADERS, false);
+    const first = framed(READ_AHEAD);
+    c.handler.onData(first, false);
+    const second = framed(3);
+    c.handler.onData(second, false);
+    expect(credited()).toBe(first.length);
+    await c.next();
+    expect(credited()).toBe(first.length + second.length);
+  });
+
+  it("ends with the trailers' error once the messages before it are read", async () => {
+    const { call: c } = call();
+    c.handler.onHeaders(OK_HEADERS, false);
+    c.handler.onData(framed(10), false);
+    c.handler.onHeaders(
+      [
+        ["grpc-status", String(Code.Aborted)],
+        ["grpc-message", "gone"],
+      ],
+      true,
+    );
+    c.handler.onEnd({ kind: "ended" });
+    let read = 0;
+    const error = await (async () => {
+      try {
+        for (let r = await c.next(); r.done !== true; r = await c.next()) read++;
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(read).toBe(10);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.Aborted);
+  });
+});
