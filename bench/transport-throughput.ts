@@ -1,6 +1,6 @@
 /**
- * Raw SyncLatest throughput of the DatabrokerTransport implementations ("connect-node", "grpc-js"
- * and "node-http2"), with the same generated Connect client on top: one server process (our in-memory
+ * Raw SyncLatest throughput of the DatabrokerTransport implementations ("connect-node", "grpc-js",
+ * "node-http2" and "http2-frames"), with the same generated Connect client on top: one server process (our in-memory
  * databroker in a child process, or Pomerium's with --server pomerium), seeded once with N
  * ~1.9 KB sessions, then rounds that alternate which transport goes first. `--server replay`
  * instead replays one pre-encoded SyncLatest response from a child process that does almost no

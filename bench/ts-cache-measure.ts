@@ -3,7 +3,7 @@
  * against the benchmark server. Run with --expose-gc. Prints one JSON line (TsRunResult).
  *
  *   node --expose-gc --import tsx bench/ts-cache-measure.ts --url URL --sessions N --users M
- *        [--prop-count 3000] [--run-tag ts-1] [--projection full|lean] [--transport node-http2|grpc-js|connect-node]
+ *        [--prop-count 3000] [--run-tag ts-1] [--projection full|lean] [--transport http2-frames|node-http2|grpc-js|connect-node]
  */
 import { appendFileSync } from "node:fs";
 import { monitorEventLoopDelay, performance, PerformanceObserver } from "node:perf_hooks";

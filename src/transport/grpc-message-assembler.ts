@@ -7,12 +7,22 @@ const PREFIX_BYTES = 5;
 const COMPRESSED_FLAG = 0x01;
 const NO_PREFIX = -1;
 const EMPTY = new Uint8Array(0);
+const EMPTY_CHUNK = Buffer.alloc(0);
+/** Read chunks kept at the array's front before it is compacted. */
+const COMPACT_AFTER = 1024;
 
 export class GrpcMessageAssembler {
-  /** Unread DATA: the chunks, the read position in the first, and the octets in all. */
+  /**
+   * Unread DATA: the chunks from #first on (the ones before are read; the array is compacted now
+   * and then, not shifted per chunk, which would cost a copy of the rest each time), the read
+   * position in the first, and the unread octets in all.
+   */
   #chunks: Buffer[] = [];
+  #first = 0;
   #offset = 0;
   #buffered = 0;
+  /** Octets handed out (prefixes included) since `takeReadOctets` last asked. */
+  #read = 0;
   /** The length of the message being read once its prefix has been; NO_PREFIX before. */
   #length = NO_PREFIX;
   /** Whether the message `next()` last returned was flagged compressed. */
@@ -22,6 +32,13 @@ export class GrpcMessageAssembler {
     if (chunk.length === 0) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
+  }
+
+  /** The octets of the messages handed out since the last call: what a reader has taken. */
+  takeReadOctets(): number {
+    const n = this.#read;
+    this.#read = 0;
+    return n;
   }
 
   /** The next complete message's octets, or undefined until more DATA comes. */
@@ -43,6 +60,7 @@ export class GrpcMessageAssembler {
 
   clear(): void {
     this.#chunks = [];
+    this.#first = 0;
     this.#offset = 0;
     this.#buffered = 0;
     this.#length = NO_PREFIX;
@@ -53,13 +71,14 @@ export class GrpcMessageAssembler {
    * view per message), else from a copy.
    */
   #readPrefix(): void {
-    const first = this.#chunks[0] as Buffer;
+    const first = this.#chunks[this.#first] as Buffer;
     const at = this.#offset;
     if (first.length - at > PREFIX_BYTES) {
       this.compressed = ((first[at] as number) & COMPRESSED_FLAG) !== 0;
       this.#length = first.readUInt32BE(at + 1);
       this.#offset += PREFIX_BYTES;
       this.#buffered -= PREFIX_BYTES;
+      this.#read += PREFIX_BYTES;
       return;
     }
     const prefix = this.#take(PREFIX_BYTES);
@@ -70,30 +89,39 @@ export class GrpcMessageAssembler {
   /** The next `n` buffered octets: a view into one chunk when they lie in it, else a copy. */
   #take(n: number): Uint8Array {
     if (n === 0) return EMPTY;
-    const first = this.#chunks[0] as Buffer;
-    const start = this.#offset;
     this.#buffered -= n;
+    this.#read += n;
+    const first = this.#chunks[this.#first] as Buffer;
+    const start = this.#offset;
     if (first.length - start >= n) {
       this.#offset += n;
-      if (this.#offset === first.length) {
-        this.#chunks.shift();
-        this.#offset = 0;
-      }
+      if (this.#offset === first.length) this.#nextChunk();
       return first.subarray(start, start + n);
     }
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
-      const chunk = this.#chunks[0] as Buffer;
+      const chunk = this.#chunks[this.#first] as Buffer;
       const count = Math.min(chunk.length - this.#offset, n - filled);
       chunk.copy(out, filled, this.#offset, this.#offset + count);
       filled += count;
       this.#offset += count;
-      if (this.#offset === chunk.length) {
-        this.#chunks.shift();
-        this.#offset = 0;
-      }
+      if (this.#offset === chunk.length) this.#nextChunk();
     }
     return out;
+  }
+
+  /** Moves past the first chunk (read to its end). */
+  #nextChunk(): void {
+    this.#chunks[this.#first] = EMPTY_CHUNK;
+    this.#first++;
+    this.#offset = 0;
+    if (this.#first === this.#chunks.length) {
+      this.#chunks.length = 0;
+      this.#first = 0;
+    } else if (this.#first >= COMPACT_AFTER) {
+      this.#chunks.splice(0, this.#first);
+      this.#first = 0;
+    }
   }
 }

@@ -12,9 +12,9 @@
  *
  * Messages are decoded into the call's queue (CallMessages) as their DATA arrives while the queue
  * has room; once it is full, DATA is kept as received octets and decoded as the reader takes
- * messages. The stream's receive window is given back as the DATA arrives while the queue has
- * room; once it is full, those octets are held back, so the server runs out of window and stops,
- * and they are given back when the reader takes a message.
+ * messages. The stream's receive window is given back for the octets decoded into the queue, so
+ * a reader that falls behind holds the window: the server stops, with at most one window of
+ * octets kept here.
  *
  * No compression is offered, so a compressed message is a protocol error.
  */
@@ -41,8 +41,6 @@ export class FrameGrpcCall<O extends DescMessage> extends CallMessages<O> {
   /** The status once known: `null` for OK, else the error it carries. */
   #status: ConnectError | null | undefined;
   #sawHeaders = false;
-  /** Octets taken while the queue was full, to give back once the reader catches up. */
-  #heldCredit = 0;
   /** Received DATA; its messages are decoded only while the queue has room. */
   readonly #messages = new GrpcMessageAssembler();
   /**
@@ -80,10 +78,6 @@ export class FrameGrpcCall<O extends DescMessage> extends CallMessages<O> {
   }
 
   protected requestMore(): void {
-    if (this.#heldCredit > 0 && this.wantsMore()) {
-      this.#stream?.consumed(this.#heldCredit);
-      this.#heldCredit = 0;
-    }
     this.#decodeWhileWanted();
   }
 
@@ -136,8 +130,6 @@ export class FrameGrpcCall<O extends DescMessage> extends CallMessages<O> {
       this.fail(new ConnectError("protocol error: DATA before the response headers", Code.Internal));
       return;
     }
-    if (this.wantsMore()) this.#stream?.consumed(data.length);
-    else this.#heldCredit += data.length;
     this.#messages.push(data);
     this.#decodeWhileWanted();
   }
@@ -162,6 +154,10 @@ export class FrameGrpcCall<O extends DescMessage> extends CallMessages<O> {
       }
       if (!this.deliverEncoded(bytes)) return;
     }
+    // The window goes back for what has been decoded into the queue: a reader that falls behind
+    // stops its stream's sender once the window is held, with at most that much kept here.
+    const read = messages.takeReadOctets();
+    if (read > 0) this.#stream?.consumed(read);
     const end = this.#endAfterMessages;
     if (drained && end !== undefined && !this.hasEnded) {
       this.finish(messages.midMessage ? new ConnectError("protocol error: the stream ended inside a message", Code.Internal) : end);

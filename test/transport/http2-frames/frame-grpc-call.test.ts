@@ -2,7 +2,7 @@
  * The gRPC call on our own HTTP/2 stream, fed the handler events a connection would give it: a
  * reader that falls behind leaves the rest as received octets (decoded only as it reads), every
  * message still reaches it in order after the stream has ended, and the stream's window is given
- * back only as the queue has room.
+ * back only for what has been decoded into the queue.
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -64,14 +64,19 @@ describe("FrameGrpcCall", () => {
     expect(credited()).toBe(data.length);
   });
 
-  it("holds the window of DATA that comes while the queue is full, and gives it back as the reader takes messages", async () => {
+  it("gives the stream's window back only for what it has decoded into the queue", async () => {
     const { call: c, credited } = call();
     c.handler.onHeaders(OK_HEADERS, false);
     const first = framed(READ_AHEAD);
     c.handler.onData(first, false);
     const second = framed(3);
     c.handler.onData(second, false);
+    // The queue was full for all of the second chunk: none of it is given back yet.
     expect(credited()).toBe(first.length);
+    await c.next();
+    const one = framed(1).length; // each message of `framed` has the same size
+    expect(credited()).toBe(first.length + one);
+    await c.next();
     await c.next();
     expect(credited()).toBe(first.length + second.length);
   });
