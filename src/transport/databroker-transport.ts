@@ -1,10 +1,11 @@
 /**
  * One Connect transport to one databroker URL: the gRPC protocol over HTTP/2 (h2c for
  * `http://`, TLS for `https://`), keepalive pings Pomerium accepts, no compression offered,
- * and the per-call JWT interceptor. Carried by connect-node or our own node:http2 call layer
- * (both below, on connect-node's session manager) or by @grpc/grpc-js
- * (grpc-js-databroker-transport.ts). We own the HTTP/2 session manager so close() can tear the
- * connection down and leave no sockets or timers behind.
+ * and the per-call JWT interceptor. Carried by connect-node or our own call layer on node:http2
+ * (both below, on connect-node's session manager), by the same call layer on our own HTTP/2
+ * connection (http2-frames/, below), or by @grpc/grpc-js (grpc-js-databroker-transport.ts). We
+ * own the connection either way, so close() can tear it down and leave no sockets or timers
+ * behind.
  */
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
