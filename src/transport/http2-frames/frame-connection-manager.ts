@@ -8,6 +8,8 @@
  * refused and no connection is opened again). A connection that fails or starts draining sends
  * the manager back to `idle`; one that the manager no longer holds finishes its streams on its own.
  *
+ * Opening (TCP, TLS, the server's SETTINGS) must finish within `pingTimeoutMs`.
+ *
  * Keepalive: every `pingIntervalMs` (Pomerium refuses pings more often than every 5 minutes), if
  * nothing arrived on the connection within the interval, a PING goes out; when its ACK has not
  * come within `pingTimeoutMs`, the connection is dropped and its streams fail as unavailable.
@@ -127,27 +129,49 @@ export class FrameConnectionManager {
     for (const connection of [...this.#live]) connection.destroy(new ConnectError(`databroker transport for ${this.#options.url.origin} is closed`, Code.Canceled));
   }
 
+  /**
+   * Opens a connection: TCP, TLS with ALPN "h2" for `https://`, then the server's SETTINGS. All of
+   * it must be done within the ping timeout (a peer that accepts and says nothing would otherwise
+   * hold every call until the first keepalive PING, minutes later).
+   */
   async #open(): Promise<FrameConnection> {
-    const { url, tls, windowBytes } = this.#options;
+    const { url, pingTimeoutMs } = this.#options;
+    let opening: Socket | TLSSocket | undefined;
+    let connection: FrameConnection | undefined;
+    const timer = setTimeout(() => {
+      const error = Object.assign(new Error(`no HTTP/2 connection to ${url.origin} within ${pingTimeoutMs} ms (TCP, TLS and the server's settings)`), { code: "ETIMEDOUT" });
+      if (connection !== undefined) connection.destroy(error);
+      else opening?.destroy(error);
+    }, pingTimeoutMs);
+    try {
+      const socket = await this.#connectSocket((s) => (opening = s));
+      connection = this.#start(socket);
+      // Open once the server has shown it speaks HTTP/2 (its SETTINGS): a wrong port fails here.
+      await connection.ready;
+      return connection;
+    } catch (error) {
+      throw unavailable(error, `cannot connect to ${url.origin}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A connected socket (TLS agreed on "h2" for `https://`); `opening` sees it first, for the timeout. */
+  async #connectSocket(opening: (socket: Socket | TLSSocket) => void): Promise<Socket | TLSSocket> {
+    const { url, tls } = this.#options;
     const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
     const secure = url.protocol === "https:";
     const port = Number(url.port === "" ? (secure ? 443 : 80) : url.port);
-    let socket: Socket | TLSSocket;
-    try {
-      socket = await new Promise<Socket | TLSSocket>((resolve, reject) => {
-        const s = secure
-          ? tlsConnect({ ...tls, host, port, ALPNProtocols: ["h2"] })
-          : netConnect({ host, port });
-        s.setNoDelay(true);
-        s.once(secure ? "secureConnect" : "connect", () => {
-          s.removeListener("error", reject);
-          resolve(s);
-        });
-        s.once("error", reject);
+    const socket = await new Promise<Socket | TLSSocket>((resolve, reject) => {
+      const s = secure ? tlsConnect({ ...tls, host, port, ALPNProtocols: ["h2"] }) : netConnect({ host, port });
+      opening(s);
+      s.setNoDelay(true);
+      s.once(secure ? "secureConnect" : "connect", () => {
+        s.removeListener("error", reject);
+        resolve(s);
       });
-    } catch (error) {
-      throw unavailable(error, `cannot connect to ${url.origin}`);
-    }
+      s.once("error", reject);
+    });
     if (secure && (socket as TLSSocket).alpnProtocol !== "h2") {
       socket.destroy();
       throw new ConnectError(`${url.origin} did not agree to HTTP/2 (ALPN "h2")`, Code.Unavailable);
@@ -156,6 +180,12 @@ export class FrameConnectionManager {
       socket.destroy();
       throw new ConnectError(`databroker transport for ${url.origin} is closed`, Code.Canceled);
     }
+    return socket;
+  }
+
+  /** Our HTTP/2 connection on `socket`, kept alive by PINGs and known to close(). */
+  #start(socket: Socket | TLSSocket): FrameConnection {
+    const windowBytes = this.#options.windowBytes;
     let keepalive: NodeJS.Timeout | undefined;
     const connection: FrameConnection = new FrameConnection(socket, {
       streamWindowBytes: windowBytes,
@@ -172,12 +202,6 @@ export class FrameConnectionManager {
     this.#live.add(connection);
     keepalive = setInterval(() => this.#keepalive(connection), this.#options.pingIntervalMs);
     keepalive.unref();
-    // Open once the server has shown it speaks HTTP/2 (its SETTINGS): a wrong port fails here.
-    try {
-      await connection.ready;
-    } catch (error) {
-      throw unavailable(error, `cannot connect to ${url.origin}`);
-    }
     return connection;
   }
 
