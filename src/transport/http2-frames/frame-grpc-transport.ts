@@ -59,10 +59,15 @@ export function createFrameGrpcTransport(options: FrameGrpcTransportOptions): Tr
     return fields;
   };
 
-  /** Opens the stream on a connection that takes it: one that started draining meanwhile is replaced once. */
+  /**
+   * Opens the stream on a connection that takes it: one that started draining meanwhile is
+   * replaced once; if that one drains too, the call fails as unavailable (safe to retry: nothing
+   * was sent).
+   */
   const open = async <O extends DescMessage>(fields: HeaderField[], call: FrameGrpcCall<O>): Promise<FrameStream> => {
     let connection: FrameConnection = await manager.connection();
     if (!connection.acceptsStreams) connection = await manager.connection();
+    if (!connection.acceptsStreams) throw new ConnectError(`the HTTP/2 connection to ${url.origin} closed before the call could start`, Code.Unavailable);
     return connection.openStream(fields, call.handler);
   };
 
