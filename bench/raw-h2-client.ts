@@ -3,7 +3,7 @@
  * (h2c, no TLS), for one measurement: what a unary call would cost without Node's HTTP/2 client
  * (its per-stream Duplex, header objects converted both ways, nghttp2 callbacks into JavaScript).
  * It is not a transport: no TLS, no keepalive, no deadlines or cancellation, no reconnect, and it
- * does not decode HPACK (see `call`). Bench code only; nothing under src/ uses it.
+ * does not decode HPACK (see `call`). Bench code only.
  *
  * The HTTP/2 it does (RFC 9113 and RFC 7541, in our own words):
  * - A frame is a 9-byte header (24-bit payload length, 8-bit type, 8-bit flags, 31-bit stream
@@ -17,68 +17,27 @@
  *   with a WINDOW_UPDATE once half of it is used.
  * - Request headers are HPACK "literal without indexing" fields (name by static-table index
  *   where the table has it) and two fully indexed ones (`:method: POST`, `:scheme: http`), so the
- *   client never touches the server's dynamic table; no Huffman coding.
+ *   client never touches the server's dynamic table; no Huffman coding. Frames and header blocks
+ *   are written with the SDK's own codec (src/transport/http2-frames/frame-codec.ts and
+ *   hpack-encoder.ts), which the "http2-frames" transport built on this prototype uses.
  * - A gRPC message in the body is a 1-byte compressed flag, a 4-byte big-endian length, the bytes.
  */
 import { connect, type Socket } from "node:net";
+import {
+  CLIENT_PREFACE as PREFACE,
+  DEFAULT_WINDOW,
+  encodeFrame as frame,
+  Flags,
+  FrameType,
+  Setting,
+  windowUpdateFrame,
+  writeFrameHeader as frameHeader,
+} from "../src/transport/http2-frames/frame-codec.js";
+import { encodeHeaderBlock } from "../src/transport/http2-frames/hpack-encoder.js";
 
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
-const DATA = 0;
-const HEADERS = 1;
-const RST_STREAM = 3;
-const SETTINGS = 4;
-const PING = 6;
-const GOAWAY = 7;
-const WINDOW_UPDATE = 8;
-const CONTINUATION = 9;
-const END_STREAM = 0x1;
-const ACK = 0x1;
-const END_HEADERS = 0x4;
-const PADDED = 0x8;
-const PRIORITY = 0x20;
-const SETTINGS_INITIAL_WINDOW_SIZE = 4;
-const SETTINGS_MAX_FRAME_SIZE = 5;
-const DEFAULT_WINDOW = 65_535;
+const { DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION } = FrameType;
+const { END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY } = Flags;
 const RECEIVE_WINDOW = 8 * 1024 * 1024;
-
-function frameHeader(out: Buffer, at: number, length: number, type: number, flags: number, stream: number): void {
-  out.writeUIntBE(length, at, 3);
-  out[at + 3] = type;
-  out[at + 4] = flags;
-  out.writeUInt32BE(stream, at + 5);
-}
-
-function frame(type: number, flags: number, stream: number, payload: Uint8Array = new Uint8Array(0)): Buffer {
-  const out = Buffer.allocUnsafe(9 + payload.length);
-  frameHeader(out, 0, payload.length, type, flags, stream);
-  out.set(payload, 9);
-  return out;
-}
-
-/** An HPACK integer with an N-bit prefix, the prefix's high bits set to `high`. */
-function hpackInteger(value: number, prefixBits: number, high: number): number[] {
-  const max = (1 << prefixBits) - 1;
-  if (value < max) return [high | value];
-  const out = [high | max];
-  let rest = value - max;
-  while (rest >= 128) {
-    out.push((rest & 127) | 128);
-    rest >>>= 7;
-  }
-  out.push(rest);
-  return out;
-}
-
-/** An HPACK string literal, not Huffman-coded. */
-function hpackString(text: string): number[] {
-  const bytes = Buffer.from(text, "latin1");
-  return [...hpackInteger(bytes.length, 7, 0), ...bytes];
-}
-
-/** A literal field without indexing; `nameIndex` 0 = the name as a literal too. */
-function literalField(nameIndex: number, name: string, value: string): number[] {
-  return nameIndex === 0 ? [0, ...hpackString(name), ...hpackString(value)] : [...hpackInteger(nameIndex, 4, 0), ...hpackString(value)];
-}
 
 interface PendingCall {
   readonly chunks: Buffer[];
@@ -127,13 +86,11 @@ export class RawH2Client {
       socket.once("error", reject);
     });
     const settings = Buffer.alloc(12);
-    settings.writeUInt16BE(SETTINGS_INITIAL_WINDOW_SIZE, 0);
+    settings.writeUInt16BE(Setting.INITIAL_WINDOW_SIZE, 0);
     settings.writeUInt32BE(RECEIVE_WINDOW, 2);
     settings.writeUInt16BE(2, 6); // ENABLE_PUSH
     settings.writeUInt32BE(0, 8);
-    const increment = Buffer.alloc(4);
-    increment.writeUInt32BE(RECEIVE_WINDOW - DEFAULT_WINDOW);
-    socket.write(Buffer.concat([PREFACE, frame(SETTINGS, 0, 0, settings), frame(WINDOW_UPDATE, 0, 0, increment)]));
+    socket.write(Buffer.concat([PREFACE, frame(SETTINGS, 0, 0, settings), windowUpdateFrame(0, RECEIVE_WINDOW - DEFAULT_WINDOW)]));
     await settled;
     return client;
   }
@@ -162,14 +119,14 @@ export class RawH2Client {
     if (this.#failed !== undefined) return Promise.reject(this.#failed);
     const stream = this.#nextStream;
     this.#nextStream += 2;
-    const block = Buffer.from([
-      0x83, // :method POST (static 3)
-      0x86, // :scheme http (static 6)
-      ...literalField(4, ":path", path),
-      ...literalField(1, ":authority", this.#authority),
-      ...literalField(31, "content-type", "application/grpc"),
-      ...literalField(0, "te", "trailers"),
-      ...literalField(0, "jwt", jwt),
+    const block = encodeHeaderBlock([
+      [":method", "POST"],
+      [":scheme", "http"],
+      [":path", path],
+      [":authority", this.#authority],
+      ["content-type", "application/grpc"],
+      ["te", "trailers"],
+      ["jwt", jwt],
     ]);
     if (block.length > this.#maxFrame) throw new Error("prototype: header block over one frame");
     const bodyLength = 5 + message.length;
@@ -178,7 +135,7 @@ export class RawH2Client {
     const frames = Math.max(1, Math.ceil(bodyLength / this.#maxFrame));
     const out = Buffer.allocUnsafe(9 + block.length + frames * 9 + bodyLength);
     frameHeader(out, 0, block.length, HEADERS, END_HEADERS, stream);
-    block.copy(out, 9);
+    out.set(block, 9);
     const body = Buffer.allocUnsafe(bodyLength);
     body[0] = 0;
     body.writeUInt32BE(message.length, 1);
@@ -232,10 +189,8 @@ export class RawH2Client {
       case DATA: {
         this.#received += payload.length;
         if (this.#received >= RECEIVE_WINDOW / 2) {
-          const increment = Buffer.alloc(4);
-          increment.writeUInt32BE(this.#received);
+          this.#socket.write(windowUpdateFrame(0, this.#received));
           this.#received = 0;
-          this.#socket.write(frame(WINDOW_UPDATE, 0, 0, increment));
         }
         const call = this.#calls.get(stream);
         if (call === undefined) return;
@@ -272,8 +227,8 @@ export class RawH2Client {
         for (let i = 0; i + 6 <= payload.length; i += 6) {
           const id = payload.readUInt16BE(i);
           const value = payload.readUInt32BE(i + 2);
-          if (id === SETTINGS_INITIAL_WINDOW_SIZE) this.#streamSendWindow = value;
-          if (id === SETTINGS_MAX_FRAME_SIZE) this.#maxFrame = value;
+          if (id === Setting.INITIAL_WINDOW_SIZE) this.#streamSendWindow = value;
+          if (id === Setting.MAX_FRAME_SIZE) this.#maxFrame = value;
         }
         this.#socket.write(frame(SETTINGS, ACK, 0));
         onSettings();
@@ -297,10 +252,8 @@ export class RawH2Client {
   #streamData(stream: number, call: PendingCall, data: Buffer, frameLength: number): void {
     call.received += frameLength;
     if (call.received >= RECEIVE_WINDOW / 2) {
-      const increment = Buffer.alloc(4);
-      increment.writeUInt32BE(call.received);
+      this.#socket.write(windowUpdateFrame(stream, call.received));
       call.received = 0;
-      this.#socket.write(frame(WINDOW_UPDATE, 0, stream, increment));
     }
     let bytes = data;
     if (call.chunks.length > 0) {

@@ -1,10 +1,10 @@
 /**
- * What a gRPC client makes of an answer before its messages, whatever carries the call: the
- * response headers (an HTTP status other than 200, a content type other than gRPC's protobuf,
- * a compression that was not offered), and a stream reset instead of a status, mapped to gRPC
+ * What a gRPC client makes of an answer, whatever carries the call: the response headers (an HTTP status other than 200, a content type other than gRPC's protobuf,
+ * a compression that was not offered), the status in its trailers, and a stream reset instead of a status, mapped to gRPC
  * codes as gRPC maps them.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
+import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 
 /** A gRPC answer's content type that carries protobuf (the only encoding we ask for). */
 const PROTO_CONTENT_TYPE = /^application\/grpc(?:\+proto)?(?:;.*)?$/i;
@@ -65,4 +65,13 @@ export function responseHeadersError(httpStatus: number, header: Headers): Conne
   const encoding = header.get("grpc-encoding");
   if (encoding !== null && encoding.toLowerCase() !== "identity") return new ConnectError(`unsupported response encoding "${encoding}"`, Code.Internal, header);
   return undefined;
+}
+
+/**
+ * The call's status from its trailers: `null` for OK, else the error they carry (a missing
+ * `grpc-status` is a protocol error).
+ */
+export function statusFromTrailers(trailer: Headers): ConnectError | null {
+  if (!trailer.has("grpc-status")) return new ConnectError("protocol error: missing status", Code.Internal);
+  return findTrailerError(trailer) ?? null;
 }

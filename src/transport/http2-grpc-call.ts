@@ -23,7 +23,7 @@ import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { CallMessages } from "./call-messages.js";
 import { markStreamReset, nodeErrorCodes, streamResetMessage } from "./connection-errors.js";
 import { GrpcMessageAssembler } from "./grpc-message-assembler.js";
-import { codeForReset, responseHeadersError } from "./grpc-response-checks.js";
+import { codeForReset, responseHeadersError, statusFromTrailers } from "./grpc-response-checks.js";
 
 /** Appends Node's response headers or trailers (pseudo-headers left out) to `target`. */
 function copyNodeHeaders(from: IncomingHttpHeaders, target: Headers): Headers {
@@ -129,12 +129,7 @@ export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
 
   #onTrailers(trailers: IncomingHttpHeaders): void {
     if (this.hasEnded) return;
-    copyNodeHeaders(trailers, this.trailer);
-    if (!this.trailer.has("grpc-status")) {
-      this.#status = new ConnectError("protocol error: missing status", Code.Internal);
-      return;
-    }
-    this.#status = findTrailerError(this.trailer) ?? null;
+    this.#status = statusFromTrailers(copyNodeHeaders(trailers, this.trailer));
   }
 
   #onData(chunk: Buffer): void {

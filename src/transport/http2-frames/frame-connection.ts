@@ -169,7 +169,7 @@ export class FrameConnection {
   #continuing: FrameStream | undefined;
   /** The last stream id the peer's GOAWAY said it processed, once one came. */
   #goawayLastStream: number | undefined;
-  readonly #pings = new Map<string, { resolve(rttMs: number): void; reject(error: Error): void; sentAt: number }>();
+  readonly #pings = new Map<number, { resolve(rttMs: number): void; reject(error: Error): void; sentAt: number }>();
   #pingCounter = 0;
   /** When the last frame arrived (performance.now()), for keepalive. */
   lastFrameAt = performance.now();
@@ -239,8 +239,8 @@ export class FrameConnection {
   ping(): Promise<number> {
     if (this.#state === "closed") return Promise.reject(this.#closeError ?? new Error("the connection is closed"));
     const payload = Buffer.alloc(PING_PAYLOAD_BYTES);
-    payload.writeUInt32BE(++this.#pingCounter, 4);
-    const key = payload.toString("hex");
+    const key = ++this.#pingCounter;
+    payload.writeUInt32BE(key, 4);
     return new Promise<number>((resolve, reject) => {
       this.#pings.set(key, { resolve, reject, sentAt: performance.now() });
       this.#write(encodeFrame(FrameType.PING, 0, 0, payload));
@@ -420,7 +420,8 @@ export class FrameConnection {
           this.#write(encodeFrame(FrameType.PING, Flags.ACK, 0, payload));
           return;
         }
-        const key = payload.toString("hex");
+        // Our PINGs carry their number in the last 4 octets (the first 4 are zero).
+        const key = payload.readUInt32BE(0) === 0 ? payload.readUInt32BE(4) : -1;
         const ping = this.#pings.get(key);
         if (ping !== undefined) {
           this.#pings.delete(key);

@@ -23,7 +23,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { CallMessages } from "../call-messages.js";
 import { markStreamReset, streamResetMessage } from "../connection-errors.js";
-import { codeForReset, responseHeadersError } from "../grpc-response-checks.js";
+import { codeForReset, responseHeadersError, statusFromTrailers } from "../grpc-response-checks.js";
 import type { HeaderField } from "./hpack-decoder.js";
 import type { FrameStream, FrameStreamHandler, StreamEnd } from "./frame-connection.js";
 import { GrpcMessageAssembler } from "../grpc-message-assembler.js";
@@ -116,12 +116,7 @@ export class FrameGrpcCall<O extends DescMessage> extends CallMessages<O> {
   }
 
   #onTrailers(fields: HeaderField[]): void {
-    copyFields(fields, this.trailer);
-    if (!this.trailer.has("grpc-status")) {
-      this.#status = new ConnectError("protocol error: missing status", Code.Internal);
-      return;
-    }
-    this.#status = findTrailerError(this.trailer) ?? null;
+    this.#status = statusFromTrailers(copyFields(fields, this.trailer));
   }
 
   #onData(data: Buffer): void {
