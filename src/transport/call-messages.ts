@@ -26,8 +26,8 @@ export const DEFAULT_READ_AHEAD = 64;
 const COMPACT_AFTER = 1024;
 
 export abstract class CallMessages<O extends DescMessage> implements AsyncIterator<MessageShape<O>> {
-  readonly header = new Headers();
-  readonly trailer = new Headers();
+  #header: Headers | undefined;
+  #trailer: Headers | undefined;
   /** Resolves with the response headers; rejects for a trailers-only error or a failure before them. */
   readonly headers: Promise<void>;
   #resolveHeaders!: () => void;
@@ -55,6 +55,29 @@ export abstract class CallMessages<O extends DescMessage> implements AsyncIterat
     });
     // A failure before anyone awaits the headers must not become an unhandled rejection.
     this.headers.catch(() => undefined);
+  }
+
+  /** The response headers (empty until they came), built at the first read. */
+  get header(): Headers {
+    return (this.#header ??= this.initialHeader());
+  }
+
+  /** The trailers (empty until they came), built at the first read. */
+  get trailer(): Headers {
+    return (this.#trailer ??= this.initialTrailer());
+  }
+
+  /**
+   * The response headers' object, built when first read: empty here, for a carrier that fills it
+   * in place; one that keeps the fields as received builds it from them (most calls never read it).
+   */
+  protected initialHeader(): Headers {
+    return new Headers();
+  }
+
+  /** The trailers' object, built when first read (as `initialHeader`). */
+  protected initialTrailer(): Headers {
+    return new Headers();
   }
 
   /** Asks the carrier for more messages (called after the reader took one from the queue). */

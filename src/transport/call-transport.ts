@@ -5,8 +5,10 @@
  * interceptor outermost, so the JWT interceptor signs a fresh token per call and per stream.
  *
  * Unary calls without a timeout all go through one chain of the interceptors, applied once
- * (Connect's runUnaryCall applies them per call), under one AbortController (call-signal.ts); a
- * call with a timeout gets a chain of its own, as the carrier sends the timeout on the wire.
+ * (Connect's runUnaryCall applies them per call), each under its call signal (call-signal.ts:
+ * an AbortSignal built only if read); a call with a timeout gets a chain of its own, as the
+ * carrier sends the timeout on the wire. A unary response's header and trailer objects are
+ * likewise built only if read.
  * Streaming calls run under Connect's runStreamingCall.
  */
 import {
@@ -30,7 +32,7 @@ import {
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createMethodUrl, runStreamingCall } from "@connectrpc/connect/protocol";
 import type { CallMessages } from "./call-messages.js";
-import { createCallSignal } from "./call-signal.js";
+import { CALL_SIGNAL, createCallSignal, type CallSignal } from "./call-signal.js";
 import { chainInterceptors } from "./interceptor-chain.js";
 
 /**
@@ -70,14 +72,36 @@ export function createCallTransport(baseUrl: string, interceptorList: readonly I
       message = r.value;
     }
     if (message === undefined) throw new ConnectError("protocol error: missing output message for unary method", Code.Unimplemented);
-    return { stream: false, service: method.parent, method, header: call.header, message, trailer: call.trailer };
+    // The header and trailer objects are built only if someone reads them (call-messages.ts).
+    return {
+      stream: false,
+      service: method.parent,
+      method,
+      get header() {
+        return call.header;
+      },
+      message,
+      get trailer() {
+        return call.trailer;
+      },
+    };
+  };
+  /** Each method's URL, built once. */
+  const methodUrls = new Map<DescMethodUnary | DescMethodStreaming, string>();
+  const methodUrl = (method: DescMethodUnary | DescMethodStreaming): string => {
+    let url = methodUrls.get(method);
+    if (url === undefined) {
+      url = createMethodUrl(baseUrl, method);
+      methodUrls.set(method, url);
+    }
+    return url;
   };
   /** What a unary and a streaming request share: the method, its URL, headers and context values. */
   const requestBase = <M extends DescMethodUnary | DescMethodStreaming>(method: M, header: ConstructorParameters<typeof Headers>[0], contextValues: ContextValues | undefined) => ({
     service: method.parent,
     method,
     requestMethod: "POST" as const,
-    url: createMethodUrl(baseUrl, method),
+    url: methodUrl(method),
     header: new Headers(header),
     contextValues: contextValues ?? createContextValues(),
   });
@@ -94,11 +118,15 @@ export function createCallTransport(baseUrl: string, interceptorList: readonly I
     ): Promise<UnaryResponse<I, O>> {
       const timeout = effectiveTimeout(timeoutMs);
       const callSignal = createCallSignal(signal, timeout);
-      const req: UnaryRequest<I, O> = {
+      const req: UnaryRequest<I, O> & { readonly [CALL_SIGNAL]: CallSignal } = {
         ...requestBase(method, header, contextValues),
         stream: false,
         message: isMessage(input, method.input) ? input : create(method.input, input),
-        signal: callSignal.signal,
+        // Built only if someone reads it; our carriers watch the call signal itself (call-signal.ts).
+        get signal() {
+          return callSignal.signal;
+        },
+        [CALL_SIGNAL]: callSignal,
       };
       const chain = timeout === undefined ? untimedChain : chainInterceptors<UnaryRequest, UnaryResponse>((r) => sendUnary(r, timeout), interceptors);
       try {

@@ -16,8 +16,10 @@ import type { Channel, InterceptingListener, Metadata, StatusObject } from "@grp
 import { grpcJs } from "./grpc-js-module.js";
 import { CallMessages, DEFAULT_READ_AHEAD } from "./call-messages.js";
 import { createCallTransport, grpcMethodPath } from "./call-transport.js";
+import { callAbortReason, watchCallAbort } from "./call-signal.js";
 import { connectErrorFromStatus, copyMetadataToHeaders, metadataFromHeaders } from "./grpc-js-metadata.js";
 import { responseDecoderFor } from "./sync-response-decoder.js";
+import { requestEncoderFor } from "./put-request-encoder.js";
 
 type GrpcJsCall = ReturnType<Channel["createCall"]>;
 
@@ -110,21 +112,22 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Transpor
 
   /** Starts the call on the wire and sends its input. */
   function startCall<I extends DescMessage, O extends DescMessage>(req: UnaryRequest<I, O> | StreamRequest<I, O>, timeoutMs: number | undefined): CallReader<O> {
-    if (req.signal.aborted) throw ConnectError.from(req.signal.reason, Code.Canceled);
+    const aborted = callAbortReason(req);
+    if (aborted !== undefined) throw ConnectError.from(aborted.reason, Code.Canceled);
     const method = req.method;
     const metadata = metadataFromHeaders(req.header);
     const channel = options.channel();
-    const onAbort = () => reader.fail(ConnectError.from(req.signal.reason, Code.Canceled));
+    let stopWatching: () => void = () => undefined;
     const reader = new CallReader<O>(channel, method.output, responseDecoderFor(method), readAhead, (ended) => {
-      req.signal.removeEventListener("abort", onAbort);
+      stopWatching();
       openCalls?.delete(ended);
     });
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     const call = channel.createCall(grpcMethodPath(method), deadline, null, null, null);
     reader.call = call;
     openCalls?.add(reader);
-    req.signal.addEventListener("abort", onAbort);
     call.start(metadata, reader);
+    stopWatching = watchCallAbort(req, (reason) => reader.fail(ConnectError.from(reason, Code.Canceled)));
     if (req.stream) {
       // Send the request messages as the call accepts them, then half-close. (SyncLatest and
       // Sync send exactly one.)
@@ -137,7 +140,7 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Transpor
         call.halfClose();
       })().catch((e: unknown) => reader.fail(ConnectError.from(e)));
     } else {
-      call.sendMessageWithContext({}, toBuffer(toBinary(method.input, req.message)));
+      call.sendMessageWithContext({}, toBuffer(requestEncoderFor(method)(req.message)));
       call.halfClose();
     }
     reader.requestMore();

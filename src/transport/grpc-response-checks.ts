@@ -9,6 +9,11 @@ import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 /** A gRPC answer's content type that carries protobuf (the only encoding we ask for). */
 const PROTO_CONTENT_TYPE = /^application\/grpc(?:\+proto)?(?:;.*)?$/i;
 
+/** Whether a response's content type is gRPC carrying protobuf. */
+export function isGrpcProtoContentType(contentType: string): boolean {
+  return PROTO_CONTENT_TYPE.test(contentType);
+}
+
 /**
  * The gRPC code for an answer whose HTTP status is not 200 (a proxy's or a server's error page),
  * as gRPC maps HTTP statuses: 400 Internal, 401 Unauthenticated, 403 PermissionDenied, 404
@@ -61,7 +66,7 @@ export function codeForReset(rstCode: number): Code | undefined {
 export function responseHeadersError(httpStatus: number, header: Headers): ConnectError | undefined {
   if (httpStatus !== 200) return new ConnectError(`HTTP ${httpStatus}`, codeFromHttpStatus(httpStatus), header);
   const contentType = header.get("content-type");
-  if (contentType === null || !PROTO_CONTENT_TYPE.test(contentType)) return new ConnectError(`unsupported content type ${String(contentType)}`, Code.Unknown);
+  if (contentType === null || !isGrpcProtoContentType(contentType)) return new ConnectError(`unsupported content type ${String(contentType)}`, Code.Unknown);
   const encoding = header.get("grpc-encoding");
   if (encoding !== null && encoding.toLowerCase() !== "identity") return new ConnectError(`unsupported response encoding "${encoding}"`, Code.Internal, header);
   return undefined;

@@ -17,9 +17,11 @@ import { Code, ConnectError, type Interceptor, type StreamRequest, type Transpor
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { DEFAULT_READ_AHEAD } from "./call-messages.js";
 import { createCallTransport, grpcMethodPath } from "./call-transport.js";
+import { callAbortReason, watchCallAbort } from "./call-signal.js";
 import { Http2GrpcCall } from "./http2-grpc-call.js";
 import { PROTOCOL_HEADERS } from "./protocol-headers.js";
 import { responseDecoderFor } from "./sync-response-decoder.js";
+import { requestEncoderFor } from "./put-request-encoder.js";
 
 export interface Http2GrpcTransportOptions {
   /** The origin every call goes to; the session manager must be connected to the same one. */
@@ -96,8 +98,8 @@ export function createHttp2GrpcTransport(options: Http2GrpcTransportOptions): Tr
   };
 
   async function startCall<I extends DescMessage, O extends DescMessage>(req: UnaryRequest<I, O> | StreamRequest<I, O>, timeoutMs: number | undefined): Promise<Http2GrpcCall<O>> {
-    const signal = req.signal;
-    if (signal.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
+    const aborted = callAbortReason(req);
+    if (aborted !== undefined) throw ConnectError.from(aborted.reason, Code.Canceled);
     const method = req.method;
     const headers = requestHeaders(req.header, timeoutMs);
     const stream = await sessionManager.request("POST", grpcMethodPath(method), headers, {});
@@ -106,16 +108,14 @@ export function createHttp2GrpcTransport(options: Http2GrpcTransportOptions): Tr
       widened.add(session);
       session.setLocalWindowSize(connectionWindowBytes);
     }
-    const onAbort = () => call.fail(ConnectError.from(signal.reason, Code.Canceled));
-    const call = new Http2GrpcCall<O>(method.output, responseDecoderFor(method), readAhead, () => signal.removeEventListener("abort", onAbort), bytesRead);
+    let stopWatching: () => void = () => undefined;
+    const call = new Http2GrpcCall<O>(method.output, responseDecoderFor(method), readAhead, () => stopWatching(), bytesRead);
     call.attach(stream);
-    if (signal.aborted) {
-      onAbort();
-      return call;
-    }
-    signal.addEventListener("abort", onAbort);
+    stopWatching = watchCallAbort(req, (reason) => call.fail(ConnectError.from(reason, Code.Canceled)));
+    // Aborted while the stream opened: the call is cancelled, and nothing is sent.
+    if (call.hasEnded) return call;
     if (!req.stream) {
-      stream.end(grpcMessageFrame(toBinary(method.input, req.message)));
+      stream.end(grpcMessageFrame(requestEncoderFor(method)(req.message)));
     } else {
       // Send the request messages as the stream accepts them, then half-close. (SyncLatest and
       // Sync send exactly one.)

@@ -106,6 +106,8 @@ const SETTINGS_ENTRY_BYTES = 6;
 const PING_PAYLOAD_BYTES = 8;
 /** How long a cleanly closed connection waits for the peer to close its side. */
 const CLOSE_GRACE_MS = 1000;
+/** Frames queued in one stretch up to this many octets are copied into one buffer; more are corked instead. */
+const COALESCE_COPY_LIMIT = 64 * 1024;
 /** The highest client stream id. */
 const MAX_STREAM_ID = 0x7fffffff;
 
@@ -169,6 +171,9 @@ export class FrameConnection {
   #continuing: FrameStream | undefined;
   /** The last stream id the peer's GOAWAY said it processed, once one came. */
   #goawayLastStream: number | undefined;
+  /** Frames written since the last flush to the socket (`#flushWrites`, at the end of the current job). */
+  #pendingWrites: Buffer[] = [];
+  #pendingBytes = 0;
   readonly #pings = new Map<number, { resolve(rttMs: number): void; reject(error: Error): void; sentAt: number }>();
   #pingCounter = 0;
   /** When the last frame arrived (performance.now()), for keepalive. */
@@ -250,6 +255,7 @@ export class FrameConnection {
   /** Ends the connection now (GOAWAY NO_ERROR, then the socket): every stream ends with `error`. */
   destroy(error?: Error): void {
     if (this.#state === "closed") return;
+    this.#flushWrites();
     if (!this.#socket.writableEnded) this.#socket.end(this.#goawayFrame(ErrorCode.NO_ERROR, ""));
     this.#fail(error ?? new Error("the connection was closed by the client"), true);
   }
@@ -341,10 +347,38 @@ export class FrameConnection {
     }
   }
 
+  /**
+   * Queues frames for the socket. Everything written in one synchronous stretch (a call's
+   * HEADERS and DATA, the WINDOW_UPDATEs and PING answers a read brings) leaves in one socket
+   * write at the end of it: a write is a system call, and on loopback it costs about as much CPU
+   * as the rest of a unary call's client side (measured: 80 us of the 460 us per Put with two writes).
+   */
   #write(bytes: Buffer): void {
     if (this.#state === "closed" || this.#socket.writableEnded) return;
-    this.#socket.write(bytes);
+    this.#pendingWrites.push(bytes);
+    this.#pendingBytes += bytes.length;
+    if (this.#pendingWrites.length === 1) queueMicrotask(this.#flushWrites);
   }
+
+  /** Writes the queued frames, in order: one buffer when they are small, else corked (one writev). */
+  readonly #flushWrites = (): void => {
+    const pending = this.#pendingWrites;
+    const bytes = this.#pendingBytes;
+    if (pending.length === 0) return;
+    this.#pendingWrites = [];
+    this.#pendingBytes = 0;
+    const socket = this.#socket;
+    if (socket.writableEnded || socket.destroyed) return;
+    if (pending.length === 1) {
+      socket.write(pending[0] as Buffer);
+    } else if (bytes <= COALESCE_COPY_LIMIT) {
+      socket.write(Buffer.concat(pending, bytes));
+    } else {
+      socket.cork();
+      for (const frame of pending) socket.write(frame);
+      socket.uncork();
+    }
+  };
 
   #onBytes(chunk: Buffer): void {
     if (this.#state === "closed") return;
@@ -387,6 +421,7 @@ export class FrameConnection {
     if (this.#state === "closed") return;
     const code = error instanceof Http2ProtocolError ? error.code : error instanceof HpackDecodeError ? ErrorCode.COMPRESSION_ERROR : ErrorCode.INTERNAL_ERROR;
     const reason = error instanceof Error ? error : new Error(String(error));
+    this.#flushWrites();
     if (!this.#socket.writableEnded) this.#socket.end(this.#goawayFrame(code, reason.message.slice(0, 100)));
     this.#fail(new Error(`HTTP/2 connection error: ${reason.message}`, { cause: reason }), true);
   }
@@ -629,6 +664,7 @@ export class FrameConnection {
 
   #closeIfIdle(): void {
     if (this.#state === "draining" && this.#streams.size === 0 && this.#waiting.length === 0) {
+      this.#flushWrites();
       if (!this.#socket.writableEnded) this.#socket.end();
       this.#fail(undefined, true);
     }

@@ -23,7 +23,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { CallMessages } from "../call-messages.js";
 import { markStreamReset, streamResetMessage } from "../connection-errors.js";
-import { codeForReset, responseHeadersError, statusFromTrailers } from "../grpc-response-checks.js";
+import { codeForReset, isGrpcProtoContentType, responseHeadersError, statusFromTrailers } from "../grpc-response-checks.js";
 import type { HeaderField } from "./hpack-decoder.js";
 import type { FrameStream, FrameStreamHandler, StreamEnd } from "./frame-connection.js";
 import { GrpcMessageAssembler } from "../grpc-message-assembler.js";
@@ -36,11 +36,58 @@ function copyFields(fields: readonly HeaderField[], target: Headers): Headers {
   return target;
 }
 
+/**
+ * Whether these response headers are the usual start of an answer, which the checks on a
+ * Headers object (responseHeadersError, a trailers-only status) would pass without a word:
+ * `:status` 200, one protobuf gRPC content type, no compression other than identity, no status.
+ */
+function isPlainGrpcAnswer(fields: readonly HeaderField[]): boolean {
+  let status: string | undefined;
+  let contentTypes = 0;
+  let contentType = "";
+  for (const [name, value] of fields) {
+    switch (name) {
+      case ":status":
+        status = value;
+        break;
+      case "content-type":
+        contentTypes++;
+        contentType = value;
+        break;
+      case "grpc-encoding":
+        if (value.toLowerCase() !== "identity") return false;
+        break;
+      case "grpc-status":
+        return false;
+    }
+  }
+  return status === "200" && contentTypes === 1 && isGrpcProtoContentType(contentType);
+}
+
+/** Whether the trailers say OK: exactly one `grpc-status`, and it is `0` (what statusFromTrailers reads as OK). */
+function isOkStatus(fields: readonly HeaderField[]): boolean {
+  let ok = false;
+  for (const [name, value] of fields) {
+    if (name !== "grpc-status") continue;
+    if (ok || value !== "0") return false;
+    ok = true;
+  }
+  return ok;
+}
+
 export class FrameGrpcCall<O extends DescMessage> extends CallMessages<O> {
   #stream: FrameStream | undefined;
   /** The status once known: `null` for OK, else the error it carries. */
   #status: ConnectError | null | undefined;
   #sawHeaders = false;
+  /**
+   * The response headers and trailers as received; their Headers objects are built from them
+   * only when read (`#headerRead`, `#trailerRead`), and filled in place if read before they came.
+   */
+  #headerFields: readonly HeaderField[] | undefined;
+  #trailerFields: readonly HeaderField[] | undefined;
+  #headerRead = false;
+  #trailerRead = false;
   /** Received DATA; its messages are decoded only while the queue has room. */
   readonly #messages = new GrpcMessageAssembler();
   /**
@@ -93,7 +140,13 @@ export class FrameGrpcCall<O extends DescMessage> extends CallMessages<O> {
       return;
     }
     this.#sawHeaders = true;
-    copyFields(fields, this.header);
+    this.#headerFields = fields;
+    if (this.#headerRead) copyFields(fields, this.header);
+    if (!endStream && isPlainGrpcAnswer(fields)) {
+      // The usual answer: nothing to check in a Headers object, and none built unless read.
+      this.settleHeaders(undefined);
+      return;
+    }
     const headersError = responseHeadersError(Number(fields.find(([name]) => name === ":status")?.[1]), this.header);
     if (headersError !== undefined) {
       this.fail(headersError);
@@ -116,7 +169,19 @@ export class FrameGrpcCall<O extends DescMessage> extends CallMessages<O> {
   }
 
   #onTrailers(fields: HeaderField[]): void {
-    this.#status = statusFromTrailers(copyFields(fields, this.trailer));
+    this.#trailerFields = fields;
+    if (this.#trailerRead) copyFields(fields, this.trailer);
+    this.#status = isOkStatus(fields) ? null : statusFromTrailers(this.trailer);
+  }
+
+  protected override initialHeader(): Headers {
+    this.#headerRead = true;
+    return copyFields(this.#headerFields ?? [], new Headers());
+  }
+
+  protected override initialTrailer(): Headers {
+    this.#trailerRead = true;
+    return copyFields(this.#trailerFields ?? [], new Headers());
   }
 
   #onData(data: Buffer): void {

@@ -14,9 +14,11 @@ import { toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor, type StreamRequest, type Transport, type UnaryRequest } from "@connectrpc/connect";
 import { DEFAULT_READ_AHEAD } from "../call-messages.js";
 import { createCallTransport, grpcMethodPath } from "../call-transport.js";
+import { callAbortReason, watchCallAbort } from "../call-signal.js";
 import { grpcMessageFrame, grpcTimeoutHeader } from "../http2-grpc-transport.js";
 import { PROTOCOL_HEADERS } from "../protocol-headers.js";
 import { responseDecoderFor } from "../sync-response-decoder.js";
+import { requestEncoderFor } from "../put-request-encoder.js";
 import type { HeaderField } from "./hpack-decoder.js";
 import type { FrameConnection, FrameStream } from "./frame-connection.js";
 import type { FrameConnectionManager } from "./frame-connection-manager.js";
@@ -72,20 +74,18 @@ export function createFrameGrpcTransport(options: FrameGrpcTransportOptions): Tr
   };
 
   async function startCall<I extends DescMessage, O extends DescMessage>(req: UnaryRequest<I, O> | StreamRequest<I, O>, timeoutMs: number | undefined): Promise<FrameGrpcCall<O>> {
-    const signal = req.signal;
-    if (signal.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
+    const aborted = callAbortReason(req);
+    if (aborted !== undefined) throw ConnectError.from(aborted.reason, Code.Canceled);
     const method = req.method;
-    const onAbort = () => call.fail(ConnectError.from(signal.reason, Code.Canceled));
-    const call = new FrameGrpcCall<O>(method.output, responseDecoderFor(method), readAhead, () => signal.removeEventListener("abort", onAbort));
+    let stopWatching: () => void = () => undefined;
+    const call = new FrameGrpcCall<O>(method.output, responseDecoderFor(method), readAhead, () => stopWatching());
     const stream = await open(requestFields(grpcMethodPath(method), req.header, timeoutMs), call);
     call.attach(stream);
-    if (signal.aborted) {
-      onAbort();
-      return call;
-    }
-    signal.addEventListener("abort", onAbort);
+    stopWatching = watchCallAbort(req, (reason) => call.fail(ConnectError.from(reason, Code.Canceled)));
+    // Aborted while the stream opened: the call is cancelled, and nothing is sent.
+    if (call.hasEnded) return call;
     if (!req.stream) {
-      stream.write(grpcMessageFrame(toBinary(method.input, req.message)), true);
+      stream.write(grpcMessageFrame(requestEncoderFor(method)(req.message)), true);
     } else {
       // Send the request messages as they come, then half-close. (SyncLatest and Sync send exactly one.)
       void (async () => {

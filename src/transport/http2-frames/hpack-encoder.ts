@@ -18,27 +18,66 @@ const STATIC_FIELD_INDEX: ReadonlyMap<string, number> = (() => {
   return byField;
 })();
 
-/** Appends an integer with an N-bit prefix whose high bits are `high`. */
-function pushInteger(out: number[], value: number, prefixBits: number, high: number): void {
+/** Writes an integer with an N-bit prefix whose high bits are `high` at `out[at]`; returns the next offset. */
+function writeInteger(out: Uint8Array, at: number, value: number, prefixBits: number, high: number): number {
   const max = (1 << prefixBits) - 1;
   if (value < max) {
-    out.push(high | value);
-    return;
+    out[at] = high | value;
+    return at + 1;
   }
-  out.push(high | max);
+  out[at++] = high | max;
   let rest = value - max;
   while (rest >= 128) {
-    out.push((rest % 128) | 128);
+    out[at++] = (rest % 128) | 128;
     rest = Math.floor(rest / 128);
   }
-  out.push(rest);
+  out[at] = rest;
+  return at + 1;
 }
 
-/** Appends a string literal (no Huffman); characters above 0xff are refused by the caller. */
-function pushString(out: number[], text: string): void {
-  pushInteger(out, text.length, 7, 0);
-  for (let i = 0; i < text.length; i++) out.push(text.charCodeAt(i));
+/** Writes a string literal (no Huffman) at `out[at]`; returns the next offset. */
+function writeString(out: Uint8Array, at: number, text: string): number {
+  at = writeInteger(out, at, text.length, 7, 0);
+  for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
+  return at;
 }
+
+/** Octets an integer takes with a prefix of `prefixBits` (at most 5 for the lengths sent here). */
+const INTEGER_MAX_OCTETS = 6;
+
+/** One field's representation. */
+function encodeField(name: string, value: string): Uint8Array {
+  for (const text of [name, value]) {
+    for (let i = 0; i < text.length; i++) {
+      if (text.charCodeAt(i) > 0xff) throw new TypeError(`header ${JSON.stringify(name)} has a character that is not an octet`);
+    }
+  }
+  const full = STATIC_FIELD_INDEX.get(`${name}\0${value}`);
+  const out = new Uint8Array(3 * INTEGER_MAX_OCTETS + name.length + value.length);
+  let at: number;
+  if (full !== undefined) {
+    at = writeInteger(out, 0, full, 7, 0x80);
+  } else {
+    const nameIndex = STATIC_NAME_INDEX.get(name);
+    if (nameIndex !== undefined) {
+      at = writeInteger(out, 0, nameIndex, 4, 0x00);
+    } else {
+      out[0] = 0x00;
+      at = writeString(out, 1, name);
+    }
+    at = writeString(out, at, value);
+  }
+  return out.slice(0, at);
+}
+
+/**
+ * Fields encoded before, keyed `name\0value`: a client sends the same few fields on every call
+ * (the method's path, the protocol's fields, the token that changes once a second), and a
+ * field's representation never changes, as the dynamic table is not used. Emptied when full, so
+ * fields that never repeat (a request id) cost an insertion each and hold nothing for long.
+ */
+const encodedFields = new Map<string, Uint8Array>();
+const ENCODED_FIELDS_LIMIT = 256;
 
 /**
  * The header block for these fields, in order. Names must be lowercase and every character of
@@ -46,26 +85,25 @@ function pushString(out: number[], text: string): void {
  * @throws TypeError for a character above 0xff
  */
 export function encodeHeaderBlock(fields: readonly (readonly [name: string, value: string])[]): Uint8Array {
-  const out: number[] = [];
-  for (const [name, value] of fields) {
-    for (const text of [name, value]) {
-      for (let i = 0; i < text.length; i++) {
-        if (text.charCodeAt(i) > 0xff) throw new TypeError(`header ${JSON.stringify(name)} has a character that is not an octet`);
-      }
+  const parts: Uint8Array[] = new Array<Uint8Array>(fields.length);
+  let total = 0;
+  for (let i = 0; i < fields.length; i++) {
+    const [name, value] = fields[i] as readonly [string, string];
+    const key = `${name}\0${value}`;
+    let bytes = encodedFields.get(key);
+    if (bytes === undefined) {
+      bytes = encodeField(name, value);
+      if (encodedFields.size >= ENCODED_FIELDS_LIMIT) encodedFields.clear();
+      encodedFields.set(key, bytes);
     }
-    const full = STATIC_FIELD_INDEX.get(`${name}\0${value}`);
-    if (full !== undefined) {
-      pushInteger(out, full, 7, 0x80);
-      continue;
-    }
-    const nameIndex = STATIC_NAME_INDEX.get(name);
-    if (nameIndex !== undefined) {
-      pushInteger(out, nameIndex, 4, 0x00);
-    } else {
-      out.push(0x00);
-      pushString(out, name);
-    }
-    pushString(out, value);
+    parts[i] = bytes;
+    total += bytes.length;
   }
-  return Uint8Array.from(out);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }

@@ -106,4 +106,48 @@ describe("FrameGrpcCall", () => {
     expect(error).toBeInstanceOf(ConnectError);
     expect((error as ConnectError).code).toBe(Code.Aborted);
   });
+
+  it("builds its header and trailer objects from the fields as received, whether read before or after they came", async () => {
+    const early = call().call;
+    const earlyHeader = early.header; // read before anything came: filled in place later
+    early.handler.onHeaders([...OK_HEADERS, ["x-h", "1"]], false);
+    early.handler.onHeaders([["grpc-status", "0"], ["x-t", "2"]], true);
+    early.handler.onEnd({ kind: "ended" });
+    expect(early.header).toBe(earlyHeader);
+    // Pseudo-headers are left out.
+    expect([...earlyHeader.keys()].sort()).toEqual(["content-type", "x-h"]);
+    expect([earlyHeader.get("x-h"), earlyHeader.get("content-type")]).toEqual(["1", "application/grpc"]);
+    expect(early.trailer.get("x-t")).toBe("2");
+    expect(await early.next()).toEqual({ done: true, value: undefined });
+
+    const late = call().call;
+    late.handler.onHeaders([...OK_HEADERS, ["x-h", "3"]], false);
+    late.handler.onHeaders([["grpc-status", "0"], ["x-t", "4"]], true);
+    late.handler.onEnd({ kind: "ended" });
+    expect(await late.next()).toEqual({ done: true, value: undefined });
+    expect([late.header.get("x-h"), late.trailer.get("x-t"), late.trailer.get("grpc-status")]).toEqual(["3", "4", "0"]);
+  });
+
+  it("reads a status the quick check does not take as OK through the full checks: two grpc-status fields, a non-zero one, compression", async () => {
+    const twice = call().call;
+    twice.handler.onHeaders(OK_HEADERS, false);
+    twice.handler.onHeaders([["grpc-status", "0"], ["grpc-status", "0"]], true);
+    twice.handler.onEnd({ kind: "ended" });
+    // As a Headers object reads them: "0, 0", which is no status code.
+    await expect(twice.next()).rejects.toBeInstanceOf(ConnectError);
+
+    const failed = call().call;
+    failed.handler.onHeaders(OK_HEADERS, false);
+    failed.handler.onHeaders([["grpc-status", String(Code.NotFound)], ["grpc-message", "gone%20away"]], true);
+    failed.handler.onEnd({ kind: "ended" });
+    await expect(failed.next()).rejects.toMatchObject({ code: Code.NotFound, rawMessage: "gone away" });
+
+    const compressed = call().call;
+    compressed.handler.onHeaders([...OK_HEADERS, ["grpc-encoding", "gzip"]], false);
+    await expect(compressed.headers).rejects.toMatchObject({ code: Code.Internal });
+
+    const notGrpc = call().call;
+    notGrpc.handler.onHeaders([[":status", "200"], ["content-type", "text/html"]], false);
+    await expect(notGrpc.headers).rejects.toMatchObject({ code: Code.Unknown });
+  });
 });

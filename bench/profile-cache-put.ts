@@ -1,0 +1,137 @@
+/**
+ * Where a synced cache's sequential `cache.client.put` round trip spends the main thread: a V8
+ * CPU profile (node:inspector) taken over the timed Puts and their deletes only, against one
+ * seeded Pomerium server, summarised by self function and by the innermost frame of this
+ * repository on the stack. Each Put also brings the Sync change it causes, so the profile holds
+ * both the unary call and the change's intake.
+ *
+ *   node --expose-gc --import tsx bench/profile-cache-put.ts [--sessions 20000] [--calls 3000]
+ *        [--transport http2-frames|node-http2|grpc-js|connect-node] [--interval-us 100] [--out F.cpuprofile]
+ *        [--bare]   (a bare transport's client instead of a synced cache's: the same Puts without the Sync changes)
+ */
+import { writeFile } from "node:fs/promises";
+import { Session } from "node:inspector/promises";
+import { parseArgs } from "node:util";
+import { createDatabrokerCache, DEFAULT_CACHE_TRANSPORT, type DatabrokerTransportImplementation } from "../src/index.js";
+import { createDatabrokerTransport } from "../src/transport/databroker-transport.js";
+import { createDataBrokerClient } from "../src/transport/databroker-clients.js";
+import { DemoRecords } from "../src/demo/demo-records.js";
+import type { Record as DatabrokerRecord } from "../gen/databroker/databroker_pb.js";
+import { newBenchSecret } from "./bench-secret.js";
+import { startBenchServer } from "./bench-server.js";
+import { fullGc, requireExposedGc } from "./full-gc.js";
+import { timePutRoundTrips } from "./put-round-trips.js";
+import { percentile } from "./stats.js";
+
+requireExposedGc();
+const { values } = parseArgs({
+  options: {
+    sessions: { type: "string", default: "20000" },
+    calls: { type: "string", default: "3000" },
+    transport: { type: "string", default: DEFAULT_CACHE_TRANSPORT },
+    "interval-us": { type: "string", default: "100" },
+    out: { type: "string" },
+    bare: { type: "boolean", default: false },
+  },
+});
+const sessions = Number(values.sessions);
+const calls = Number(values.calls);
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+function summarise(profile: Profile, perCallDivisor: number): string {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const label = (n: ProfileNode) =>
+    `${n.callFrame.functionName || "(anonymous)"} ${n.callFrame.url.replace(/^.*\/(src|bench|gen|node_modules)\//, "$1/")}:${n.callFrame.lineNumber + 1}`;
+  const ours = (n: ProfileNode) => /\/(src|gen)\//.test(n.callFrame.url) && !n.callFrame.url.includes("node_modules");
+  const self = new Map<string, number>();
+  const owner = new Map<string, number>();
+  let total = 0;
+  let idle = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const dt = profile.timeDeltas[i] as number;
+    const node = byId.get(profile.samples[i] as number) as ProfileNode;
+    if (node.callFrame.functionName === "(idle)") {
+      idle += dt;
+      continue;
+    }
+    total += dt;
+    const name = label(node);
+    self.set(name, (self.get(name) ?? 0) + dt);
+    let up: ProfileNode | undefined = node;
+    while (up !== undefined && !ours(up)) up = byId.get(parent.get(up.id) ?? -1);
+    const o = up === undefined ? "(none of ours)" : label(up);
+    owner.set(o, (owner.get(o) ?? 0) + dt);
+  }
+  const top = (m: Map<string, number>) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 25)
+      .map(([k, v]) => `    ${(v / perCallDivisor).toFixed(1).padStart(6)} us/call  ${k}`)
+      .join("\n");
+  return [
+    `busy ${(total / perCallDivisor).toFixed(1)} us per call, idle ${(idle / perCallDivisor).toFixed(1)} us per call`,
+    `by self function:\n${top(self)}`,
+    `by the innermost frame of this repository:\n${top(owner)}`,
+  ].join("\n");
+}
+
+const secret = newBenchSecret();
+const server = await startBenchServer("pomerium", secret);
+try {
+  const seed = createDatabrokerTransport(server.url, { sharedSecret: secret, implementation: "grpc-js" });
+  const seedClient = createDataBrokerClient(seed.transport);
+  const demo = new DemoRecords({ seed: 1 });
+  for (let i = 0; i < sessions; i += 500) {
+    const records = [];
+    for (let j = i; j < Math.min(sessions, i + 500); j++) records.push(DemoRecords.record(demo.session(`session-${j}`, 0)));
+    await seedClient.put({ records });
+  }
+  await seed.close();
+
+  const implementation = values.transport as DatabrokerTransportImplementation;
+  let put: (records: DatabrokerRecord[]) => Promise<unknown>;
+  let close: () => Promise<void>;
+  if (values.bare) {
+    const transport = createDatabrokerTransport(server.url, { sharedSecret: secret, implementation });
+    await transport.connect();
+    const client = createDataBrokerClient(transport.transport);
+    put = (records) => client.put({ records });
+    close = () => transport.close();
+  } else {
+    const cache = createDatabrokerCache({ url: server.url, sharedSecret: secret, transport: implementation });
+    await cache.ready({ timeoutMs: 300_000 });
+    put = (records) => cache.client.put({ records });
+    close = () => cache.close();
+  }
+  await timePutRoundTrips(put, "warm", 300);
+  await fullGc();
+
+  const inspector = new Session();
+  inspector.connect();
+  await inspector.post("Profiler.enable");
+  await inspector.post("Profiler.setSamplingInterval", { interval: Number(values["interval-us"]) });
+  await inspector.post("Profiler.start");
+  const r = await timePutRoundTrips(put, "profiled", calls);
+  const { profile } = (await inspector.post("Profiler.stop")) as unknown as { profile: Profile };
+  inspector.disconnect();
+  await close();
+
+  if (values.out !== undefined) await writeFile(values.out, JSON.stringify(profile));
+  console.log(`${values.transport}${values.bare ? " (bare transport)" : " (synced cache)"}: ${calls} Puts (and their deletes), p50 ${percentile(r.ms, 50).toFixed(3)} ms, main-thread CPU ${r.cpuUs.toFixed(0)} us per call`);
+  // Per call: the Puts and their deletes are 2 x calls unary calls.
+  console.log(summarise(profile, 2 * calls));
+} finally {
+  await server.stop();
+}
