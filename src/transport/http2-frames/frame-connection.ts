@@ -167,6 +167,8 @@ export class FrameConnection {
   #sendWindow = DEFAULT_WINDOW;
   /** Connection-level octets received and not yet given back. */
   #receivedUnacknowledged = 0;
+  /** The pad length of the padded DATA frame being received (#onDataPiece). */
+  #piecePad = 0;
   /** The stream whose header block is being continued (CONTINUATION expected next), if any. */
   #continuing: FrameStream | undefined;
   /** The last stream id the peer's GOAWAY said it processed, once one came. */
@@ -194,7 +196,7 @@ export class FrameConnection {
       this.#settleReady = (error) => (error === undefined ? resolve() : reject(error));
     });
     this.ready.catch(() => undefined); // a connection nobody waits on must not raise an unhandled rejection
-    this.#reader = new FrameReader(DEFAULT_MAX_FRAME_SIZE);
+    this.#reader = new FrameReader(DEFAULT_MAX_FRAME_SIZE, (flags, stream, piece, offset, length) => this.#onDataPiece(flags, stream, piece, offset, length));
     socket.on("data", (chunk: Buffer) => this.#onBytes(chunk));
     socket.on("error", (error: Error) => this.#fail(error));
     socket.on("close", () =>
@@ -479,25 +481,44 @@ export class FrameConnection {
   }
 
   #onDataFrame(flags: number, streamId: number, payload: Buffer): void {
-    if (streamId === 0) throw new Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, "DATA on stream 0");
-    // The whole frame, padding included, counts against the connection's window: given back at once.
-    this.#receivedUnacknowledged += payload.length;
+    this.#onDataPiece(flags, streamId, payload, 0, payload.length);
+  }
+
+  /**
+   * A DATA frame's payload, or a piece of one split over socket reads (frame-codec.ts: `offset`
+   * is the piece's place in the payload, `length` the payload's; a whole frame is one piece at
+   * 0), handled piece by piece as the whole frame would be: every octet (padding included)
+   * counts against the connection's window as it comes, and is given back at once; the padding
+   * (the pad length octet first, the pad octets last) is given back to the stream's window and
+   * not delivered; the stream ends with the last piece if the frame says so.
+   */
+  #onDataPiece(flags: number, streamId: number, piece: Buffer, offset: number, length: number): void {
+    if (offset === 0) {
+      if (this.#continuing !== undefined) throw new Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, "a frame inside a header block's CONTINUATION sequence");
+      if (streamId === 0) throw new Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, "DATA on stream 0");
+      if ((flags & Flags.PADDED) !== 0) {
+        const pad = length > 0 ? (piece[0] as number) : -1;
+        if (pad < 0 || pad >= length) throw new Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, "DATA padding longer than the frame");
+        this.#piecePad = pad;
+      }
+    }
+    this.#receivedUnacknowledged += piece.length;
     if (this.#receivedUnacknowledged >= this.#options.connectionWindowBytes / 2) {
       this.#write(windowUpdateFrame(0, this.#receivedUnacknowledged));
       this.#receivedUnacknowledged = 0;
     }
     const stream = this.#streams.get(streamId);
     if (stream === undefined) return; // a stream we reset or that ended: its DATA is dropped
-    let data = payload;
+    let data = piece;
     if ((flags & Flags.PADDED) !== 0) {
-      const pad = payload.length > 0 ? (payload[0] as number) : -1;
-      if (pad < 0 || pad >= payload.length) throw new Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, "DATA padding longer than the frame");
-      data = payload.subarray(1, payload.length - pad);
-      // The padding is the stream's window too; nobody reads it, so it is given back here.
-      this.consumed(stream, payload.length - data.length);
+      // The data lies in [1, length - pad) of the payload; this piece is [offset, offset + piece.length).
+      const from = Math.max(offset, 1);
+      const to = Math.min(offset + piece.length, length - this.#piecePad);
+      data = from < to ? piece.subarray(from - offset, to - offset) : piece.subarray(0, 0);
+      this.consumed(stream, piece.length - data.length);
     }
-    const end = (flags & Flags.END_STREAM) !== 0;
-    stream.handler.onData(data, end);
+    const end = offset + piece.length === length && (flags & Flags.END_STREAM) !== 0;
+    if (data.length > 0 || end) stream.handler.onData(data, end);
     if (end) this.#end(stream, { kind: "ended" });
   }
 

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { encodeFrame, FrameReader, Http2ProtocolError } from "../../../src/transport/http2-frames/frame-codec.js";
+import { encodeFrame, FrameReader, FrameType, Http2ProtocolError } from "../../../src/transport/http2-frames/frame-codec.js";
 
 interface Frame {
   type: number;
@@ -31,6 +31,49 @@ describe("FrameReader", () => {
         }
         expect(seen).toEqual(frames.map((f) => ({ ...f, payload: Uint8Array.from(f.payload) })));
       }),
+    );
+  });
+
+  it("with a piece handler, hands on a DATA frame split over chunks in pieces (views, in order, none empty), and every other frame whole", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(frameArb, frameArb.map((f) => ({ ...f, type: FrameType.DATA }))), { maxLength: 20 }),
+        fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 40 }),
+        (frames, cuts) => {
+          const bytes = Buffer.concat(frames.map((f) => encodeFrame(f.type, f.flags, f.stream, f.payload)));
+          const seen: Frame[] = [];
+          /** The frame being received in pieces: what has come of it, and its length. */
+          let pieces: { frame: Frame; parts: Buffer[]; filled: number; length: number } | undefined;
+          const reader = new FrameReader(16_384, (flags, stream, piece, offset, length) => {
+            expect(piece.length).toBeGreaterThan(0);
+            if (offset === 0) {
+              expect(pieces).toBeUndefined();
+              pieces = { frame: { type: FrameType.DATA, flags, stream, payload: new Uint8Array() }, parts: [], filled: 0, length };
+            }
+            expect(pieces).toBeDefined();
+            const p = pieces as NonNullable<typeof pieces>;
+            expect([offset, length, flags, stream]).toEqual([p.filled, p.length, p.frame.flags, p.frame.stream]);
+            p.parts.push(Buffer.from(piece));
+            p.filled += piece.length;
+            if (p.filled === length) {
+              seen.push({ ...p.frame, payload: Uint8Array.from(Buffer.concat(p.parts)) });
+              pieces = undefined;
+            }
+          });
+          let at = 0;
+          for (let i = 0; at < bytes.length; i++) {
+            const n = cuts[i % cuts.length] as number;
+            const chunk = bytes.subarray(at, at + n);
+            reader.push(chunk, (type, flags, stream, payload) => {
+              expect(pieces).toBeUndefined();
+              seen.push({ type, flags, stream, payload: Uint8Array.from(payload) });
+            });
+            at += n;
+          }
+          expect(pieces).toBeUndefined();
+          expect(seen).toEqual(frames.map((f) => ({ ...f, payload: Uint8Array.from(f.payload) })));
+        },
+      ),
     );
   });
 

@@ -288,6 +288,72 @@ describe("FrameConnection against a peer that breaks the protocol", () => {
     expect(dataReceived).toBe(5000);
   });
 
+  /**
+   * A peer that answers stream 1 with `:status 200` and then whatever the test writes, each
+   * write read on its own (the test waits for a PING's answer, which comes after it, in between).
+   */
+  async function answeringPeer(): Promise<{ port: number; answered: Promise<void>; socket: () => Socket }> {
+    const answered = deferred();
+    let peer!: Socket;
+    const reader = new FrameReader(1 << 20);
+    let sawPreface = false;
+    const port = await rawPeer((socket, chunk) => {
+      peer = socket;
+      let bytes = chunk;
+      if (!sawPreface) {
+        sawPreface = true;
+        bytes = chunk.subarray(24);
+        socket.write(settingsFrame);
+      }
+      reader.push(bytes, (type, flags, stream, payload) => {
+        if (type === FrameType.PING && (flags & Flags.ACK) === 0) socket.write(encodeFrame(FrameType.PING, Flags.ACK, 0, payload));
+        if (type === FrameType.HEADERS && stream === 1) {
+          socket.write(encodeFrame(FrameType.HEADERS, Flags.END_HEADERS, 1, Buffer.from([0x88]))); // :status 200 (static index 8)
+          answered.resolve();
+        }
+      });
+    });
+    return { port, answered: answered.promise, socket: () => peer };
+  }
+
+  it("reads a padded DATA frame that comes over several socket reads: each piece's data as it comes, without the padding, then the stream's end", async () => {
+    const { port, answered, socket } = await answeringPeer();
+    const { connection } = await open(port);
+    await connection.ping();
+    // The next part is written once the last one's data has been handed on, so each is read on its own.
+    let handedOn = deferred();
+    let expected = 0;
+    const answer = request(connection, "/", undefined, [], true, (received) => {
+      if (received >= expected) handedOn.resolve();
+    });
+    await answered;
+    const payload = Buffer.concat([Buffer.from([5]), Buffer.from("hello pieces"), Buffer.alloc(5)]);
+    const frame = encodeFrame(FrameType.DATA, Flags.PADDED | Flags.END_STREAM, 1, payload);
+    // The header, the pad length and "hel"; "lo piece"; "s" and the padding.
+    for (const [from, to, received] of [[0, 13, 3], [13, 21, 11]] as const) {
+      handedOn = deferred();
+      expected = received;
+      socket().write(frame.subarray(from, to));
+      await handedOn.promise;
+    }
+    socket().write(frame.subarray(21));
+    const done = await answer;
+    expect(done.data.toString()).toBe("hello pieces");
+    expect(done.end).toEqual({ kind: "ended" });
+  });
+
+  it("fails the connection for a DATA frame over several reads whose padding is longer than the frame", async () => {
+    const { port, answered, socket } = await answeringPeer();
+    const { connection, closed } = await open(port);
+    await connection.ping();
+    const answer = request(connection, "/", undefined);
+    await answered;
+    const frame = encodeFrame(FrameType.DATA, Flags.PADDED, 1, Buffer.concat([Buffer.from([18]), Buffer.alloc(17)]));
+    socket().write(frame.subarray(0, 12));
+    expect((await answer).end).toMatchObject({ kind: "connection" });
+    expect((await closed)?.message).toMatch(/DATA padding longer than the frame/);
+  });
+
   it("ends every stream and sends GOAWAY for a frame over the size it allows", async () => {
     const received: Buffer[] = [];
     const port = await rawPeer((socket, chunk) => {
