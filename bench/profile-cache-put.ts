@@ -15,10 +15,10 @@ import { parseArgs } from "node:util";
 import { createDatabrokerCache, DEFAULT_CACHE_TRANSPORT, type DatabrokerTransportImplementation } from "../src/index.js";
 import { createDatabrokerTransport } from "../src/transport/databroker-transport.js";
 import { createDataBrokerClient } from "../src/transport/databroker-clients.js";
-import { DemoRecords } from "../src/demo/demo-records.js";
 import type { Record as DatabrokerRecord } from "../gen/databroker/databroker_pb.js";
 import { newBenchSecret } from "./bench-secret.js";
 import { startBenchServer } from "./bench-server.js";
+import { seedBenchServer } from "./seed-bench-server.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
 import { timePutRoundTrips } from "./put-round-trips.js";
 import { percentile } from "./stats.js";
@@ -90,15 +90,7 @@ function summarise(profile: Profile, perCallDivisor: number): string {
 const secret = newBenchSecret();
 const server = await startBenchServer("pomerium", secret);
 try {
-  const seed = createDatabrokerTransport(server.url, { sharedSecret: secret, implementation: "grpc-js" });
-  const seedClient = createDataBrokerClient(seed.transport);
-  const demo = new DemoRecords({ seed: 1 });
-  for (let i = 0; i < sessions; i += 500) {
-    const records = [];
-    for (let j = i; j < Math.min(sessions, i + 500); j++) records.push(DemoRecords.record(demo.session(`session-${j}`, 0)));
-    await seedClient.put({ records });
-  }
-  await seed.close();
+  await seedBenchServer(server.url, secret, sessions, 1);
 
   const implementation = values.transport as DatabrokerTransportImplementation;
   let put: (records: DatabrokerRecord[]) => Promise<unknown>;

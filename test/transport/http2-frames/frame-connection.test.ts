@@ -252,11 +252,12 @@ describe("FrameConnection against a peer that breaks the protocol", () => {
   }
   const settingsFrame = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
 
-  it("sends DATA only within the window the peer gives: a stream's, then what its WINDOW_UPDATE adds", async () => {
-    let dataReceived = 0;
+  /**
+   * A peer that speaks frames: it skips the client preface, sends `settings` first, answers
+   * PINGs, and hands every other frame the client sends to `onFrame`.
+   */
+  async function framePeer(settings: Buffer, onFrame: (socket: Socket, type: number, flags: number, stream: number, payload: Buffer) => void): Promise<{ port: number; socket: () => Socket }> {
     let peer!: Socket;
-    const atWindow = deferred();
-    const allIn = deferred();
     const reader = new FrameReader(1 << 20);
     let sawPreface = false;
     const port = await rawPeer((socket, chunk) => {
@@ -265,16 +266,26 @@ describe("FrameConnection against a peer that breaks the protocol", () => {
       if (!sawPreface) {
         sawPreface = true;
         bytes = chunk.subarray(24);
-        // SETTINGS: INITIAL_WINDOW_SIZE 1000 (the connection's window stays 65,535).
-        socket.write(Buffer.from([0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0x03, 0xe8]));
+        socket.write(settings);
       }
       reader.push(bytes, (type, flags, stream, payload) => {
         if (type === FrameType.PING && (flags & Flags.ACK) === 0) socket.write(encodeFrame(FrameType.PING, Flags.ACK, 0, payload));
-        if (type !== FrameType.DATA || stream !== 1) return;
-        dataReceived += payload.length;
-        if (dataReceived >= 1000) atWindow.resolve();
-        if (dataReceived >= 5000) allIn.resolve();
+        else onFrame(socket, type, flags, stream, payload);
       });
+    });
+    return { port, socket: () => peer };
+  }
+
+  it("sends DATA only within the window the peer gives: a stream's, then what its WINDOW_UPDATE adds", async () => {
+    let dataReceived = 0;
+    const atWindow = deferred();
+    const allIn = deferred();
+    // SETTINGS: INITIAL_WINDOW_SIZE 1000 (the connection's window stays 65,535).
+    const { port, socket } = await framePeer(Buffer.from([0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0x03, 0xe8]), (_socket, type, _flags, stream, payload) => {
+      if (type !== FrameType.DATA || stream !== 1) return;
+      dataReceived += payload.length;
+      if (dataReceived >= 1000) atWindow.resolve();
+      if (dataReceived >= 5000) allIn.resolve();
     });
     const { connection } = await open(port);
     await connection.ping(); // the peer's SETTINGS has been applied
@@ -282,38 +293,21 @@ describe("FrameConnection against a peer that breaks the protocol", () => {
     await atWindow.promise;
     await connection.ping(); // anything sent before the PING has arrived by its ACK
     expect(dataReceived).toBe(1000);
-    peer.write(windowUpdateFrame(1, 4000));
+    socket().write(windowUpdateFrame(1, 4000));
     await allIn.promise;
     await connection.ping();
     expect(dataReceived).toBe(5000);
   });
 
-  /**
-   * A peer that answers stream 1 with `:status 200` and then whatever the test writes, each
-   * write read on its own (the test waits for a PING's answer, which comes after it, in between).
-   */
+  /** A peer that answers stream 1 with `:status 200` and then whatever the test writes on its socket. */
   async function answeringPeer(): Promise<{ port: number; answered: Promise<void>; socket: () => Socket }> {
     const answered = deferred();
-    let peer!: Socket;
-    const reader = new FrameReader(1 << 20);
-    let sawPreface = false;
-    const port = await rawPeer((socket, chunk) => {
-      peer = socket;
-      let bytes = chunk;
-      if (!sawPreface) {
-        sawPreface = true;
-        bytes = chunk.subarray(24);
-        socket.write(settingsFrame);
-      }
-      reader.push(bytes, (type, flags, stream, payload) => {
-        if (type === FrameType.PING && (flags & Flags.ACK) === 0) socket.write(encodeFrame(FrameType.PING, Flags.ACK, 0, payload));
-        if (type === FrameType.HEADERS && stream === 1) {
-          socket.write(encodeFrame(FrameType.HEADERS, Flags.END_HEADERS, 1, Buffer.from([0x88]))); // :status 200 (static index 8)
-          answered.resolve();
-        }
-      });
+    const { port, socket } = await framePeer(settingsFrame, (peer, type, _flags, stream) => {
+      if (type !== FrameType.HEADERS || stream !== 1) return;
+      peer.write(encodeFrame(FrameType.HEADERS, Flags.END_HEADERS, 1, Buffer.from([0x88]))); // :status 200 (static index 8)
+      answered.resolve();
     });
-    return { port, answered: answered.promise, socket: () => peer };
+    return { port, answered: answered.promise, socket };
   }
 
   it("reads a padded DATA frame that comes over several socket reads: each piece's data as it comes, without the padding, then the stream's end", async () => {
