@@ -39,23 +39,25 @@ function copyFields(fields: readonly HeaderField[], target: Headers): Headers {
 /**
  * Whether these response headers are the usual start of an answer, which the checks on a
  * Headers object (responseHeadersError, a trailers-only status) would pass without a word:
- * `:status` 200, one protobuf gRPC content type, no compression other than identity, no status.
+ * `:status` 200, one protobuf gRPC content type, at most one compression and that identity, no status.
  */
 function isPlainGrpcAnswer(fields: readonly HeaderField[]): boolean {
   let status: string | undefined;
   let contentTypes = 0;
   let contentType = "";
+  let encodings = 0;
   for (const [name, value] of fields) {
     switch (name) {
       case ":status":
-        status = value;
+        status ??= value;
         break;
       case "content-type":
         contentTypes++;
         contentType = value;
         break;
       case "grpc-encoding":
-        if (value.toLowerCase() !== "identity") return false;
+        // Two would read as one joined value ("identity, identity"), which the full check refuses.
+        if (++encodings > 1 || value.toLowerCase() !== "identity") return false;
         break;
       case "grpc-status":
         return false;

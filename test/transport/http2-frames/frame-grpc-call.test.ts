@@ -146,6 +146,11 @@ describe("FrameGrpcCall", () => {
     compressed.handler.onHeaders([...OK_HEADERS, ["grpc-encoding", "gzip"]], false);
     await expect(compressed.headers).rejects.toMatchObject({ code: Code.Internal });
 
+    // Two encodings read as one joined value, which is not identity.
+    const twoEncodings = call().call;
+    twoEncodings.handler.onHeaders([...OK_HEADERS, ["grpc-encoding", "identity"], ["grpc-encoding", "identity"]], false);
+    await expect(twoEncodings.headers).rejects.toMatchObject({ code: Code.Internal });
+
     const notGrpc = call().call;
     notGrpc.handler.onHeaders([[":status", "200"], ["content-type", "text/html"]], false);
     await expect(notGrpc.headers).rejects.toMatchObject({ code: Code.Unknown });
