@@ -20,7 +20,7 @@
  * per run a switch-over while the cache serves reads (bench/ts-resync-measure.ts);
  * --resync-read-ids N reads only among the first N sessions (default: all).
  *
- * --gaps records the event loop's longest gaps during each TS sync with the main thread's CPU
+ * --gaps records the event loop's longest gaps during each TS sync (and each (f) resync) with the main thread's CPU
  * and the GC time inside each (bench/event-loop-gaps.ts), and adds their row: on this 2-core
  * machine the server runs beside the cache, so a stall's wall time includes being descheduled.
  * Off by default: its 1 ms timer costs the sync ~1-2 % of the main thread.
@@ -162,7 +162,7 @@ try {
           const to = ports[i % 2] as number;
           const r = await runChildForJson<ResyncRunResult>({
             command: process.execPath,
-            args: ["--expose-gc", ...(sessions >= 500_000 ? ["--max-old-space-size=8192"] : []), "--import", "tsx", RESYNC_SCRIPT, "--url", proxy.url, "--sessions", String(sessions), "--read-ids", values["resync-read-ids"] ?? String(sessions), "--transport", transport],
+            args: ["--expose-gc", ...(sessions >= 500_000 ? ["--max-old-space-size=8192"] : []), "--import", "tsx", RESYNC_SCRIPT, "--url", proxy.url, "--sessions", String(sessions), "--read-ids", values["resync-read-ids"] ?? String(sessions), "--transport", transport, ...(values.gaps ? ["--gaps"] : [])],
             env: { ...process.env, [SECRET_ENV]: secret },
             resultKey: "resyncMs",
             onLine: (line) => {
@@ -172,7 +172,7 @@ try {
             },
           });
           resyncRuns.push(r);
-          log(`(f) run ${i}: resync ${(r.resyncMs / 1000).toFixed(2)} s, ${r.reads} reads, ${r.misses} misses, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
+          log(`(f) run ${i}: resync ${(r.resyncMs / 1000).toFixed(2)} s, ${r.reads} reads, ${r.misses} misses, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB, stall ${r.maxLoopStallMs.toFixed(0)} ms${r.gaps ? ` (longest gaps wall/cpu/gc ms: ${r.gaps.byWall.join(" ")})` : ""}`);
         }
       } finally {
         await proxy.close();

@@ -5,7 +5,9 @@
  * (another server version) and cuts the connection, so every stream must resync from scratch.
  * Measured from the moment a stream leaves "live" until every stream is live again on the new
  * server version: time, reads served and reads that missed, peak RSS, longest event-loop stall.
- * Prints one JSON line (ResyncRunResult). Run with --expose-gc.
+ * Prints one JSON line (ResyncRunResult). Run with --expose-gc. With --gaps, the longest
+ * event-loop gaps of the resync with the main thread's CPU and the GC time inside each
+ * (bench/event-loop-gaps.ts): what a stall was made of.
  */
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
@@ -13,6 +15,7 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import { createDatabrokerCache, DEFAULT_CACHE_TRANSPORT, SESSION_TYPE, type CacheState, type DatabrokerTransportImplementation } from "../src/index.js";
 import { seededRandom } from "../src/demo/demo-records.js";
 import { benchSecretFromEnv } from "./bench-secret.js";
+import { trackEventLoopGaps, type GapSummary } from "./event-loop-gaps.js";
 
 export interface ResyncRunResult {
   /** Stream leaves "live" -> every stream live on the new server (includes reconnect backoff). */
@@ -24,10 +27,18 @@ export interface ResyncRunResult {
   peakRssBytes: number;
   rssBeforeBytes: number;
   maxLoopStallMs: number;
+  /** With --gaps: the resync's longest gaps, "wall/main-thread CPU/GC" ms, and the most CPU in one. */
+  gaps: GapSummary | undefined;
 }
 
 const { values } = parseArgs({
-  options: { url: { type: "string" }, sessions: { type: "string" }, "read-ids": { type: "string" }, transport: { type: "string", default: DEFAULT_CACHE_TRANSPORT } },
+  options: {
+    url: { type: "string" },
+    sessions: { type: "string" },
+    "read-ids": { type: "string" },
+    transport: { type: "string", default: DEFAULT_CACHE_TRANSPORT },
+    gaps: { type: "boolean", default: false },
+  },
 });
 const sessions = Number(values.sessions);
 // Reads pick uniformly among the first `readIds` sessions (default all: the worst case, since
@@ -57,6 +68,7 @@ const random = seededRandom(7);
 let reads = 0;
 let misses = 0;
 let stallWatch = false;
+let gapTracking: ReturnType<typeof trackEventLoopGaps> | undefined;
 process.stdout.write("RESYNC-READY\n");
 const deadline = performance.now() + 300_000;
 while (doneAt === undefined && performance.now() < deadline) {
@@ -68,10 +80,14 @@ while (doneAt === undefined && performance.now() < deadline) {
   if (leftLiveAt !== undefined && !stallWatch) {
     stallWatch = true;
     loopDelay.enable();
+    if (values.gaps) gapTracking = trackEventLoopGaps();
   }
   await nextTurn();
 }
 loopDelay.disable();
+// A turn passes first, so that the collections of the last gaps are counted.
+await nextTurn();
+const gaps = gapTracking?.stop().summary;
 clearInterval(rssTimer);
 sub.unsubscribe();
 if (cache.size(SESSION_TYPE) !== sessions) throw new Error(`after resync the cache holds ${cache.size(SESSION_TYPE)} sessions, expected ${sessions}`);
@@ -84,6 +100,7 @@ const result: ResyncRunResult = {
   peakRssBytes: peakRss,
   rssBeforeBytes: rssBefore,
   maxLoopStallMs: loopDelay.max / 1e6,
+  gaps,
 };
 // A pipe is written asynchronously: exit only once the (possibly large) line is flushed.
 process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
