@@ -5,6 +5,7 @@
  * the process being descheduled (the server under test runs on the other core), not our work, so
  * the most main-thread CPU in one gap (`maxCpuMs`) is the stall an idle machine would see.
  */
+import { appendFileSync } from "node:fs";
 import { performance, PerformanceObserver } from "node:perf_hooks";
 import { mainThreadCpuMs } from "./main-thread-cpu.js";
 
@@ -77,4 +78,20 @@ export function trackEventLoopGaps(): { stop(): GapRecording } {
       return { gaps, gcs, summary: { byWall, maxCpuMs } };
     },
   };
+}
+
+/**
+ * With $GAP_WINDOWS_FILE set, appends the 5 gaps with the most main-thread CPU to it, as
+ * `{ pid, windows: [startUs, endUs, cpuMs][] }`, on the monotonic clock a --cpu-prof profile's
+ * timestamps use (us), to find what ran in them (bench/profile-in-gaps.ts).
+ */
+export function appendBusiestGapWindows(recording: GapRecording): void {
+  const windowsFile = process.env.GAP_WINDOWS_FILE;
+  if (!windowsFile) return;
+  const offsetUs = Number(process.hrtime.bigint() / 1000n) - performance.now() * 1000;
+  const windows = [...recording.gaps]
+    .sort((a, b) => b.cpu - a.cpu)
+    .slice(0, 5)
+    .map((g) => [Math.round(offsetUs + g.start * 1000), Math.round(offsetUs + (g.start + g.wall) * 1000), Math.round(g.cpu)]);
+  appendFileSync(windowsFile, `${JSON.stringify({ pid: process.pid, windows })}\n`);
 }

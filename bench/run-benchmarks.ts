@@ -162,7 +162,8 @@ try {
           const to = ports[i % 2] as number;
           const r = await runChildForJson<ResyncRunResult>({
             command: process.execPath,
-            args: ["--expose-gc", ...(sessions >= 500_000 ? ["--max-old-space-size=8192"] : []), "--import", "tsx", RESYNC_SCRIPT, "--url", proxy.url, "--sessions", String(sessions), "--read-ids", values["resync-read-ids"] ?? String(sessions), "--transport", transport, ...(values.gaps ? ["--gaps"] : [])],
+            // With --cpu-prof each resync is profiled too, into the extra TS run's directory.
+            args: ["--expose-gc", ...(sessions >= 500_000 ? ["--max-old-space-size=8192"] : []), ...(profilePath !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${profilePath}`, "--cpu-prof-interval", "250"] : []), "--import", "tsx", RESYNC_SCRIPT, "--url", proxy.url, "--sessions", String(sessions), "--read-ids", values["resync-read-ids"] ?? String(sessions), "--transport", transport, ...(values.gaps ? ["--gaps"] : [])],
             env: { ...process.env, [SECRET_ENV]: secret },
             resultKey: "resyncMs",
             onLine: (line) => {

@@ -5,7 +5,6 @@
  *   node --expose-gc --import tsx bench/ts-cache-measure.ts --url URL --sessions N --users M
  *        [--prop-count 3000] [--run-tag ts-1] [--projection full|lean] [--transport http2-frames|node-http2|grpc-js|connect-node]
  */
-import { appendFileSync } from "node:fs";
 import { monitorEventLoopDelay, performance, PerformanceObserver } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { setImmediate as nextTurn } from "node:timers/promises";
@@ -19,7 +18,7 @@ import { benchSecretFromEnv } from "./bench-secret.js";
 import { seededRandom } from "../src/demo/demo-records.js";
 import { percentile } from "./stats.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
-import { gcInside, recordCollections, trackEventLoopGaps, type GapSummary } from "./event-loop-gaps.js";
+import { appendBusiestGapWindows, gcInside, recordCollections, trackEventLoopGaps, type GapSummary } from "./event-loop-gaps.js";
 import { uncountedSlabBytes } from "./uncounted-slab-bytes.js";
 import { memoryMap, type MemoryMap } from "./memory-map.js";
 
@@ -97,14 +96,7 @@ if (gapRecording !== undefined) {
   await new Promise((resolve) => setImmediate(resolve));
   const recording = gapRecording.stop();
   syncGaps = recording.summary;
-  // With $GAP_WINDOWS_FILE set, the busiest gaps' windows are appended to it, on the monotonic
-  // clock a --cpu-prof profile's timestamps use (us), to find what ran in them (bench/profile-in-gaps.ts).
-  const windowsFile = process.env.GAP_WINDOWS_FILE;
-  if (windowsFile) {
-    const offsetUs = Number(process.hrtime.bigint() / 1000n) - performance.now() * 1000;
-    const windows = [...recording.gaps].sort((a, b) => b.cpu - a.cpu).slice(0, 5).map((g) => [Math.round(offsetUs + g.start * 1000), Math.round(offsetUs + (g.start + g.wall) * 1000), Math.round(g.cpu)]);
-    appendFileSync(windowsFile, `${JSON.stringify({ pid: process.pid, windows })}\n`);
-  }
+  appendBusiestGapWindows(recording);
 }
 
 const heldSessions = cache.size(SESSION_TYPE);

@@ -15,7 +15,7 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import { createDatabrokerCache, DEFAULT_CACHE_TRANSPORT, SESSION_TYPE, type CacheState, type DatabrokerTransportImplementation } from "../src/index.js";
 import { seededRandom } from "../src/demo/demo-records.js";
 import { benchSecretFromEnv } from "./bench-secret.js";
-import { trackEventLoopGaps, type GapSummary } from "./event-loop-gaps.js";
+import { appendBusiestGapWindows, trackEventLoopGaps, type GapSummary } from "./event-loop-gaps.js";
 
 export interface ResyncRunResult {
   /** Stream leaves "live" -> every stream live on the new server (includes reconnect backoff). */
@@ -87,7 +87,9 @@ while (doneAt === undefined && performance.now() < deadline) {
 loopDelay.disable();
 // A turn passes first, so that the collections of the last gaps are counted.
 await nextTurn();
-const gaps = gapTracking?.stop().summary;
+const gapRecording = gapTracking?.stop();
+if (gapRecording !== undefined) appendBusiestGapWindows(gapRecording);
+const gaps = gapRecording?.summary;
 clearInterval(rssTimer);
 sub.unsubscribe();
 if (cache.size(SESSION_TYPE) !== sessions) throw new Error(`after resync the cache holds ${cache.size(SESSION_TYPE)} sessions, expected ${sessions}`);
