@@ -371,14 +371,19 @@ export class FrameConnection {
     this.#pendingBytes = 0;
     const socket = this.#socket;
     if (socket.writableEnded || socket.destroyed) return;
-    if (pending.length === 1) {
-      socket.write(pending[0] as Buffer);
-    } else if (bytes <= COALESCE_COPY_LIMIT) {
-      socket.write(Buffer.concat(pending, bytes));
-    } else {
-      socket.cork();
-      for (const frame of pending) socket.write(frame);
-      socket.uncork();
+    try {
+      if (pending.length === 1) {
+        socket.write(pending[0] as Buffer);
+      } else if (bytes <= COALESCE_COPY_LIMIT) {
+        socket.write(Buffer.concat(pending, bytes));
+      } else {
+        socket.cork();
+        for (const frame of pending) socket.write(frame);
+        socket.uncork();
+      }
+    } catch (error) {
+      // This runs as a microtask: a throw here would be the host's uncaught exception.
+      this.#fail(error instanceof Error ? error : new Error(String(error)));
     }
   };
 
