@@ -19,6 +19,7 @@ import type { Record as DatabrokerRecord } from "../gen/databroker/databroker_pb
 import { newBenchSecret } from "./bench-secret.js";
 import { startBenchServer } from "./bench-server.js";
 import { seedBenchServer } from "./seed-bench-server.js";
+import { frameLabel, indexProfile, type CpuProfile } from "./cpu-profile-frames.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
 import { timePutRoundTrips } from "./put-round-trips.js";
 import { percentile } from "./stats.js";
@@ -37,41 +38,23 @@ const { values } = parseArgs({
 const sessions = Number(values.sessions);
 const calls = Number(values.calls);
 
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
-
-function summarise(profile: Profile, perCallDivisor: number): string {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map<number, number>();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const label = (n: ProfileNode) =>
-    `${n.callFrame.functionName || "(anonymous)"} ${n.callFrame.url.replace(/^.*\/(src|bench|gen|node_modules)\//, "$1/")}:${n.callFrame.lineNumber + 1}`;
-  const ours = (n: ProfileNode) => /\/(src|gen)\//.test(n.callFrame.url) && !n.callFrame.url.includes("node_modules");
+function summarise(profile: CpuProfile, perCallDivisor: number): string {
+  const index = indexProfile(profile);
   const self = new Map<string, number>();
   const owner = new Map<string, number>();
   let total = 0;
   let idle = 0;
   for (let i = 0; i < profile.samples.length; i++) {
     const dt = profile.timeDeltas[i] as number;
-    const node = byId.get(profile.samples[i] as number) as ProfileNode;
+    const node = index.node(profile.samples[i] as number);
     if (node.callFrame.functionName === "(idle)") {
       idle += dt;
       continue;
     }
     total += dt;
-    const name = label(node);
+    const name = frameLabel(node);
     self.set(name, (self.get(name) ?? 0) + dt);
-    let up: ProfileNode | undefined = node;
-    while (up !== undefined && !ours(up)) up = byId.get(parent.get(up.id) ?? -1);
-    const o = up === undefined ? "(none of ours)" : label(up);
+    const o = index.ownerLabel(node);
     owner.set(o, (owner.get(o) ?? 0) + dt);
   }
   const top = (m: Map<string, number>) =>
@@ -116,7 +99,7 @@ try {
   await inspector.post("Profiler.setSamplingInterval", { interval: Number(values["interval-us"]) });
   await inspector.post("Profiler.start");
   const r = await timePutRoundTrips(put, "profiled", calls);
-  const { profile } = (await inspector.post("Profiler.stop")) as unknown as { profile: Profile };
+  const { profile } = (await inspector.post("Profiler.stop")) as unknown as { profile: CpuProfile };
   inspector.disconnect();
   await close();
 

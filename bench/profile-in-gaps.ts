@@ -9,18 +9,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-
-interface Node {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: Node[];
-  startTime: number;
-  samples: number[];
-  timeDeltas: number[];
-}
+import { frameLabel, indexProfile, type CpuProfile } from "./cpu-profile-frames.js";
 
 const [dir, windowsFile] = process.argv.slice(2);
 if (dir === undefined || windowsFile === undefined) throw new Error("usage: profile-in-gaps.ts <profile dir> <windows file>");
@@ -31,12 +20,8 @@ for (const file of profiles) {
   // Node names a profile CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main one.
   const entry = lines.find((l) => file.includes(`.${l.pid}.0.`));
   if (entry === undefined) continue;
-  const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as Profile;
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map<number, number>();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const label = (n: Node) => `${n.callFrame.functionName || "(anonymous)"} ${n.callFrame.url.replace(/^.*\/(src|bench|node_modules)\//, "$1/")}:${n.callFrame.lineNumber + 1}`;
-  const ours = (n: Node) => /\/(src|gen)\//.test(n.callFrame.url) && !n.callFrame.url.includes("node_modules");
+  const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile;
+  const index = indexProfile(profile);
   const times: number[] = [];
   let t = profile.startTime;
   for (const d of profile.timeDeltas) times.push((t += d));
@@ -51,12 +36,10 @@ for (const file of profiles) {
       if (at <= start || at > end) continue;
       const dt = profile.timeDeltas[i] as number;
       total += dt;
-      const node = byId.get(profile.samples[i] as number) as Node;
-      const name = label(node);
+      const node = index.node(profile.samples[i] as number);
+      const name = frameLabel(node);
       self.set(name, (self.get(name) ?? 0) + dt);
-      let up: Node | undefined = node;
-      while (up !== undefined && !ours(up)) up = byId.get(parent.get(up.id) ?? -1);
-      const o = up === undefined ? "(none of ours)" : label(up);
+      const o = index.ownerLabel(node);
       owner.set(o, (owner.get(o) ?? 0) + dt);
     }
     const top = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `    ${(v / 1000).toFixed(2)} ms  ${k}`).join("\n");

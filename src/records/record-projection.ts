@@ -16,7 +16,7 @@
  * (Pomerium's OAuthToken has no ID token field: the raw ID token is Session.id_token.raw.)
  */
 import { SESSION_TYPE } from "./type-urls.js";
-import { MalformedWireError, newWireField, nextField, WIRE_LEN, type WireField } from "./wire-scan.js";
+import { MalformedWireError, newWireField, nextField, varintSize, WIRE_LEN, type WireField } from "./wire-scan.js";
 
 /**
  * Returns the bytes to keep for a live record's data: `data` itself when nothing changes, else an
@@ -96,14 +96,6 @@ function pushCopy(start: number, end: number): void {
   push(OP_COPY, start, end);
 }
 
-function varintSize(value: number): number {
-  let size = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 128);
-    size++;
-  }
-  return size;
-}
 
 /** A changed flag shared by the recursion (set when anything is dropped or replaced). */
 let changed = false;

@@ -7,6 +7,16 @@
  */
 import { decodeUtf8Range } from "./buffer-slices.js";
 
+/** Octets of the varint encoding of a non-negative integer below 2^53. */
+export function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 128);
+    size++;
+  }
+  return size;
+}
+
 export const WIRE_VARINT = 0;
 export const WIRE_FIXED64 = 1;
 export const WIRE_LEN = 2;

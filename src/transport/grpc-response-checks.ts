@@ -80,3 +80,13 @@ export function statusFromTrailers(trailer: Headers): ConnectError | null {
   if (!trailer.has("grpc-status")) return new ConnectError("protocol error: missing status", Code.Internal);
   return findTrailerError(trailer) ?? null;
 }
+
+/**
+ * The status of a trailers-only answer (its headers carry `grpc-status`, and nothing follows):
+ * `null` for OK, else the error they carry; undefined when the headers carry no status, so
+ * messages and trailers follow.
+ */
+export function trailersOnlyStatus(header: Headers): ConnectError | null | undefined {
+  if (!header.has("grpc-status")) return undefined;
+  return findTrailerError(header) ?? null;
+}

@@ -19,11 +19,10 @@
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders } from "node:http2";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { CallMessages } from "./call-messages.js";
 import { markStreamReset, nodeErrorCodes, streamResetMessage } from "./connection-errors.js";
 import { GrpcMessageAssembler } from "./grpc-message-assembler.js";
-import { codeForReset, responseHeadersError, statusFromTrailers } from "./grpc-response-checks.js";
+import { codeForReset, responseHeadersError, statusFromTrailers, trailersOnlyStatus } from "./grpc-response-checks.js";
 
 /** Appends Node's response headers or trailers (pseudo-headers left out) to `target`. */
 function copyNodeHeaders(from: IncomingHttpHeaders, target: Headers): Headers {
@@ -114,13 +113,13 @@ export class Http2GrpcCall<O extends DescMessage> extends CallMessages<O> {
       this.fail(headersError);
       return;
     }
-    if (this.header.has("grpc-status")) {
-      const headerError = findTrailerError(this.header);
+    const status = trailersOnlyStatus(this.header);
+    if (status !== undefined) {
       // Trailers-only: the headers are the trailers, and nothing else follows.
       copyNodeHeaders(headers, this.trailer);
-      this.#status = headerError ?? null;
-      if (headerError !== undefined) {
-        this.finish(headerError);
+      this.#status = status;
+      if (status !== null) {
+        this.finish(status);
         return;
       }
     }

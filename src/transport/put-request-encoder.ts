@@ -20,16 +20,8 @@
 import { toBinary, type DescMessage, type DescMethod, type MessageShape } from "@bufbuild/protobuf";
 import type { Any, Timestamp } from "@bufbuild/protobuf/wkt";
 import { DataBrokerService, type PutRequest, type Record } from "../../gen/databroker/databroker_pb.js";
+import { varintSize } from "../records/wire-scan.js";
 
-/** Octets of a varint for a non-negative integer below 2^53. */
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
 
 /** The unsigned 64-bit value an int64 field holds (two's complement for a negative one). */
 function unsigned64(value: bigint): bigint {

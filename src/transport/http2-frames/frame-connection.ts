@@ -439,7 +439,8 @@ export class FrameConnection {
     }
     switch (type) {
       case FrameType.DATA:
-        this.#onDataFrame(flags, streamId, payload);
+        // A whole DATA frame is the one-piece case.
+        this.#onDataPiece(flags, streamId, payload, 0, payload.length);
         return;
       case FrameType.HEADERS:
         this.#onHeadersFrame(flags, streamId, payload);
@@ -483,10 +484,6 @@ export class FrameConnection {
         // PRIORITY and unknown types carry nothing a client needs.
         return;
     }
-  }
-
-  #onDataFrame(flags: number, streamId: number, payload: Buffer): void {
-    this.#onDataPiece(flags, streamId, payload, 0, payload.length);
   }
 
   /**

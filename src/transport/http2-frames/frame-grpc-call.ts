@@ -20,10 +20,9 @@
  */
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { CallMessages } from "../call-messages.js";
 import { markStreamReset, streamResetMessage } from "../connection-errors.js";
-import { codeForReset, isGrpcProtoContentType, responseHeadersError, statusFromTrailers } from "../grpc-response-checks.js";
+import { codeForReset, isGrpcProtoContentType, responseHeadersError, statusFromTrailers, trailersOnlyStatus } from "../grpc-response-checks.js";
 import type { HeaderField } from "./hpack-decoder.js";
 import type { FrameStream, FrameStreamHandler, StreamEnd } from "./frame-connection.js";
 import { GrpcMessageAssembler } from "../grpc-message-assembler.js";
@@ -154,13 +153,13 @@ export class FrameGrpcCall<O extends DescMessage> extends CallMessages<O> {
       this.fail(headersError);
       return;
     }
-    if (this.header.has("grpc-status")) {
+    const status = trailersOnlyStatus(this.header);
+    if (status !== undefined) {
       // Trailers-only: the headers are the trailers, and nothing else follows.
-      const headerError = findTrailerError(this.header);
       copyFields(fields, this.trailer);
-      this.#status = headerError ?? null;
-      if (headerError !== undefined) {
-        this.finish(headerError);
+      this.#status = status;
+      if (status !== null) {
+        this.finish(status);
         return;
       }
     } else if (endStream) {
