@@ -12,3 +12,17 @@ export function mainThreadCpuMs(): number {
     return Number.NaN;
   }
 }
+
+/**
+ * The main thread's read and write system calls so far (Linux /proc task io; NaN elsewhere): a
+ * unary call's socket writes and reads show in them, one per `write`/`read` the thread made.
+ */
+export function mainThreadSyscalls(): { reads: number; writes: number } {
+  try {
+    const io = readFileSync(`/proc/self/task/${process.pid}/io`, "utf8");
+    const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, "m").exec(io)?.[1] ?? Number.NaN);
+    return { reads: field("syscr"), writes: field("syscw") };
+  } catch {
+    return { reads: Number.NaN, writes: Number.NaN };
+  }
+}

@@ -104,7 +104,7 @@ try {
   await close();
 
   if (values.out !== undefined) await writeFile(values.out, JSON.stringify(profile));
-  console.log(`${values.transport}${values.bare ? " (bare transport)" : " (synced cache)"}: ${calls} Puts (and their deletes), p50 ${percentile(r.ms, 50).toFixed(3)} ms, main-thread CPU ${r.cpuUs.toFixed(0)} us per call`);
+  console.log(`${values.transport}${values.bare ? " (bare transport)" : " (synced cache)"}: ${calls} Puts (and their deletes), p50 ${percentile(r.ms, 50).toFixed(3)} ms, main-thread CPU ${r.cpuUs.toFixed(0)} us per call, ${r.writesPerCall.toFixed(2)} writes and ${r.readsPerCall.toFixed(2)} reads per call`);
   // Per call: the Puts and their deletes are 2 x calls unary calls.
   console.log(summarise(profile, 2 * calls));
 } finally {

@@ -7,7 +7,8 @@
  *
  *   node --expose-gc --import tsx bench/unary-round-trip.ts [--sessions 100000] [--rounds 3]
  *        [--calls 300] [--tree /path/to/other/export]... [--go-binary PATH] [--transport-only] [--json PATH]
- *        [--implementation grpc-js|connect-node|node-http2]...   (bare-transport rows; default grpc-js)
+ *        [--implementation grpc-js|connect-node|node-http2|http2-frames]...   (bare-transport rows; default grpc-js)
+ *        [--with-sync]   (per implementation, also its transport with a Sync stream open whose changes are dropped)
  *
  * Each --tree is the root of another checkout of this repository (e.g. `git archive <commit>`
  * unpacked, with a node_modules link); this tree is always measured, as "this".
@@ -21,7 +22,7 @@ import { newBenchSecret } from "./bench-secret.js";
 import { startBenchServer } from "./bench-server.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
 import { runGoReader } from "./go-baseline.js";
-import { timePutRoundTrips } from "./put-round-trips.js";
+import { timePutRoundTrips, type PutRoundTrips } from "./put-round-trips.js";
 import { median, percentile } from "./stats.js";
 
 requireExposedGc();
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     tree: { type: "string", multiple: true, default: [] },
     "go-binary": { type: "string" },
     "transport-only": { type: "boolean", default: false },
+    "with-sync": { type: "boolean", default: false },
     implementation: { type: "string", multiple: true, default: ["grpc-js"] },
     json: { type: "string" },
   },
@@ -52,6 +54,32 @@ interface TreeApi {
 }
 interface PutClient {
   put(request: { records: unknown[] }): Promise<unknown>;
+}
+interface SyncClient {
+  syncLatest(request: { type: string }, options?: { signal?: AbortSignal }): AsyncIterable<{ response: { case: string | undefined; value?: unknown } }>;
+  sync(request: { serverVersion: bigint; recordVersion: bigint }, options?: { signal?: AbortSignal }): AsyncIterable<unknown>;
+}
+
+/**
+ * Opens what a cache's sync opens, without a replica behind it: SyncLatest read to its versions,
+ * then a Sync stream from them whose changes are read and dropped. Returns what stops it.
+ */
+async function openDiscardedSync(client: SyncClient): Promise<() => Promise<void>> {
+  let versions: { serverVersion: bigint; latestRecordVersion: bigint } | undefined;
+  for await (const m of client.syncLatest({ type: "" })) {
+    if (m.response.case === "versions") versions = m.response.value as typeof versions;
+  }
+  if (versions === undefined) throw new Error("SyncLatest ended without its versions");
+  const abort = new AbortController();
+  const reading = (async () => {
+    for await (const _ of client.sync({ serverVersion: versions.serverVersion, recordVersion: versions.latestRecordVersion }, { signal: abort.signal })) {
+      // dropped: the server's work and the client's intake of the change, no replica
+    }
+  })().catch(() => undefined);
+  return async () => {
+    abort.abort();
+    await reading;
+  };
 }
 
 async function loadTree(root: string): Promise<TreeApi> {
@@ -78,6 +106,9 @@ interface Sample {
   p90Ms: number;
   /** Main-thread CPU (Linux schedstat) over the timed Puts and their deletes, per call. */
   cpuUsPerCall: number;
+  /** The main thread's write and read system calls over the same calls, per call (NaN for Go). */
+  writesPerCall: number;
+  readsPerCall: number;
   load1: number;
 }
 const samples: Sample[] = [];
@@ -94,10 +125,14 @@ try {
   log(`seeded ${sessions} sessions`);
 
   const roundTrips = (client: PutClient, tag: string, n: number) => timePutRoundTrips((records) => client.put({ records }), tag, n);
-  const record = (tree: string, client: Sample["client"], round: number, ms: number[], cpuUs: number) => {
-    const sample = { tree, client, round, p50Ms: percentile(ms, 50), p90Ms: percentile(ms, 90), cpuUsPerCall: cpuUs, load1: loadavg()[0] ?? 0 };
+  const record = (tree: string, client: Sample["client"], round: number, r: Pick<PutRoundTrips, "ms" | "cpuUs" | "writesPerCall" | "readsPerCall">) => {
+    const { ms, cpuUs } = r;
+    const sample = { tree, client, round, p50Ms: percentile(ms, 50), p90Ms: percentile(ms, 90), cpuUsPerCall: cpuUs, writesPerCall: r.writesPerCall, readsPerCall: r.readsPerCall, load1: loadavg()[0] ?? 0 };
     samples.push(sample);
-    log(`round ${round} ${tree} ${client}: p50 ${sample.p50Ms.toFixed(3)} ms, p90 ${sample.p90Ms.toFixed(3)} ms, CPU ${cpuUs.toFixed(0)} us/call, load ${sample.load1.toFixed(2)}`);
+    log(
+      `round ${round} ${tree} ${client}: p50 ${sample.p50Ms.toFixed(3)} ms, p90 ${sample.p90Ms.toFixed(3)} ms, CPU ${cpuUs.toFixed(0)} us/call, ` +
+        `${r.writesPerCall.toFixed(2)} writes and ${r.readsPerCall.toFixed(2)} reads per call, load ${sample.load1.toFixed(2)}`,
+    );
   };
 
   for (let round = 1; round <= Number(values.rounds); round++) {
@@ -109,7 +144,7 @@ try {
         await cache.ready({ timeoutMs: 300_000 });
         await roundTrips(cache.client, `warm-${round}`, 50);
         const r = await roundTrips(cache.client, `c-${round}`, calls);
-        record(name, "cache.client", round, r.ms, r.cpuUs);
+        record(name, "cache.client", round, r);
         await cache.close();
         await fullGc();
       }
@@ -126,13 +161,22 @@ try {
         const client = api.createDataBrokerClient(transport.transport);
         await roundTrips(client, `warm-t-${implementation}-${round}`, 50);
         const t = await roundTrips(client, `t-${implementation}-${round}`, calls);
-        record(name, implementation === "grpc-js" ? "transport" : `transport:${implementation}`, round, t.ms, t.cpuUs);
+        record(name, implementation === "grpc-js" ? "transport" : `transport:${implementation}`, round, t);
+        if (values["with-sync"]) {
+          // The same transport with a Sync stream open whose changes are dropped: what the server's
+          // Sync send and the change's intake cost a Put round trip, without the replica.
+          const stop = await openDiscardedSync(client as unknown as SyncClient);
+          await roundTrips(client, `warm-s-${implementation}-${round}`, 50);
+          const w = await roundTrips(client, `s-${implementation}-${round}`, calls);
+          record(name, `transport+sync:${implementation}`, round, w);
+          await stop();
+        }
         await transport.close();
       }
     }
     if (values["go-binary"] !== undefined) {
       const go = await runGoReader(values["go-binary"], server.url, secret, 0, `go-${round}`, () => {});
-      record("go", "go", round, go.putRoundTripMs ?? [], Number.NaN);
+      record("go", "go", round, { ms: go.putRoundTripMs ?? [], cpuUs: Number.NaN, writesPerCall: Number.NaN, readsPerCall: Number.NaN });
     }
   }
 } finally {
@@ -143,7 +187,7 @@ try {
 const groups = new Map<string, Sample[]>();
 for (const s of samples) groups.set(`${s.tree} ${s.client}`, [...(groups.get(`${s.tree} ${s.client}`) ?? []), s]);
 for (const [key, group] of groups) {
-  process.stdout.write(`${key}: p50 median ${median(group.map((s) => s.p50Ms)).toFixed(3)} ms (${group.map((s) => s.p50Ms.toFixed(3)).join(", ")}), CPU ${median(group.map((s) => s.cpuUsPerCall)).toFixed(0)} us/call\n`);
+  process.stdout.write(`${key}: p50 median ${median(group.map((s) => s.p50Ms)).toFixed(3)} ms (${group.map((s) => s.p50Ms.toFixed(3)).join(", ")}), CPU ${median(group.map((s) => s.cpuUsPerCall)).toFixed(0)} us/call, ${median(group.map((s) => s.writesPerCall)).toFixed(2)} writes per call\n`);
 }
 if (values.json !== undefined) await writeFile(values.json, `${JSON.stringify({ sessions, calls, samples }, null, 1)}\n`);
 process.exit(0);

@@ -88,6 +88,26 @@ describe.each(DATABROKER_TRANSPORT_IMPLEMENTATIONS)("databroker transport over h
     }
   });
 
+  it("fails a Put whose request does not encode with the encoding error, leaves no stream open, and goes on serving calls", async () => {
+    const transport = transportFor(server.url);
+    const client = createClient(DataBrokerService, transport.transport);
+    await client.put({ records: [{ type: "t", id: "fine" }] });
+    const before = server.calls.length;
+    const streamsBefore = server.streamsOpened();
+    // A uint64 field past 2^64 - 1 has no encoding.
+    await expect(client.put({ records: [{ type: "t", id: "x", version: 2n ** 64n }] })).rejects.toThrow(/invalid uint64/);
+    // The server reads a connection's frames in order: it has seen whatever the failed call sent
+    // once it answers the next call.
+    await client.put({ records: [{ type: "t", id: "after" }] });
+    expect(server.calls.slice(before).map((c) => c.method)).toEqual(["Put"]);
+    if (implementation === "http2-frames") {
+      // Our own carrier encodes the request before it opens the stream: only the next call's reached the server.
+      expect(server.streamsOpened() - streamsBefore).toBe(1);
+    }
+    // A stream the failed call opened was reset, not left waiting for its body (this waits for it).
+    await server.allStreamsClosed();
+  });
+
   it("refuses calls after close() and drops its connection", async () => {
     const transport = transportFor(server.url);
     const client = createClient(DataBrokerService, transport.transport);

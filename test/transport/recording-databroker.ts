@@ -10,6 +10,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   DataBrokerService,
+  PutResponseSchema,
   ServerInfoResponseSchema,
   SyncLatestResponseSchema,
   VersionsSchema,
@@ -30,6 +31,10 @@ export interface RecordingServer {
   readonly clientAuthorized: boolean[];
   /** HTTP/2 sessions currently open. */
   openSessions(): number;
+  /** HTTP/2 streams the server has seen opened, answered or not. */
+  streamsOpened(): number;
+  /** Resolves once no HTTP/2 stream is open on the server (at once when none is). */
+  allStreamsClosed(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -43,6 +48,10 @@ export async function startRecordingServer(tls?: { cert: string; key: string; ca
         calls.push({ method: "ServerInfo", headers: new Headers(ctx.requestHeader) });
         return create(ServerInfoResponseSchema, { serverVersion: 2n ** 64n - 1n, latestRecordVersion: 3n });
       },
+      put(_req, ctx) {
+        calls.push({ method: "Put", headers: new Headers(ctx.requestHeader) });
+        return create(PutResponseSchema, {});
+      },
       async *syncLatest(_req, ctx) {
         calls.push({ method: "SyncLatest", headers: new Headers(ctx.requestHeader) });
         yield create(SyncLatestResponseSchema, {
@@ -55,6 +64,16 @@ export async function startRecordingServer(tls?: { cert: string; key: string; ca
     ? http2.createSecureServer({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.requireClientCert ?? false, rejectUnauthorized: tls.requireClientCert ?? false }, handler)
     : http2.createServer(handler);
   const sessions = new Set<http2.ServerHttp2Session>();
+  let streamsOpened = 0;
+  let streamsOpen = 0;
+  const closedWaiters: Array<() => void> = [];
+  server.on("stream", (stream: http2.ServerHttp2Stream) => {
+    streamsOpened++;
+    streamsOpen++;
+    stream.on("close", () => {
+      if (--streamsOpen === 0) for (const resolve of closedWaiters.splice(0)) resolve();
+    });
+  });
   server.on("session", (session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
@@ -73,6 +92,8 @@ export async function startRecordingServer(tls?: { cert: string; key: string; ca
     serverNames,
     clientAuthorized,
     openSessions: () => sessions.size,
+    streamsOpened: () => streamsOpened,
+    allStreamsClosed: () => (streamsOpen === 0 ? Promise.resolve() : new Promise<void>((resolve) => closedWaiters.push(resolve))),
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sessions) s.destroy();

@@ -231,12 +231,21 @@ export class FrameConnection {
    * once, or once the peer has sent its SETTINGS (nothing but the preface goes to a peer before
    * it has shown it speaks HTTP/2: an HTTP/1 server that closes on the preface then reads as
    * one, not as a write to a closed socket) and its limit on concurrent streams leaves room.
+   * `request`, when given, is the stream's whole request body: it follows the HEADERS in the same
+   * socket write and half-closes the stream (as a `write(request, true)` right after would, one
+   * write later).
    * @throws Error when the connection no longer accepts streams
    */
-  openStream(fields: readonly HeaderField[], handler: FrameStreamHandler): FrameStream {
+  openStream(fields: readonly HeaderField[], handler: FrameStreamHandler, request?: Buffer): FrameStream {
     if (this.#state !== "open") throw new Error("the HTTP/2 connection no longer accepts streams");
     const stream = new FrameStream(this, handler);
     stream.block = encodeHeaderBlock(fields);
+    if (request !== undefined) {
+      // The whole request, known up front (a unary call's): queued before the stream starts, its
+      // DATA goes out with the HEADERS in the same socket write instead of in a write of its own.
+      stream.localEnded = true;
+      stream.queued.push({ data: request, end: true });
+    }
     if (this.#peerSpokeHttp2 && this.#streams.size < this.#peerMaxConcurrent) this.#start(stream);
     else this.#waiting.push(stream);
     return stream;

@@ -64,29 +64,39 @@ export function createFrameGrpcTransport(options: FrameGrpcTransportOptions): Tr
   /**
    * Opens the stream on a connection that takes it: one that started draining meanwhile is
    * replaced once; if that one drains too, the call fails as unavailable (safe to retry: nothing
-   * was sent).
+   * was sent). A call aborted while the connection was awaited fails as cancelled, with nothing
+   * sent. `body` is a unary call's whole request, sent with the HEADERS.
    */
-  const open = async <O extends DescMessage>(fields: HeaderField[], call: FrameGrpcCall<O>): Promise<FrameStream> => {
+  const open = async <I extends DescMessage, O extends DescMessage>(
+    req: UnaryRequest<I, O> | StreamRequest<I, O>,
+    fields: HeaderField[],
+    call: FrameGrpcCall<O>,
+    body: Buffer | undefined,
+  ): Promise<FrameStream> => {
     let connection: FrameConnection = await manager.connection();
     if (!connection.acceptsStreams) connection = await manager.connection();
     if (!connection.acceptsStreams) throw new ConnectError(`the HTTP/2 connection to ${url.origin} closed before the call could start`, Code.Unavailable);
-    return connection.openStream(fields, call.handler);
+    const aborted = callAbortReason(req);
+    if (aborted !== undefined) throw ConnectError.from(aborted.reason, Code.Canceled);
+    return connection.openStream(fields, call.handler, body);
   };
 
   async function startCall<I extends DescMessage, O extends DescMessage>(req: UnaryRequest<I, O> | StreamRequest<I, O>, timeoutMs: number | undefined): Promise<FrameGrpcCall<O>> {
     const aborted = callAbortReason(req);
     if (aborted !== undefined) throw ConnectError.from(aborted.reason, Code.Canceled);
     const method = req.method;
+    // A unary request is encoded before anything is sent: a message that does not encode fails
+    // the call with nothing on the wire.
+    const body = req.stream ? undefined : grpcMessageFrame(requestEncoderFor(method)(req.message));
     let stopWatching: () => void = () => undefined;
     const call = new FrameGrpcCall<O>(method.output, responseDecoderFor(method), readAhead, () => stopWatching());
-    const stream = await open(requestFields(grpcMethodPath(method), req.header, timeoutMs), call);
+    const stream = await open(req, requestFields(grpcMethodPath(method), req.header, timeoutMs), call, body);
     call.attach(stream);
+    // No await since the abort check in `open`: the call cannot have been aborted in between.
     stopWatching = watchCallAbort(req, (reason) => call.fail(ConnectError.from(reason, Code.Canceled)));
-    // Aborted while the stream opened: the call is cancelled, and nothing is sent.
+    // Ended as it opened (the connection could not start it).
     if (call.hasEnded) return call;
-    if (!req.stream) {
-      stream.write(grpcMessageFrame(requestEncoderFor(method)(req.message)), true);
-    } else {
+    if (req.stream) {
       // Send the request messages as they come, then half-close. (SyncLatest and Sync send exactly one.)
       void (async () => {
         for await (const message of req.message) stream.write(grpcMessageFrame(toBinary(method.input, message)), false);

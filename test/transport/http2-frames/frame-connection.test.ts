@@ -240,6 +240,52 @@ describe("FrameConnection against Node's HTTP/2 server", () => {
     expect(rtt).toBeGreaterThanOrEqual(0);
     expect(await connection.ping()).toBeGreaterThanOrEqual(0);
   });
+
+  it("sends a stream opened with its whole request as HEADERS and DATA in one socket write, and the server reads that body", async () => {
+    const { port } = await serve((stream) => {
+      void readBody(stream).then((body) => {
+        stream.respond({ ":status": 200 });
+        stream.end(body);
+      });
+    });
+    const { connection, socket } = await open(port);
+    // The SETTINGS exchange first, so the next stream starts at once.
+    expect((await request(connection, "/warm", Buffer.from("warm"))).end).toEqual({ kind: "ended" });
+
+    // What each socket write carried, as frames (the writes still go to the real socket).
+    const writes: Array<Array<{ type: number; flags: number; stream: number }>> = [];
+    const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+    socket.write = ((chunk: Buffer) => {
+      const frames: Array<{ type: number; flags: number; stream: number }> = [];
+      new FrameReader(1 << 20).push(Buffer.from(chunk), (type, flags, stream) => frames.push({ type, flags, stream }));
+      writes.push(frames);
+      return write(chunk);
+    }) as typeof socket.write;
+
+    const body = Buffer.from("the whole request");
+    const chunks: Buffer[] = [];
+    const end = await new Promise<StreamEnd>((resolve) => {
+      const stream = connection.openStream([[":method", "POST"], [":scheme", "http"], [":path", "/whole"], [":authority", "test"]], {
+        onHeaders: () => undefined,
+        onData: (data) => {
+          chunks.push(Buffer.from(data));
+          stream.consumed(data.length);
+        },
+        onEnd: resolve,
+      }, body);
+    });
+    expect(end).toEqual({ kind: "ended" });
+    expect(Buffer.concat(chunks).equals(body)).toBe(true);
+    const opened = writes.filter((frames) => frames.some((f) => f.type === FrameType.HEADERS));
+    expect(opened).toHaveLength(1);
+    const id = opened[0]!.find((f) => f.type === FrameType.HEADERS)!.stream;
+    expect(opened[0]!.filter((f) => f.stream === id).map((f) => [f.type, f.flags & Flags.END_STREAM])).toEqual([
+      [FrameType.HEADERS, 0],
+      [FrameType.DATA, Flags.END_STREAM],
+    ]);
+    // Nothing else of the stream's went out in a write of its own.
+    expect(writes.filter((frames) => frames.some((f) => f.stream === id))).toHaveLength(1);
+  });
 });
 
 describe("FrameConnection against a peer that breaks the protocol", () => {
