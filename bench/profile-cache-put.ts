@@ -8,6 +8,7 @@
  *   node --expose-gc --import tsx bench/profile-cache-put.ts [--sessions 20000] [--calls 3000]
  *        [--transport http2-frames|node-http2|grpc-js|connect-node] [--interval-us 100] [--out F.cpuprofile]
  *        [--bare]   (a bare transport's client instead of a synced cache's: the same Puts without the Sync changes)
+ *        [--with-sync]   (with --bare: a Sync stream open on the transport, its changes read and dropped)
  */
 import { writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
@@ -20,6 +21,7 @@ import { newBenchSecret } from "./bench-secret.js";
 import { startBenchServer } from "./bench-server.js";
 import { seedBenchServer } from "./seed-bench-server.js";
 import { frameLabel, indexProfile, type CpuProfile } from "./cpu-profile-frames.js";
+import { openDiscardedSync } from "./discarded-sync.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
 import { timePutRoundTrips } from "./put-round-trips.js";
 import { percentile } from "./stats.js";
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     "interval-us": { type: "string", default: "100" },
     out: { type: "string" },
     bare: { type: "boolean", default: false },
+    "with-sync": { type: "boolean", default: false },
   },
 });
 const sessions = Number(values.sessions);
@@ -83,7 +86,11 @@ try {
     await transport.connect();
     const client = createDataBrokerClient(transport.transport);
     put = (records) => client.put({ records });
-    close = () => transport.close();
+    const stopSync = values["with-sync"] ? await openDiscardedSync(client) : async () => undefined;
+    close = async () => {
+      await stopSync();
+      await transport.close();
+    };
   } else {
     const cache = createDatabrokerCache({ url: server.url, sharedSecret: secret, transport: implementation });
     await cache.ready({ timeoutMs: 300_000 });
@@ -104,7 +111,7 @@ try {
   await close();
 
   if (values.out !== undefined) await writeFile(values.out, JSON.stringify(profile));
-  console.log(`${values.transport}${values.bare ? " (bare transport)" : " (synced cache)"}: ${calls} Puts (and their deletes), p50 ${percentile(r.ms, 50).toFixed(3)} ms, main-thread CPU ${r.cpuUs.toFixed(0)} us per call, ${r.writesPerCall.toFixed(2)} writes and ${r.readsPerCall.toFixed(2)} reads per call`);
+  console.log(`${values.transport}${values.bare ? (values["with-sync"] ? " (bare transport, dropped Sync stream)" : " (bare transport)") : " (synced cache)"}: ${calls} Puts (and their deletes), p50 ${percentile(r.ms, 50).toFixed(3)} ms, main-thread CPU ${r.cpuUs.toFixed(0)} us per call, ${r.writesPerCall.toFixed(2)} writes and ${r.readsPerCall.toFixed(2)} reads per call`);
   // Per call: the Puts and their deletes are 2 x calls unary calls.
   console.log(summarise(profile, 2 * calls));
 } finally {

@@ -9,10 +9,12 @@
  *        [--calls 300] [--tree /path/to/other/export]... [--go-binary PATH] [--transport-only] [--json PATH]
  *        [--implementation grpc-js|connect-node|node-http2|http2-frames]...   (bare-transport rows; default grpc-js)
  *        [--with-sync]   (per implementation, also its transport with a Sync stream open whose changes are dropped)
+ *        [--pin-apart]   (the server's threads on CPU 0, this process's and the Go client's on CPU 1; needs taskset)
  *
  * Each --tree is the root of another checkout of this repository (e.g. `git archive <commit>`
  * unpacked, with a node_modules link); this tree is always measured, as "this".
  */
+import { execFileSync } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { pathToFileURL } from "node:url";
@@ -22,6 +24,7 @@ import { newBenchSecret } from "./bench-secret.js";
 import { startBenchServer } from "./bench-server.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
 import { runGoReader } from "./go-baseline.js";
+import { openDiscardedSync, type SyncClient } from "./discarded-sync.js";
 import { timePutRoundTrips, type PutRoundTrips } from "./put-round-trips.js";
 import { median, percentile } from "./stats.js";
 
@@ -35,6 +38,7 @@ const { values } = parseArgs({
     "go-binary": { type: "string" },
     "transport-only": { type: "boolean", default: false },
     "with-sync": { type: "boolean", default: false },
+    "pin-apart": { type: "boolean", default: false },
     implementation: { type: "string", multiple: true, default: ["grpc-js"] },
     json: { type: "string" },
   },
@@ -55,33 +59,6 @@ interface TreeApi {
 interface PutClient {
   put(request: { records: unknown[] }): Promise<unknown>;
 }
-interface SyncClient {
-  syncLatest(request: { type: string }, options?: { signal?: AbortSignal }): AsyncIterable<{ response: { case: string | undefined; value?: unknown } }>;
-  sync(request: { serverVersion: bigint; recordVersion: bigint }, options?: { signal?: AbortSignal }): AsyncIterable<unknown>;
-}
-
-/**
- * Opens what a cache's sync opens, without a replica behind it: SyncLatest read to its versions,
- * then a Sync stream from them whose changes are read and dropped. Returns what stops it.
- */
-async function openDiscardedSync(client: SyncClient): Promise<() => Promise<void>> {
-  let versions: { serverVersion: bigint; latestRecordVersion: bigint } | undefined;
-  for await (const m of client.syncLatest({ type: "" })) {
-    if (m.response.case === "versions") versions = m.response.value as typeof versions;
-  }
-  if (versions === undefined) throw new Error("SyncLatest ended without its versions");
-  const abort = new AbortController();
-  const reading = (async () => {
-    for await (const _ of client.sync({ serverVersion: versions.serverVersion, recordVersion: versions.latestRecordVersion }, { signal: abort.signal })) {
-      // dropped: the server's work and the client's intake of the change, no replica
-    }
-  })().catch(() => undefined);
-  return async () => {
-    abort.abort();
-    await reading;
-  };
-}
-
 async function loadTree(root: string): Promise<TreeApi> {
   const index = (await import(pathToFileURL(`${root}/src/index.ts`).href)) as Pick<TreeApi, "createDatabrokerCache">;
   const transport = (await import(pathToFileURL(`${root}/src/transport/databroker-transport.ts`).href)) as Pick<TreeApi, "createDatabrokerTransport">;
@@ -94,6 +71,17 @@ for (const root of values.tree) trees.push({ name: root, api: await loadTree(roo
 
 const secret = newBenchSecret();
 const server = await startBenchServer("pomerium", secret);
+if (values["pin-apart"]) {
+  // Client and server each on a core of their own, so that neither takes the other's CPU when a
+  // write wakes it: every thread of the server on CPU 0, every thread of this process on CPU 1
+  // (children started from here, the Go client, inherit it). Threads created later inherit their
+  // creator's CPU.
+  const serverPid = server.pomerium?.pid;
+  if (serverPid === undefined) throw new Error("--pin-apart: the server's process id is unknown");
+  execFileSync("taskset", ["-a", "-p", "-c", "0", String(serverPid)], { stdio: "ignore" });
+  execFileSync("taskset", ["-a", "-p", "-c", "1", String(process.pid)], { stdio: "ignore" });
+  log(`pinned: server ${serverPid} on CPU 0, this process ${process.pid} on CPU 1`);
+}
 // Keeps the event loop alive while only unref'd grpc-js channels are open.
 const keepAlive = setInterval(() => {}, 60_000);
 
