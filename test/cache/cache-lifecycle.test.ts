@@ -25,6 +25,9 @@ describe("cache lifecycle", () => {
     await db.clear(create(EmptySchema));
     await db.put({ records: [session("keep", "u1"), session("new", "u2")] });
     await until(() => cache.get(SESSION_TYPE, "gone") === undefined && cache.getSession("new") !== undefined, "resynced", 10_000);
+    // changes$ delivers a turn of the event loop after the replica shows the change (the hub
+    // drains its subscribers' buffers in a setImmediate): wait for the batch too.
+    await until(() => batches.some((b) => b.kind === "resync"), "the resync batch delivered", 10_000);
 
     expect(readiness.every((r) => r)).toBe(true);
     expect(cache.state.streams[0]!.serverVersion).not.toBe(oldServerVersion);
