@@ -30,7 +30,11 @@ if (url === undefined || secretFile === undefined) throw new Error("usage: embed
 
 const cache = await startCache(url, secretFile);
 const signedOut: string[] = [];
-const stop = observeSignOuts(cache, (id) => signedOut.push(id));
+let onSignOut: (() => void) | undefined;
+const stop = observeSignOuts(cache, (id) => {
+  signedOut.push(id);
+  onSignOut?.();
+});
 const session = create(SessionSchema, {
   id: "embedded-1",
   userId: "user-1",
@@ -46,7 +50,18 @@ check(sessionRecords(cache, ["embedded-1", "nobody"]).map((r) => r.id).join() ==
 check(recordsPerType(cache)[SESSION_TYPE] === 1, "records per type");
 const signOut = await cache.client.put({ records: [{ type: SESSION_TYPE, id: "embedded-1", deletedAt: timestampFromMs(Date.now()) }] });
 await cache.waitForVersion(versionOfWrite(signOut), { type: SESSION_TYPE, timeoutMs: 5_000 });
-await new Promise((resolve) => setTimeout(resolve, 50)); // changes$ delivers asynchronously
+// changes$ delivers a turn of the event loop after the replica shows the change: wait for that
+// delivery (up to 5 s), not for a fixed time.
+if (!signedOut.includes("embedded-1")) {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 5_000);
+    onSignOut = () => {
+      if (!signedOut.includes("embedded-1")) return;
+      clearTimeout(timer);
+      resolve();
+    };
+  });
+}
 check(signedOut.includes("embedded-1"), "changes$ saw the sign-out");
 check(cache.getSession("embedded-1") === undefined, "deleted session is gone");
 stop();

@@ -34,7 +34,8 @@ export default async function serverClear(cleanups: Cleanups): Promise<void> {
   printHealTime("clear", performance.now() - faultAt);
   assert.equal(cache.get(SESSION_TYPE, "s-gone-after-clear"), undefined);
   assert.ok(cache.state.streams.every((s) => s.serverVersion === server.serverVersion), "every stream follows the new server version");
-  assert.ok(changes.some((c) => c.kind === "resync"), "a resync batch was emitted");
+  // changes$ delivers a turn after the replica shows the change: wait for the batch itself.
+  await until(() => changes.some((c) => c.kind === "resync"), "a resync batch delivered");
   assert.ok(!cache.state.closed && cache.state.streams.every((s) => s.state !== "closed"), "the streams go on after the Clear");
 
   // Still syncing: a new write arrives.
