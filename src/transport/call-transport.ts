@@ -34,16 +34,20 @@ import { createMethodUrl, runStreamingCall } from "@connectrpc/connect/protocol"
 import type { CallMessages } from "./call-messages.js";
 import { CALL_SIGNAL, createCallSignal, type CallSignal } from "./call-signal.js";
 import { chainInterceptors } from "./interceptor-chain.js";
+import { requestEncoderFor } from "./put-request-encoder.js";
 
 /**
- * Starts one call on the wire, after the interceptors ran. A unary request's one message is sent
- * and the request half-closed; a streaming request's messages are sent as the carrier accepts
- * them, then it is half-closed. `timeoutMs` (if any) is the call's deadline, to send on the
- * wire; the call's own signal (`req.signal`) cancels it.
+ * Starts one call on the wire, after the interceptors ran. A unary request's one message comes
+ * already encoded (`unaryBody`: encoded once here, before the carrier opens anything, so a message
+ * that does not encode fails the call with nothing sent); the carrier sends it and half-closes. A
+ * streaming request (`unaryBody` undefined) has its messages sent as the carrier accepts them,
+ * then it is half-closed. `timeoutMs` (if any) is the call's deadline, to send on the wire; the
+ * call's own signal (`req.signal`) cancels it.
  */
 export type StartCall = <I extends DescMessage, O extends DescMessage>(
   req: UnaryRequest<I, O> | StreamRequest<I, O>,
   timeoutMs: number | undefined,
+  unaryBody: Uint8Array | undefined,
 ) => CallMessages<O> | Promise<CallMessages<O>>;
 
 /** A method's gRPC path, `/package.Service/Method` (the HTTP/2 `:path`). */
@@ -62,7 +66,7 @@ export function createCallTransport(baseUrl: string, interceptorList: readonly I
   /** Runs a unary call on the wire; the interceptors sit in front of it. */
   const sendUnary = async <I extends DescMessage, O extends DescMessage>(req: UnaryRequest<I, O>, timeoutMs: number | undefined): Promise<UnaryResponse<I, O>> => {
     const method = req.method;
-    const call = await start(req, timeoutMs);
+    const call = await start(req, timeoutMs, requestEncoderFor(method)(req.message));
     await call.headers;
     let message: UnaryResponse<I, O>["message"] | undefined;
     for (let r = await call.next(); r.done !== true; r = await call.next()) {
@@ -153,7 +157,7 @@ export function createCallTransport(baseUrl: string, interceptorList: readonly I
         timeoutMs: timeout,
         req: { ...requestBase(method, header, contextValues), stream: true, message: input },
         next: async (req) => {
-          const call = await start(req, timeout);
+          const call = await start(req, timeout, undefined);
           await call.headers;
           return {
             stream: true,

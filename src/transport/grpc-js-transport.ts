@@ -19,7 +19,6 @@ import { createCallTransport, grpcMethodPath } from "./call-transport.js";
 import { callAbortReason, watchCallAbort } from "./call-signal.js";
 import { connectErrorFromStatus, copyMetadataToHeaders, metadataFromHeaders } from "./grpc-js-metadata.js";
 import { responseDecoderFor } from "./sync-response-decoder.js";
-import { requestEncoderFor } from "./put-request-encoder.js";
 
 type GrpcJsCall = ReturnType<Channel["createCall"]>;
 
@@ -111,7 +110,11 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Transpor
   const openCalls = options.openCalls;
 
   /** Starts the call on the wire and sends its input. */
-  function startCall<I extends DescMessage, O extends DescMessage>(req: UnaryRequest<I, O> | StreamRequest<I, O>, timeoutMs: number | undefined): CallReader<O> {
+  function startCall<I extends DescMessage, O extends DescMessage>(
+    req: UnaryRequest<I, O> | StreamRequest<I, O>,
+    timeoutMs: number | undefined,
+    unaryBody: Uint8Array | undefined,
+  ): CallReader<O> {
     const aborted = callAbortReason(req);
     if (aborted !== undefined) throw ConnectError.from(aborted.reason, Code.Canceled);
     const method = req.method;
@@ -128,7 +131,10 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Transpor
     openCalls?.add(reader);
     call.start(metadata, reader);
     stopWatching = watchCallAbort(req, (reason) => reader.fail(ConnectError.from(reason, Code.Canceled)));
-    if (req.stream) {
+    if (unaryBody !== undefined) {
+      call.sendMessageWithContext({}, toBuffer(unaryBody));
+      call.halfClose();
+    } else if (req.stream) {
       // Send the request messages as the call accepts them, then half-close. (SyncLatest and
       // Sync send exactly one.)
       void (async () => {
@@ -139,9 +145,6 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Transpor
         }
         call.halfClose();
       })().catch((e: unknown) => reader.fail(ConnectError.from(e)));
-    } else {
-      call.sendMessageWithContext({}, toBuffer(requestEncoderFor(method)(req.message)));
-      call.halfClose();
     }
     reader.requestMore();
     return reader;

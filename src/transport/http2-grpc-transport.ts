@@ -21,7 +21,6 @@ import { callAbortReason, watchCallAbort } from "./call-signal.js";
 import { Http2GrpcCall } from "./http2-grpc-call.js";
 import { PROTOCOL_HEADERS } from "./protocol-headers.js";
 import { responseDecoderFor } from "./sync-response-decoder.js";
-import { requestEncoderFor } from "./put-request-encoder.js";
 
 export interface Http2GrpcTransportOptions {
   /** The origin every call goes to; the session manager must be connected to the same one. */
@@ -97,7 +96,11 @@ export function createHttp2GrpcTransport(options: Http2GrpcTransportOptions): Tr
     sessionManager.notifyResponseByteRead(stream);
   };
 
-  async function startCall<I extends DescMessage, O extends DescMessage>(req: UnaryRequest<I, O> | StreamRequest<I, O>, timeoutMs: number | undefined): Promise<Http2GrpcCall<O>> {
+  async function startCall<I extends DescMessage, O extends DescMessage>(
+    req: UnaryRequest<I, O> | StreamRequest<I, O>,
+    timeoutMs: number | undefined,
+    unaryBody: Uint8Array | undefined,
+  ): Promise<Http2GrpcCall<O>> {
     const aborted = callAbortReason(req);
     if (aborted !== undefined) throw ConnectError.from(aborted.reason, Code.Canceled);
     const method = req.method;
@@ -114,9 +117,9 @@ export function createHttp2GrpcTransport(options: Http2GrpcTransportOptions): Tr
     stopWatching = watchCallAbort(req, (reason) => call.fail(ConnectError.from(reason, Code.Canceled)));
     // Aborted while the stream opened: the call is cancelled, and nothing is sent.
     if (call.hasEnded) return call;
-    if (!req.stream) {
-      stream.end(grpcMessageFrame(requestEncoderFor(method)(req.message)));
-    } else {
+    if (unaryBody !== undefined) {
+      stream.end(grpcMessageFrame(unaryBody));
+    } else if (req.stream) {
       // Send the request messages as the stream accepts them, then half-close. (SyncLatest and
       // Sync send exactly one.)
       void (async () => {

@@ -18,7 +18,6 @@ import { callAbortReason, watchCallAbort } from "../call-signal.js";
 import { grpcMessageFrame, grpcTimeoutHeader } from "../http2-grpc-transport.js";
 import { PROTOCOL_HEADERS } from "../protocol-headers.js";
 import { responseDecoderFor } from "../sync-response-decoder.js";
-import { requestEncoderFor } from "../put-request-encoder.js";
 import type { HeaderField } from "./hpack-decoder.js";
 import type { FrameConnection, FrameStream } from "./frame-connection.js";
 import type { FrameConnectionManager } from "./frame-connection-manager.js";
@@ -81,13 +80,15 @@ export function createFrameGrpcTransport(options: FrameGrpcTransportOptions): Tr
     return connection.openStream(fields, call.handler, body);
   };
 
-  async function startCall<I extends DescMessage, O extends DescMessage>(req: UnaryRequest<I, O> | StreamRequest<I, O>, timeoutMs: number | undefined): Promise<FrameGrpcCall<O>> {
+  async function startCall<I extends DescMessage, O extends DescMessage>(
+    req: UnaryRequest<I, O> | StreamRequest<I, O>,
+    timeoutMs: number | undefined,
+    unaryBody: Uint8Array | undefined,
+  ): Promise<FrameGrpcCall<O>> {
     const aborted = callAbortReason(req);
     if (aborted !== undefined) throw ConnectError.from(aborted.reason, Code.Canceled);
     const method = req.method;
-    // A unary request is encoded before anything is sent: a message that does not encode fails
-    // the call with nothing on the wire.
-    const body = req.stream ? undefined : grpcMessageFrame(requestEncoderFor(method)(req.message));
+    const body = unaryBody === undefined ? undefined : grpcMessageFrame(unaryBody);
     let stopWatching: () => void = () => undefined;
     const call = new FrameGrpcCall<O>(method.output, responseDecoderFor(method), readAhead, () => stopWatching());
     const stream = await open(req, requestFields(grpcMethodPath(method), req.header, timeoutMs), call, body);
