@@ -26,7 +26,10 @@ export interface GoRunResult {
   heapPerRecordBytes: number;
   rssBytes: number;
   queryByIdNs: number;
+  /** Sequential Put round trips after the warm-up (put-round-trip-plan.ts). */
   putRoundTripMs: number[] | null;
+  /** The client's first Put round trips (put-round-trip-plan.ts). */
+  putRoundTripColdMs: number[] | null;
   /** Unix ms at which prop-<tag>-<i> became visible; -1 when never. */
   propVisibleUnixMs: number[] | null;
   goVersion: string;

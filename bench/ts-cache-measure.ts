@@ -21,6 +21,7 @@ import { fullGc, requireExposedGc } from "./full-gc.js";
 import { appendBusiestGapWindows, gcInside, recordCollections, trackEventLoopGaps, type GapSummary } from "./event-loop-gaps.js";
 import { uncountedSlabBytes } from "./uncounted-slab-bytes.js";
 import { memoryMap, type MemoryMap } from "./memory-map.js";
+import { PUT_ROUND_TRIP_PLAN } from "./put-round-trip-plan.js";
 
 export interface TsRunResult {
   /** The cache's `projection` option for this run. */
@@ -48,8 +49,10 @@ export interface TsRunResult {
   hotNsPerOp: number;
   hotGcEvents: number;
   hotOps: number;
-  /** Sequential single-record Put round trips through cache.client (the write path alone). */
+  /** Sequential single-record Put round trips through cache.client (the write path alone), after the warm-up (put-round-trip-plan.ts). */
   putRoundTripMs: number[];
+  /** The same client's first Put round trips (put-round-trip-plan.ts). */
+  putRoundTripColdMs: number[];
   /** Unix ms (wall clock) at which prop-<tag>-<i> became readable with cache.get; -1 when never. */
   propVisibleUnixMs: number[];
   /** Unix ms at which a changes$ subscriber received it; -1 when never. */
@@ -178,17 +181,23 @@ gcObserver.disconnect();
 const gcEvents = gcStarts.filter((t) => t >= loopStart && t <= loopEnd).length;
 if (hits !== hotOps) throw new Error(`hot loop missed ${hotOps - hits} reads`);
 
-// The write path alone: sequential single-record Puts through the cache's own client (then deleted).
+// The write path alone: sequential single-record Puts through the cache's own client (then
+// deleted), cold and then warm (put-round-trip-plan.ts).
+const putRoundTripColdMs: number[] = [];
 const putRoundTripMs: number[] = [];
 {
   const demo = new DemoRecords({ seed: 98 });
-  for (let i = 0; i < 200; i++) {
+  const { coldCalls, warmUpCalls, warmCalls } = PUT_ROUND_TRIP_PLAN;
+  for (let i = 0; i < coldCalls + warmUpCalls + warmCalls; i++) {
     const record = DemoRecords.record(demo.session(`rtt-${runTag}-${i}`, 0));
     const s = performance.now();
     await cache.client.put({ records: [record] });
-    putRoundTripMs.push(performance.now() - s);
+    const ms = performance.now() - s;
+    if (i < coldCalls) putRoundTripColdMs.push(ms);
+    else if (i >= coldCalls + warmUpCalls) putRoundTripMs.push(ms);
     await cache.client.put({ records: [create(RecordSchema, { type: record.type, id: record.id, data: record.data, deletedAt: timestampNow() })] });
   }
+  putRoundTripColdMs.sort((a, b) => a - b);
   putRoundTripMs.sort((a, b) => a - b);
 }
 
@@ -274,6 +283,7 @@ const result: TsRunResult = {
   hotGcEvents: gcEvents,
   hotOps,
   putRoundTripMs,
+  putRoundTripColdMs,
   propVisibleUnixMs,
   propChangeUnixMs,
 };

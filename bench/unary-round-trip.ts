@@ -3,10 +3,11 @@
  * trip" row) against ONE seeded Pomerium server, alternating between code trees in one process,
  * so that two versions of the transport are compared under the same load. Per round and tree:
  * `cache.client` of a synced cache (the bench's figure) and a bare DatabrokerTransport client;
- * with --go-binary, the Go SyncQuerier's own Put round trip on the same server in between.
+ * with --go-binary, the Go SyncQuerier's own Put round trip on the same server in between (its warm
+ * figure: after the same untimed calls as the main bench's, put-round-trip-plan.ts).
  *
  *   node --expose-gc --import tsx bench/unary-round-trip.ts [--sessions 100000] [--rounds 3]
- *        [--calls 300] [--tree /path/to/other/export]... [--go-binary PATH] [--transport-only] [--json PATH]
+ *        [--calls 300] [--warm-up 500] [--tree /path/to/other/export]... [--go-binary PATH] [--transport-only] [--json PATH]
  *        [--implementation grpc-js|connect-node|node-http2|http2-frames]...   (bare-transport rows; default grpc-js)
  *        [--with-sync]   (per implementation, also its transport with a Sync stream open whose changes are dropped)
  *        [--pin-apart]   (the server's threads on CPU 0, this process's and the Go client's on CPU 1; needs taskset)
@@ -27,6 +28,7 @@ import { runGoReader } from "./go-baseline.js";
 import { openDiscardedSync, type SyncClient } from "./discarded-sync.js";
 import { timePutRoundTrips, type PutRoundTrips } from "./put-round-trips.js";
 import { median, percentile } from "./stats.js";
+import { PUT_ROUND_TRIP_PLAN } from "./put-round-trip-plan.js";
 
 requireExposedGc();
 const { values } = parseArgs({
@@ -34,6 +36,8 @@ const { values } = parseArgs({
     sessions: { type: "string", default: "100000" },
     rounds: { type: "string", default: "3" },
     calls: { type: "string", default: "300" },
+    // As the main bench (put-round-trip-plan.ts): each client's timed calls come after this many untimed ones.
+    "warm-up": { type: "string", default: String(PUT_ROUND_TRIP_PLAN.coldCalls + PUT_ROUND_TRIP_PLAN.warmUpCalls) },
     tree: { type: "string", multiple: true, default: [] },
     "go-binary": { type: "string" },
     "transport-only": { type: "boolean", default: false },
@@ -45,6 +49,7 @@ const { values } = parseArgs({
 });
 const sessions = Number(values.sessions);
 const calls = Number(values.calls);
+const warmUp = Number(values["warm-up"]);
 const log = (line: string) => process.stderr.write(`[unary] ${line}\n`);
 
 interface TreeApi {
@@ -130,7 +135,7 @@ try {
       if (!values["transport-only"]) {
         const cache = api.createDatabrokerCache({ url: server.url, sharedSecret: secret });
         await cache.ready({ timeoutMs: 300_000 });
-        await roundTrips(cache.client, `warm-${round}`, 50);
+        await roundTrips(cache.client, `warm-${round}`, warmUp);
         const r = await roundTrips(cache.client, `c-${round}`, calls);
         record(name, "cache.client", round, r);
         await cache.close();
@@ -147,14 +152,14 @@ try {
         }
         await transport.connect();
         const client = api.createDataBrokerClient(transport.transport);
-        await roundTrips(client, `warm-t-${implementation}-${round}`, 50);
+        await roundTrips(client, `warm-t-${implementation}-${round}`, warmUp);
         const t = await roundTrips(client, `t-${implementation}-${round}`, calls);
         record(name, implementation === "grpc-js" ? "transport" : `transport:${implementation}`, round, t);
         if (values["with-sync"]) {
           // The same transport with a Sync stream open whose changes are dropped: what the server's
           // Sync send and the change's intake cost a Put round trip, without the replica.
           const stop = await openDiscardedSync(client as unknown as SyncClient);
-          await roundTrips(client, `warm-s-${implementation}-${round}`, 50);
+          await roundTrips(client, `warm-s-${implementation}-${round}`, warmUp);
           const w = await roundTrips(client, `s-${implementation}-${round}`, calls);
           record(name, `transport+sync:${implementation}`, round, w);
           await stop();

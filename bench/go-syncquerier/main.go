@@ -76,6 +76,7 @@ type result struct {
 	RSSBytes           uint64    `json:"rssBytes"`
 	QueryByIDNs        float64   `json:"queryByIdNs"`
 	PutRoundTripMs     []float64 `json:"putRoundTripMs"`
+	PutRoundTripColdMs []float64 `json:"putRoundTripColdMs"`
 	PropVisibleUnixMs  []float64 `json:"propVisibleUnixMs"`
 	GoVersion          string    `json:"goVersion"`
 	PomeriumVersion    string    `json:"pomeriumVersion"`
@@ -177,7 +178,7 @@ func run(mode, addr string, propRate, propCount int, runTag string) error {
 	res.RSSBytes = rss()
 
 	res.QueryByIDNs = queryByIDNs(ctx, queriers[sessionType], res.Sessions)
-	res.PutRoundTripMs = putRoundTripMs(ctx, client, runTag)
+	res.PutRoundTripColdMs, res.PutRoundTripMs = putRoundTripMs(ctx, client, runTag)
 	if propCount > 0 {
 		res.PropVisibleUnixMs = watchPropagation(ctx, queriers[sessionType], propCount, runTag, 30*time.Second)
 	}
@@ -489,22 +490,41 @@ func watchPropagation(ctx context.Context, q storage.Querier, count int, runTag 
 }
 
 // putRoundTripMs: sequential single-record Puts (then their deletes), the write path's latency.
-func putRoundTripMs(ctx context.Context, client databrokerpb.DataBrokerServiceClient, runTag string) []float64 {
+// The same procedure as the TypeScript side's (bench/ts-cache-measure.ts): the first 200 Puts of
+// the client are timed as the cold figure, 800 more are made untimed, and the next 200 are timed
+// as the warm one (the figure the target compares).
+func putRoundTripMs(ctx context.Context, client databrokerpb.DataBrokerServiceClient, runTag string) (cold, warm []float64) {
 	r := rand.New(rand.NewPCG(3, 5))
-	var out []float64
-	for i := 0; i < 200; i++ {
-		id := "rtt-" + runTag + "-" + strconv.Itoa(i)
-		data, _ := anypb.New(demoSession(id, r))
-		t := time.Now()
-		if _, err := client.Put(ctx, &databrokerpb.PutRequest{Records: []*databrokerpb.Record{{Type: sessionType, Id: id, Data: data}}}); err != nil {
-			return nil
+	i := 0
+	block := func(n int, timed bool) []float64 {
+		var out []float64
+		for end := i + n; i < end; i++ {
+			id := "rtt-" + runTag + "-" + strconv.Itoa(i)
+			data, _ := anypb.New(demoSession(id, r))
+			t := time.Now()
+			if _, err := client.Put(ctx, &databrokerpb.PutRequest{Records: []*databrokerpb.Record{{Type: sessionType, Id: id, Data: data}}}); err != nil {
+				return nil
+			}
+			if timed {
+				out = append(out, float64(time.Since(t).Microseconds())/1000)
+			}
+			_, _ = client.Put(ctx, &databrokerpb.PutRequest{Records: []*databrokerpb.Record{{Type: sessionType, Id: id, Data: data, DeletedAt: timestamppb.Now()}}})
 		}
-		out = append(out, float64(time.Since(t).Microseconds())/1000)
-		_, _ = client.Put(ctx, &databrokerpb.PutRequest{Records: []*databrokerpb.Record{{Type: sessionType, Id: id, Data: data, DeletedAt: timestamppb.Now()}}})
+		slices.Sort(out)
+		return out
 	}
-	slices.Sort(out)
-	return out
+	cold = block(putColdCalls, true)
+	block(putWarmUpCalls, false)
+	warm = block(putWarmCalls, true)
+	return cold, warm
 }
+
+// The Put round trip's blocks, as in bench/put-round-trip-plan.ts.
+const (
+	putColdCalls   = 200
+	putWarmUpCalls = 800
+	putWarmCalls   = 200
+)
 
 func rss() uint64 {
 	b, err := os.ReadFile("/proc/self/status")

@@ -6,7 +6,7 @@
  * Lifecycle (explicit, one direction): "syncing" -> "closed". Readiness is separate and sticky.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BehaviorSubject, Observable, concat, distinctUntilChanged, map, of } from "rxjs";
+import { BehaviorSubject, Observable, concat, defer, distinctUntilChanged, map, of } from "rxjs";
 import type { QueryResponse } from "../../gen/databroker/databroker_pb.js";
 import type { Session } from "../../gen/session/session_pb.js";
 import type { ServiceAccount, User } from "../../gen/user/user_pb.js";
@@ -218,6 +218,13 @@ class DatabrokerCacheImpl implements DatabrokerCache {
   readonly #hub: ChangeHub;
   readonly #waiters = new Waiters();
   readonly #state$: BehaviorSubject<CacheState>;
+  /**
+   * The state: "current" while #state$ holds it; "outdated" after a change that nobody observed
+   * (no state$ subscriber), rebuilt when next read or subscribed to. Every change passes through
+   * here, and building the state (a frozen object per stream and one for the whole) is work
+   * worth skipping while nobody looks.
+   */
+  #stateHeld: "current" | "outdated" = "current";
   readonly #log: CacheLog;
   readonly #metrics: SyncerMetrics;
   readonly #signal: AbortSignal | undefined;
@@ -327,7 +334,11 @@ class DatabrokerCacheImpl implements DatabrokerCache {
             onWriteFailed: (message) => this.#log("warn", message),
           });
     this.#state$ = new BehaviorSubject(this.#buildState());
-    this.state$ = this.#state$.asObservable();
+    // Each subscriber first brings the held state up to date, then gets it replayed.
+    this.state$ = defer(() => {
+      this.#refreshState();
+      return this.#state$;
+    });
 
     for (const stream of this.#streams.values()) {
       stream.loop.status$.subscribe((status) => this.#onStatus(stream, status));
@@ -545,6 +556,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
   }
 
   get state(): CacheState {
+    this.#refreshState();
     return this.#state$.getValue();
   }
 
@@ -567,6 +579,7 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     this.#replica.close(); // no index build keeps a timer
     this.#waiters.close(CLOSED());
     this.#hub.close();
+    this.#stateHeld = "current";
     this.#state$.next(this.#buildState());
     this.#state$.complete();
     this.#log("info", "databroker cache closed");
@@ -681,8 +694,22 @@ class DatabrokerCacheImpl implements DatabrokerCache {
     return true;
   }
 
+  /** A change of the state: emitted at once to state$ subscribers; with none, built when next read. */
   #publishState(): void {
-    if (this.#lifecycle !== "closed") this.#state$.next(this.#buildState());
+    if (this.#lifecycle === "closed") return;
+    if (this.#state$.observed) {
+      this.#stateHeld = "current";
+      this.#state$.next(this.#buildState());
+    } else {
+      this.#stateHeld = "outdated";
+    }
+  }
+
+  /** Brings #state$'s value up to date after changes nobody observed (it has no subscriber then). */
+  #refreshState(): void {
+    if (this.#stateHeld === "current") return;
+    this.#stateHeld = "current";
+    this.#state$.next(this.#buildState());
   }
 
   #buildState(): CacheState {

@@ -260,6 +260,24 @@ function lastErrorFor(event: SyncMachineEvent): string | undefined {
 }
 
 /**
+ * A state with every field given: one allocation, always the same shape. Every change the loop
+ * takes in is a transition, so this is on each change's path; the object spreads it replaces
+ * (two per transition) made an intermediate object and a slow generic copy each time.
+ */
+function stateOf(
+  name: SyncStateName,
+  epoch: number,
+  serverVersion: bigint | undefined,
+  recordVersion: bigint,
+  attempt: number,
+  lastError: string | undefined,
+  lastMessageAt: number | undefined,
+  retryKind: RetryKind | undefined,
+): SyncState {
+  return { name, epoch, serverVersion, recordVersion, attempt, lastError, lastMessageAt, retryKind };
+}
+
+/**
  * The pure transition function. Returns the very same object when the event is ignored, so
  * callers can detect "no transition" by identity.
  */
@@ -269,71 +287,53 @@ export function transition(state: SyncState, event: SyncMachineEvent): SyncState
   const to: SyncStateName = target === "resume" ? (state.serverVersion === undefined ? "snapshotting" : "live") : target;
   // A refresh stays live but replaces the stream: a new effect, so a new epoch.
   const epoch = to === state.name && event.type !== "refresh" ? state.epoch : state.epoch + 1;
-  const base = { ...state, name: to, epoch };
+  const { serverVersion, recordVersion, attempt, lastError, lastMessageAt, retryKind } = state;
 
   switch (event.type) {
     case "start":
     case "connected":
     case "retry":
     case "close":
-      return { ...base, retryKind: undefined };
+      return stateOf(to, epoch, serverVersion, recordVersion, attempt, lastError, lastMessageAt, undefined);
     case "streamMessage": {
-      const advanced =
-        event.highestRecordVersion !== undefined && event.highestRecordVersion > state.recordVersion
-          ? event.highestRecordVersion
-          : state.recordVersion;
+      const highest = event.highestRecordVersion;
+      const advanced = highest !== undefined && highest > recordVersion ? highest : recordVersion;
       // A change batch in live is real progress; snapshot messages are not (yet).
-      const progress = state.name === "live" && event.highestRecordVersion !== undefined;
-      return {
-        ...base,
-        recordVersion: advanced,
-        lastMessageAt: event.at,
-        attempt: progress ? 0 : state.attempt,
-        lastError: progress ? undefined : state.lastError,
-      };
+      const progress = state.name === "live" && highest !== undefined;
+      return stateOf(to, epoch, serverVersion, advanced, progress ? 0 : attempt, progress ? undefined : lastError, event.at, retryKind);
     }
     case "snapshotReceived":
-      return {
-        ...base,
-        serverVersion: event.serverVersion,
-        recordVersion: event.recordVersion,
-        lastMessageAt: event.at,
-        attempt: 0,
-        lastError: undefined,
-      };
+      return stateOf(to, epoch, event.serverVersion, event.recordVersion, 0, undefined, event.at, retryKind);
     case "refresh":
       // Never past the position: a refresh only re-reads.
-      return { ...base, recordVersion: event.from < state.recordVersion ? event.from : state.recordVersion };
+      return stateOf(to, epoch, serverVersion, event.from < recordVersion ? event.from : recordVersion, attempt, lastError, lastMessageAt, retryKind);
     case "aborted":
     case "cancelledByServer":
     case "refused":
       // The position is no good any more: the retry starts over with SyncLatest, at once.
-      return {
-        ...base,
-        serverVersion: undefined,
-        recordVersion: 0n,
-        attempt: state.attempt + 1,
-        lastError: lastErrorFor(event),
-        retryKind: "resync",
-      };
+      return stateOf(to, epoch, undefined, 0n, attempt + 1, lastErrorFor(event), lastMessageAt, "resync");
     case "streamEnded":
       // A clean end of a healthy stream (a proxy closing idle streams) is not a failure.
       return event.healthy
-        ? { ...base, attempt: 0, lastError: lastErrorFor(event), retryKind: "resume" }
-        : { ...base, attempt: state.attempt + 1, lastError: lastErrorFor(event), retryKind: "backoff" };
+        ? stateOf(to, epoch, serverVersion, recordVersion, 0, lastErrorFor(event), lastMessageAt, "resume")
+        : stateOf(to, epoch, serverVersion, recordVersion, attempt + 1, lastErrorFor(event), lastMessageAt, "backoff");
     case "idleTimeout":
-      return { ...base, attempt: 0, lastError: lastErrorFor(event), retryKind: "resume" };
+      return stateOf(to, epoch, serverVersion, recordVersion, 0, lastErrorFor(event), lastMessageAt, "resume");
     case "connectionReset":
-      return { ...base, lastError: lastErrorFor(event), retryKind: "resume" };
+      return stateOf(to, epoch, serverVersion, recordVersion, attempt, lastErrorFor(event), lastMessageAt, "resume");
     case "error":
-      return {
-        ...base,
-        attempt: state.attempt + 1,
-        lastError: lastErrorFor(event),
-        retryKind: event.connectionFailure || event.clusterRefusal === "CLUSTER_HAS_NO_LEADER" ? "reconnect" : "backoff",
-      };
+      return stateOf(
+        to,
+        epoch,
+        serverVersion,
+        recordVersion,
+        attempt + 1,
+        lastErrorFor(event),
+        lastMessageAt,
+        event.connectionFailure || event.clusterRefusal === "CLUSTER_HAS_NO_LEADER" ? "reconnect" : "backoff",
+      );
     case "unauthenticated":
-      return { ...base, attempt: state.attempt + 1, lastError: lastErrorFor(event), retryKind: "auth" };
+      return stateOf(to, epoch, serverVersion, recordVersion, attempt + 1, lastErrorFor(event), lastMessageAt, "auth");
     default: {
       const unreachable: never = event;
       return unreachable;

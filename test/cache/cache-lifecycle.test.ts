@@ -38,6 +38,36 @@ describe("cache lifecycle", () => {
     expect(cache.getSession("keep")?.id).toBe("keep");
   });
 
+  it("shows changes nobody observed to the next state$ subscriber and the next state read", async () => {
+    const server = await startServer(cleanups);
+    const db = writer(server.url);
+    const cache = cacheFor(cleanups, server.url, { types: [SESSION_TYPE] });
+    await cache.ready({ timeoutMs: 5000 });
+    const initial = cache.state;
+
+    // No state$ subscriber while these changes arrive.
+    const first = await db.put({ records: [session("a", "u1")] });
+    await until(() => cache.getSession("a") !== undefined, "the first change applied", 5000);
+    const seen: api.CacheState[] = [];
+    const subscription = cache.state$.subscribe((s) => seen.push(s));
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.streams[0]!.recordVersion).toBe(first.records[0]!.version);
+    expect(cache.state).toBe(seen[0]);
+    subscription.unsubscribe();
+
+    const second = await db.put({ records: [session("b", "u1")] });
+    await until(() => cache.getSession("b") !== undefined, "the second change applied", 5000);
+    const read = cache.state;
+    expect(read.streams[0]!.recordVersion).toBe(second.records[0]!.version);
+    expect(read.streams[0]!.recordVersion).toBeGreaterThan(initial.streams[0]!.recordVersion!);
+    // Nothing changed since: the same object again, to a reader and to a subscriber.
+    expect(cache.state).toBe(read);
+    let replayed: api.CacheState | undefined;
+    cache.state$.subscribe((s) => (replayed ??= s)).unsubscribe();
+    expect(replayed).toBe(read);
+    expect(Object.isFrozen(read)).toBe(true);
+  });
+
   it("fails over to the next URL when the first cannot be reached", async () => {
     const server = await startServer(cleanups);
     await writer(server.url).put({ records: [session("s1", "u1")] });
