@@ -9,13 +9,10 @@
  *   node --expose-gc --import tsx bench/change-intake-cpu.ts [--sessions 20000] [--rounds 3] [--blocks 3] [--rate 2000] [--count 6000]
  */
 import { parseArgs } from "node:util";
-import { createDatabrokerCache, DEFAULT_CACHE_TRANSPORT } from "../src/index.js";
-import { createDatabrokerTransport } from "../src/transport/databroker-transport.js";
-import { createDataBrokerClient } from "../src/transport/databroker-clients.js";
 import { newBenchSecret } from "./bench-secret.js";
 import { startBenchServer } from "./bench-server.js";
 import { seedBenchServer } from "./seed-bench-server.js";
-import { openDiscardedSync } from "./discarded-sync.js";
+import { openSyncedPutClient } from "./synced-put-client.js";
 import { buildGoBinary, runGoDelete, runGoWriter } from "./go-baseline.js";
 import { mainThreadCpuMs } from "./main-thread-cpu.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
@@ -40,22 +37,9 @@ try {
   await seedBenchServer(server.url, secret, Number(values.sessions), 1);
   let tag = 0;
   for (let round = 1; round <= Number(values.rounds); round++) {
-    for (const client of ["cache", "transport+sync"] as const) {
+    for (const client of ["cache.client", "transport+sync"] as const) {
       await fullGc();
-      let close: () => Promise<void>;
-      if (client === "cache") {
-        const cache = createDatabrokerCache({ url: server.url, sharedSecret: secret, transport: DEFAULT_CACHE_TRANSPORT });
-        await cache.ready({ timeoutMs: 300_000 });
-        close = () => cache.close();
-      } else {
-        const transport = createDatabrokerTransport(server.url, { sharedSecret: secret, implementation: DEFAULT_CACHE_TRANSPORT });
-        await transport.connect();
-        const stopSync = await openDiscardedSync(createDataBrokerClient(transport.transport));
-        close = async () => {
-          await stopSync();
-          await transport.close();
-        };
-      }
+      const { close } = await openSyncedPutClient(client, server.url, secret);
       const blocks: string[] = [];
       for (let b = 0; b < Number(values.blocks); b++) {
         const runTag = `intake-${tag++}`;

@@ -11,14 +11,10 @@
  *   node --expose-gc --import tsx bench/put-warm-up.ts [--sessions 20000] [--rounds 2] [--blocks 8] [--calls 200]
  */
 import { parseArgs } from "node:util";
-import { createDatabrokerCache, DEFAULT_CACHE_TRANSPORT } from "../src/index.js";
-import { createDatabrokerTransport } from "../src/transport/databroker-transport.js";
-import { createDataBrokerClient } from "../src/transport/databroker-clients.js";
-import type { Record as DatabrokerRecord } from "../gen/databroker/databroker_pb.js";
 import { newBenchSecret } from "./bench-secret.js";
 import { startBenchServer } from "./bench-server.js";
 import { seedBenchServer } from "./seed-bench-server.js";
-import { openDiscardedSync } from "./discarded-sync.js";
+import { openSyncedPutClient } from "./synced-put-client.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
 import { timePutRoundTrips } from "./put-round-trips.js";
 import { percentile } from "./stats.js";
@@ -40,24 +36,7 @@ try {
   for (let round = 1; round <= Number(values.rounds); round++) {
     for (const client of ["cache.client", "transport+sync"] as const) {
       await fullGc();
-      let put: (records: DatabrokerRecord[]) => Promise<unknown>;
-      let close: () => Promise<void>;
-      if (client === "cache.client") {
-        const cache = createDatabrokerCache({ url: server.url, sharedSecret: secret, transport: DEFAULT_CACHE_TRANSPORT });
-        await cache.ready({ timeoutMs: 300_000 });
-        put = (records) => cache.client.put({ records });
-        close = () => cache.close();
-      } else {
-        const transport = createDatabrokerTransport(server.url, { sharedSecret: secret, implementation: DEFAULT_CACHE_TRANSPORT });
-        await transport.connect();
-        const bare = createDataBrokerClient(transport.transport);
-        put = (records) => bare.put({ records });
-        const stopSync = await openDiscardedSync(bare);
-        close = async () => {
-          await stopSync();
-          await transport.close();
-        };
-      }
+      const { put, close } = await openSyncedPutClient(client, server.url, secret);
       const blocks: string[] = [];
       for (let b = 0; b < Number(values.blocks); b++) {
         const r = await timePutRoundTrips(put, `${client}-${round}-${b}`, Number(values.calls));
