@@ -7,7 +7,7 @@
  * figure: after the same untimed calls as the main bench's, put-round-trip-plan.ts).
  *
  *   node --expose-gc --import tsx bench/unary-round-trip.ts [--sessions 100000] [--rounds 3]
- *        [--calls 300] [--warm-up 500] [--tree /path/to/other/export]... [--go-binary PATH] [--transport-only] [--json PATH]
+ *        [--calls 300] [--warm-up 1000] [--tree /path/to/other/export]... [--go-binary PATH] [--transport-only] [--json PATH]
  *        [--implementation grpc-js|connect-node|node-http2|http2-frames]...   (bare-transport rows; default grpc-js)
  *        [--with-sync]   (per implementation, also its transport with a Sync stream open whose changes are dropped)
  *        [--pin-apart]   (the server's threads on CPU 0, this process's and the Go client's on CPU 1; needs taskset)
