@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { newBenchSecret } from "./bench-secret.js";
 import { startBenchServer } from "./bench-server.js";
 import { seedBenchServer } from "./seed-bench-server.js";
-import { openSyncedPutClient } from "./synced-put-client.js";
+import { openPutClient } from "./put-client.js";
 import { buildGoBinary, runGoDelete, runGoWriter } from "./go-baseline.js";
 import { mainThreadCpuMs } from "./main-thread-cpu.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
@@ -39,7 +39,7 @@ try {
   for (let round = 1; round <= Number(values.rounds); round++) {
     for (const client of ["cache.client", "transport+sync"] as const) {
       await fullGc();
-      const { close } = await openSyncedPutClient(client, server.url, secret);
+      const { close } = await openPutClient(client, server.url, secret);
       const blocks: string[] = [];
       for (let b = 0; b < Number(values.blocks); b++) {
         const runTag = `intake-${tag++}`;

@@ -13,15 +13,12 @@
 import { writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
 import { parseArgs } from "node:util";
-import { createDatabrokerCache, DEFAULT_CACHE_TRANSPORT, type DatabrokerTransportImplementation } from "../src/index.js";
-import { createDatabrokerTransport } from "../src/transport/databroker-transport.js";
-import { createDataBrokerClient } from "../src/transport/databroker-clients.js";
-import type { Record as DatabrokerRecord } from "../gen/databroker/databroker_pb.js";
+import { DEFAULT_CACHE_TRANSPORT, type DatabrokerTransportImplementation } from "../src/index.js";
 import { newBenchSecret } from "./bench-secret.js";
 import { startBenchServer } from "./bench-server.js";
 import { seedBenchServer } from "./seed-bench-server.js";
 import { frameLabel, indexProfile, type CpuProfile } from "./cpu-profile-frames.js";
-import { openDiscardedSync } from "./discarded-sync.js";
+import { openPutClient } from "./put-client.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
 import { timePutRoundTrips } from "./put-round-trips.js";
 import { percentile } from "./stats.js";
@@ -79,24 +76,8 @@ try {
   await seedBenchServer(server.url, secret, sessions, 1);
 
   const implementation = values.transport as DatabrokerTransportImplementation;
-  let put: (records: DatabrokerRecord[]) => Promise<unknown>;
-  let close: () => Promise<void>;
-  if (values.bare) {
-    const transport = createDatabrokerTransport(server.url, { sharedSecret: secret, implementation });
-    await transport.connect();
-    const client = createDataBrokerClient(transport.transport);
-    put = (records) => client.put({ records });
-    const stopSync = values["with-sync"] ? await openDiscardedSync(client) : async () => undefined;
-    close = async () => {
-      await stopSync();
-      await transport.close();
-    };
-  } else {
-    const cache = createDatabrokerCache({ url: server.url, sharedSecret: secret, transport: implementation });
-    await cache.ready({ timeoutMs: 300_000 });
-    put = (records) => cache.client.put({ records });
-    close = () => cache.close();
-  }
+  const kind = values.bare ? (values["with-sync"] ? "transport+sync" : "transport") : "cache.client";
+  const { put, close } = await openPutClient(kind, server.url, secret, implementation);
   await timePutRoundTrips(put, "warm", 300);
   await fullGc();
 

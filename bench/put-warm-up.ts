@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { newBenchSecret } from "./bench-secret.js";
 import { startBenchServer } from "./bench-server.js";
 import { seedBenchServer } from "./seed-bench-server.js";
-import { openSyncedPutClient } from "./synced-put-client.js";
+import { openPutClient } from "./put-client.js";
 import { fullGc, requireExposedGc } from "./full-gc.js";
 import { timePutRoundTrips } from "./put-round-trips.js";
 import { percentile } from "./stats.js";
@@ -36,7 +36,7 @@ try {
   for (let round = 1; round <= Number(values.rounds); round++) {
     for (const client of ["cache.client", "transport+sync"] as const) {
       await fullGc();
-      const { put, close } = await openSyncedPutClient(client, server.url, secret);
+      const { put, close } = await openPutClient(client, server.url, secret);
       const blocks: string[] = [];
       for (let b = 0; b < Number(values.blocks); b++) {
         const r = await timePutRoundTrips(put, `${client}-${round}-${b}`, Number(values.calls));
